@@ -1,0 +1,566 @@
+//! `go-build.yaml`: the user's spec, its model and its validation.
+//!
+//! Loading is pure and never panics. Every problem comes back as a [`Diagnostic`] naming the file,
+//! line, column and field path. This module knows nothing about BuildKit.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// Where the spec lives when the user does not say otherwise.
+pub const DEFAULT_FILENAME: &str = "go-build.yaml";
+
+/// A 1-based line and column in the spec file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Pos {
+    fn of<T>(spanned: &Spanned<T>) -> Pos {
+        let at = spanned.referenced;
+        Pos {
+            line: u32::try_from(at.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(at.column()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A value together with where the spec says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Located<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T> Located<T> {
+    fn from_spanned(spanned: Spanned<T>) -> Self {
+        let pos = Pos::of(&spanned);
+        Located {
+            value: spanned.value,
+            pos,
+        }
+    }
+}
+
+/// A validated spec, version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spec {
+    /// Directory of the main module's go.mod, relative to the build context (`.` by default).
+    pub module: Located<String>,
+    /// Go version to build with; `None` means "from go.mod".
+    pub go: Option<Located<GoVersion>>,
+    /// Builder image override; `None` means `golang:<go>-bookworm`.
+    pub builder: Option<Located<String>>,
+    pub binaries: Vec<Binary>,
+    pub runtime: Runtime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Binary {
+    /// Go package to build, relative to the module directory (`.`, `./cmd/server`).
+    pub package: Located<String>,
+    /// File name of the binary; `None` derives it from the package path.
+    pub name: Option<Located<String>>,
+    /// Where this binary's entry starts in the spec.
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Runtime {
+    pub user: Located<User>,
+}
+
+/// The user the program runs as in the runtime image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl User {
+    /// The conventional unprivileged user (distroless and ko use the same ids).
+    pub const NONROOT: User = User {
+        uid: 65532,
+        gid: 65532,
+    };
+    pub const ROOT: User = User { uid: 0, gid: 0 };
+}
+
+impl fmt::Display for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.uid, self.gid)
+    }
+}
+
+/// A Go release version such as `1.27` or `1.27.3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GoVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: Option<u32>,
+}
+
+impl GoVersion {
+    /// Parses `1.27`, `1.27.3`, `go1.27.3` and pre-release forms like `1.27rc1` (kept as `1.27`).
+    pub fn parse(text: &str) -> Option<GoVersion> {
+        let text = text.trim().strip_prefix("go").unwrap_or(text.trim());
+        let mut parts = text.splitn(3, '.');
+        let major = parts.next()?.parse().ok()?;
+        let minor_part = parts.next()?;
+        // Go pre-releases look like 1.27rc1 / 1.27beta2: only the numeric prefix names the line.
+        let digits = minor_part
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(minor_part.len());
+        let minor = minor_part[..digits].parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) if digits == minor_part.len() => Some(p.parse().ok()?),
+            Some(_) => return None,
+            None => None,
+        };
+        Some(GoVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// The `major.minor` release line, as official image tags use it.
+    pub fn line(&self) -> String {
+        format!("{}.{}", self.major, self.minor)
+    }
+}
+
+impl fmt::Display for GoVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.patch {
+            Some(patch) => write!(f, "{}.{}.{}", self.major, self.minor, patch),
+            None => write!(f, "{}.{}", self.major, self.minor),
+        }
+    }
+}
+
+/// One problem in the spec, pointing at where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub pos: Pos,
+    /// Field path such as `binaries[0].name`; empty for problems with the document itself.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.pos.line, self.pos.column)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one spec file, with the file's bytes for source excerpts.
+#[derive(Debug, Clone)]
+pub struct SpecError {
+    pub file: String,
+    pub source: Vec<u8>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+// ---- the YAML shape, as written by users ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    version: Option<Spanned<u32>>,
+    module: Option<Spanned<String>>,
+    go: Option<Spanned<String>>,
+    builder: Option<Spanned<String>>,
+    binaries: Option<Spanned<Vec<Spanned<RawBinary>>>>,
+    runtime: Option<Spanned<RawRuntime>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBinary {
+    package: Spanned<String>,
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    user: Option<Spanned<String>>,
+}
+
+/// Parses and validates a spec. `file` is the name used in diagnostics.
+pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
+    let mut problems = Problems::new(file);
+    let spec = match parse(bytes) {
+        Ok(Some(raw)) => validate(raw, &mut problems),
+        // An empty file is a valid spec: every field has a default.
+        Ok(None) => validate(RawSpec::default(), &mut problems),
+        Err(diagnostic) => {
+            problems.push(diagnostic.0, &diagnostic.1, diagnostic.2, None);
+            None
+        }
+    };
+    match spec {
+        Some(spec) if problems.list.is_empty() => Ok(spec),
+        _ => Err(SpecError {
+            file: file.to_string(),
+            source: bytes.to_vec(),
+            diagnostics: problems.list,
+        }),
+    }
+}
+
+impl Default for RawSpec {
+    fn default() -> Self {
+        RawSpec {
+            version: None,
+            module: None,
+            go: None,
+            builder: None,
+            binaries: None,
+            runtime: None,
+        }
+    }
+}
+
+/// A YAML or schema error: position, field path, message.
+struct ParseFailure(Pos, String, String);
+
+fn parse(bytes: &[u8]) -> Result<Option<RawSpec>, ParseFailure> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ParseFailure(
+            Pos { line: 1, column: 1 },
+            String::new(),
+            format!("the file is not valid UTF-8 ({e})"),
+        )
+    })?;
+    if text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    }) {
+        return Ok(None);
+    }
+    let mut path = String::new();
+    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map(Some).map_err(|error| {
+        let pos = error
+            .location()
+            .map(|at| Pos {
+                line: u32::try_from(at.line()).unwrap_or(u32::MAX),
+                column: u32::try_from(at.column()).unwrap_or(u32::MAX),
+            })
+            .filter(|p| p.line > 0)
+            .unwrap_or(Pos { line: 1, column: 1 });
+        let path = if path == "." { String::new() } else { path };
+        ParseFailure(pos, path, schema_message(&error))
+    })
+}
+
+/// The deserializer's message without its own location prefix or source snippet.
+fn schema_message(error: &serde_saphyr::Error) -> String {
+    let error = error.without_snippet();
+    let text = match error {
+        serde_saphyr::Error::Message { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    };
+    let text = text.lines().next().unwrap_or_default().trim().to_string();
+    // Spell serde's vocabulary in the user's terms.
+    text.replace("struct RawSpec", "spec")
+        .replace("struct RawBinary", "binary")
+        .replace("struct RawRuntime", "runtime")
+}
+
+struct Problems {
+    file: String,
+    list: Vec<Diagnostic>,
+}
+
+impl Problems {
+    fn new(file: &str) -> Self {
+        Problems {
+            file: file.to_string(),
+            list: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, pos: Pos, path: &str, message: String, hint: Option<&str>) {
+        self.list.push(Diagnostic {
+            file: self.file.clone(),
+            pos,
+            path: path.to_string(),
+            message,
+            hint: hint.map(str::to_string),
+        });
+    }
+}
+
+fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
+    if let Some(version) = &raw.version {
+        if version.value != 1 {
+            problems.push(
+                Pos::of(version),
+                "version",
+                format!("unsupported spec version {}", version.value),
+                Some("this frontend understands version 1"),
+            );
+        }
+    }
+
+    let module = match raw.module {
+        Some(module) => {
+            let module = Located::from_spanned(module);
+            check_relative_path(&module, "module", problems);
+            Located {
+                value: clean_relative(&module.value),
+                pos: module.pos,
+            }
+        }
+        None => Located {
+            value: ".".to_string(),
+            pos: Pos { line: 1, column: 1 },
+        },
+    };
+
+    let go = raw.go.and_then(|go| {
+        let pos = Pos::of(&go);
+        match GoVersion::parse(&go.value) {
+            Some(version) => Some(Located {
+                value: version,
+                pos,
+            }),
+            None => {
+                problems.push(
+                    pos,
+                    "go",
+                    format!("`{}` is not a Go version", go.value),
+                    Some("write it like 1.27 or 1.27.3"),
+                );
+                None
+            }
+        }
+    });
+
+    let builder = raw.builder.map(Located::from_spanned);
+    if let Some(builder) = &builder {
+        if builder.value.trim().is_empty() || builder.value.chars().any(char::is_whitespace) {
+            problems.push(
+                builder.pos,
+                "builder",
+                format!("`{}` is not an image reference", builder.value),
+                Some("for example golang:1.27-bookworm"),
+            );
+        }
+    }
+
+    let binaries = match raw.binaries {
+        Some(list) => {
+            if list.value.is_empty() {
+                problems.push(
+                    Pos::of(&list),
+                    "binaries",
+                    "the list is empty".to_string(),
+                    Some("list at least one binary, or leave `binaries` out to build the module root"),
+                );
+            }
+            list.value
+                .into_iter()
+                .enumerate()
+                .map(|(i, entry)| binary(i, entry, problems))
+                .collect()
+        }
+        None => vec![Binary {
+            package: Located {
+                value: ".".to_string(),
+                pos: Pos { line: 1, column: 1 },
+            },
+            name: None,
+            pos: Pos { line: 1, column: 1 },
+        }],
+    };
+    check_unique_names(&binaries, problems);
+
+    let user = raw
+        .runtime
+        .and_then(|r| r.value.user)
+        .map(|user| {
+            let pos = Pos::of(&user);
+            let value = parse_user(&user.value).unwrap_or_else(|| {
+                problems.push(
+                    pos,
+                    "runtime.user",
+                    format!("`{}` is not a user", user.value),
+                    Some("use nonroot, root, a uid, or uid:gid"),
+                );
+                User::NONROOT
+            });
+            Located { value, pos }
+        })
+        .unwrap_or(Located {
+            value: User::NONROOT,
+            pos: Pos { line: 1, column: 1 },
+        });
+
+    Some(Spec {
+        module,
+        go,
+        builder,
+        binaries,
+        runtime: Runtime { user },
+    })
+}
+
+fn binary(index: usize, entry: Spanned<RawBinary>, problems: &mut Problems) -> Binary {
+    let pos = Pos::of(&entry);
+    let package = Located::from_spanned(entry.value.package);
+    let path = format!("binaries[{index}].package");
+    if package.value == "..." || package.value.ends_with("/...") {
+        problems.push(
+            package.pos,
+            &path,
+            format!("`{}` is a pattern, not one package", package.value),
+            Some("list each main package as its own binary"),
+        );
+    } else if !(package.value == "." || package.value.starts_with("./")) {
+        let hint = format!("did you mean ./{}?", package.value.trim_start_matches('/'));
+        problems.push(
+            package.pos,
+            &path,
+            format!(
+                "`{}` must be a path relative to the module directory",
+                package.value
+            ),
+            Some(&hint),
+        );
+    } else {
+        check_relative_path(&package, &path, problems);
+    }
+    let name = entry.value.name.map(Located::from_spanned);
+    if let Some(name) = &name {
+        let valid = !name.value.is_empty()
+            && name.value != "."
+            && name.value != ".."
+            && name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            problems.push(
+                name.pos,
+                &format!("binaries[{index}].name"),
+                format!("`{}` is not a valid file name", name.value),
+                Some("use letters, digits, '.', '_' and '-'"),
+            );
+        }
+    }
+    Binary {
+        package: Located {
+            value: clean_relative(&package.value),
+            pos: package.pos,
+        },
+        name,
+        pos,
+    }
+}
+
+fn check_unique_names(binaries: &[Binary], problems: &mut Problems) {
+    for (i, later) in binaries.iter().enumerate() {
+        let Some(name) = &later.name else { continue };
+        let earlier = binaries[..i]
+            .iter()
+            .filter_map(|b| b.name.as_ref())
+            .find(|n| n.value == name.value);
+        if let Some(earlier) = earlier {
+            let hint = format!("first used on line {}", earlier.pos.line);
+            problems.push(
+                name.pos,
+                &format!("binaries[{i}].name"),
+                format!("the name `{}` is used twice", name.value),
+                Some(&hint),
+            );
+        }
+    }
+}
+
+fn check_relative_path(path: &Located<String>, field: &str, problems: &mut Problems) {
+    let value = &path.value;
+    if value.starts_with('/') {
+        problems.push(
+            path.pos,
+            field,
+            format!("`{value}` is absolute"),
+            Some("paths are relative to the build context"),
+        );
+    } else if value.split('/').any(|part| part == "..") {
+        problems.push(
+            path.pos,
+            field,
+            format!("`{value}` leaves the build context"),
+            Some("the build only sees files inside the context directory"),
+        );
+    }
+}
+
+/// `./cmd/server/` → `./cmd/server`, `./` → `.`, `a//b` → `a/b`.
+fn clean_relative(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    match (path.starts_with("./") || path == ".", parts.is_empty()) {
+        (_, true) => ".".to_string(),
+        (true, false) => format!("./{}", parts.join("/")),
+        (false, false) => parts.join("/"),
+    }
+}
+
+fn parse_user(text: &str) -> Option<User> {
+    match text.trim() {
+        "nonroot" => Some(User::NONROOT),
+        "root" => Some(User::ROOT),
+        other => {
+            let (uid, gid) = match other.split_once(':') {
+                Some((uid, gid)) => (uid.parse().ok()?, gid.parse().ok()?),
+                None => {
+                    let uid = other.parse().ok()?;
+                    (uid, uid)
+                }
+            };
+            Some(User { uid, gid })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
