@@ -1,7 +1,15 @@
 //! gobuild-frontend: a BuildKit frontend that turns `go-build.yaml` into a container build for a
 //! Go program. See ARCHITECTURE.md for where things live.
 
+pub mod cli;
+pub mod frontend;
+pub mod gateway;
+pub mod gomod;
+pub mod image;
 pub mod llb;
+pub mod options;
+pub mod plan;
 pub mod platform;
 pub mod proto;
+pub mod render;
 pub mod spec;

@@ -1,1 +1,26 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use gobuild_frontend::{cli, frontend, options::FrontendEnv};
+
+fn main() -> ExitCode {
+    // Logs go to stderr: in frontend mode stdout is the gRPC stream (and stderr the daemon log).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GOBUILD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    if std::env::args_os().len() == 1 && FrontendEnv::is_frontend(std::env::vars()) {
+        frontend::main();
+    }
+    match cli::main(cli::Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -117,14 +117,20 @@ mod tests {
             ("linux/riscv64", "linux/riscv64"),
         ];
         for (input, want) in cases {
-            assert_eq!(Platform::parse(input).map(|p| p.to_string()), Ok(want.to_string()));
+            assert_eq!(
+                Platform::parse(input).map(|p| p.to_string()),
+                Ok(want.to_string())
+            );
         }
     }
 
     #[test]
     fn rejects_malformed_platforms() {
         for input in ["linux", "", "linux/", "/amd64", "a/b/c/d"] {
-            assert!(Platform::parse(input).is_err(), "{input} should be rejected");
+            assert!(
+                Platform::parse(input).is_err(),
+                "{input} should be rejected"
+            );
         }
     }
 

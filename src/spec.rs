@@ -96,7 +96,7 @@ impl fmt::Display for User {
 }
 
 /// A Go release version such as `1.27` or `1.27.3`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GoVersion {
     pub major: u32,
     pub minor: u32,
@@ -130,6 +130,12 @@ impl GoVersion {
     /// The `major.minor` release line, as official image tags use it.
     pub fn line(&self) -> String {
         format!("{}.{}", self.major, self.minor)
+    }
+}
+
+impl Serialize for GoVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -191,7 +197,7 @@ impl std::error::Error for SpecError {}
 
 // ---- the YAML shape, as written by users ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
     version: Option<Spanned<u32>>,
@@ -234,19 +240,6 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
             source: bytes.to_vec(),
             diagnostics: problems.list,
         }),
-    }
-}
-
-impl Default for RawSpec {
-    fn default() -> Self {
-        RawSpec {
-            version: None,
-            module: None,
-            go: None,
-            builder: None,
-            binaries: None,
-            runtime: None,
-        }
     }
 }
 
@@ -327,15 +320,13 @@ impl Problems {
 }
 
 fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
-    if let Some(version) = &raw.version {
-        if version.value != 1 {
-            problems.push(
-                Pos::of(version),
-                "version",
-                format!("unsupported spec version {}", version.value),
-                Some("this frontend understands version 1"),
-            );
-        }
+    if let Some(version) = raw.version.as_ref().filter(|v| v.value != 1) {
+        problems.push(
+            Pos::of(version),
+            "version",
+            format!("unsupported spec version {}", version.value),
+            Some("this frontend understands version 1"),
+        );
     }
 
     let module = match raw.module {
@@ -373,15 +364,15 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
     });
 
     let builder = raw.builder.map(Located::from_spanned);
-    if let Some(builder) = &builder {
-        if builder.value.trim().is_empty() || builder.value.chars().any(char::is_whitespace) {
-            problems.push(
-                builder.pos,
-                "builder",
-                format!("`{}` is not an image reference", builder.value),
-                Some("for example golang:1.27-bookworm"),
-            );
-        }
+    let blank_or_spaced =
+        |b: &&Located<String>| b.value.is_empty() || b.value.contains(char::is_whitespace);
+    if let Some(builder) = builder.as_ref().filter(blank_or_spaced) {
+        problems.push(
+            builder.pos,
+            "builder",
+            format!("`{}` is not an image reference", builder.value),
+            Some("for example golang:1.27-bookworm"),
+        );
     }
 
     let binaries = match raw.binaries {

@@ -37,10 +37,21 @@ pub struct Mount {
 #[derive(Clone)]
 enum MountKind {
     Bind(State),
-    Cache { id: String, sharing: CacheSharing },
+    Cache {
+        id: String,
+        sharing: CacheSharing,
+    },
     Tmpfs,
-    Secret { id: String, mode: u32, optional: bool },
-    Ssh { id: String, mode: u32, optional: bool },
+    Secret {
+        id: String,
+        mode: u32,
+        optional: bool,
+    },
+    Ssh {
+        id: String,
+        mode: u32,
+        optional: bool,
+    },
 }
 
 impl Mount {

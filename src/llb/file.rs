@@ -64,7 +64,12 @@ impl FileOp {
         self
     }
 
-    pub fn mkfile(mut self, path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileOp {
+    pub fn mkfile(
+        mut self,
+        path: impl Into<String>,
+        mode: u32,
+        data: impl Into<Vec<u8>>,
+    ) -> FileOp {
         self.actions.push(Action::Mkfile {
             path: path.into(),
             mode,
@@ -105,9 +110,10 @@ impl State {
             .iter()
             .map(|action| match action {
                 Action::Copy {
-                    from: State {
-                        output: Some(output),
-                    },
+                    from:
+                        State {
+                            output: Some(output),
+                        },
                     ..
                 } => input_index_of(&mut inputs, output),
                 _ => -1,
@@ -124,7 +130,11 @@ impl State {
             .map(|(k, (action, secondary_input))| {
                 let step = i64::try_from(k).unwrap_or(i64::MAX);
                 pb::FileAction {
-                    input: if k == 0 { base } else { first_result + step - 1 },
+                    input: if k == 0 {
+                        base
+                    } else {
+                        first_result + step - 1
+                    },
                     secondary_input,
                     output: if k == last { 0 } else { -1 },
                     action: Some(encode(action)),

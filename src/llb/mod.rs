@@ -132,7 +132,10 @@ impl State {
             inputs: vec![result.as_input()],
             ..Default::default()
         };
-        let mut caps = BTreeMap::from([("constraints".to_string(), true), ("platform".to_string(), true)]);
+        let mut caps = BTreeMap::from([
+            ("constraints".to_string(), true),
+            ("platform".to_string(), true),
+        ]);
         for metadata in walk.definition.metadata.values() {
             if metadata.ignore_cache {
                 caps.insert("meta.ignorecache".to_string(), true);

@@ -1,0 +1,182 @@
+//! Frontend mode: read the spec and go.mod through the gateway, plan, render, solve, return.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::gateway::{FrontendResult, Session};
+use crate::gomod::GoMod;
+use crate::image::{ImageFacts, ResolvedImage, pin_reference};
+use crate::llb::{Local, OpMeta, SourceFile};
+use crate::options::{FrontendEnv, Options};
+use crate::plan::{self, Inputs};
+use crate::platform::Platform;
+use crate::render::{self, RenderContext};
+use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
+
+/// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
+pub fn main() -> ! {
+    let code = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            tracing::error!("cannot start the async runtime: {error}");
+            1
+        }
+    };
+    // Exit at once: nothing may keep running (or write to stdout) after `Return`.
+    std::process::exit(code)
+}
+
+async fn serve() -> i32 {
+    let session = match Session::connect_stdio().await {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!("cannot talk to BuildKit: {error:#}");
+            return 1;
+        }
+    };
+    let outcome = match FrontendEnv::from_vars(std::env::vars()) {
+        Ok(env) => build(&session, &env).await,
+        Err(error) => Err(error),
+    };
+    let returned = match outcome {
+        Ok(result) => session.return_result(result).await,
+        Err(error) => {
+            tracing::info!("build failed: {error:#}");
+            session.return_error(&error).await
+        }
+    };
+    match returned {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!("cannot return the result to BuildKit: {error:#}");
+            1
+        }
+    }
+}
+
+/// The whole frontend run against a gateway session.
+pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResult> {
+    let options = Options::parse(&env.opts)?;
+    if let Some(request) = &options.request_id {
+        bail!("subrequest `{request}` is not supported by gobuild-frontend");
+    }
+    if let Some(target) = &options.target {
+        bail!("unknown target `{target}`: a go-build.yaml build has one target, the image");
+    }
+    let build_platform = env
+        .worker_platforms
+        .first()
+        .or(session.caps.worker_platforms.first())
+        .cloned()
+        .unwrap_or_else(Platform::host);
+
+    let (spec_file, spec_bytes) = read_spec(session, env, &options).await?;
+    let spec = spec::load(&options.filename, &spec_bytes)?;
+    let spec_error = |diagnostic: Diagnostic| SpecError {
+        file: options.filename.clone(),
+        source: spec_bytes.clone(),
+        diagnostics: vec![diagnostic],
+    };
+
+    let mod_files = plan::mod_files(&spec);
+    let mod_state = render::mod_files(&mod_files, &env.session_id);
+    let mod_ref = session
+        .solve(mod_state.marshal(), &options.cache_imports, false)
+        .await?;
+    let go_mod_path = &mod_files[0];
+    let go_mod_text = session
+        .read_file(&mod_ref, go_mod_path)
+        .await?
+        .ok_or_else(|| spec_error(missing_go_mod(&options.filename, &spec, go_mod_path)))?;
+    let go_mod = GoMod::parse(go_mod_path, &String::from_utf8_lossy(&go_mod_text))?;
+
+    let inputs = Inputs {
+        spec: &spec,
+        spec_file: &options.filename,
+        go_mod: &go_mod,
+        options: &options,
+        build_platform: &build_platform,
+    };
+    let choice = plan::builder_choice(&inputs).map_err(spec_error)?;
+    let (digest, config) = session
+        .resolve_image_config(
+            &choice.reference,
+            &build_platform,
+            options.image_resolve_mode.as_str(),
+        )
+        .await
+        .with_context(|| format!("resolving builder image {}", choice.reference))?;
+    let builder = ResolvedImage {
+        reference: pin_reference(&choice.reference, &digest),
+        facts: ImageFacts::from_config_json(&config)?,
+    };
+    let plan = plan::plan(&inputs, &choice, builder).map_err(spec_error)?;
+
+    let ctx = RenderContext {
+        session_id: env.session_id.clone(),
+        spec: spec_file,
+        resolve_mode: options.image_resolve_mode,
+        no_cache: options.no_cache,
+    };
+    let mut platforms = Vec::new();
+    for target in render::render(&plan, &ctx)? {
+        let reference = session
+            .solve(target.state.marshal(), &options.cache_imports, false)
+            .await?;
+        platforms.push((target.platform, reference, target.config));
+    }
+    match <[_; 1]>::try_from(platforms) {
+        Ok([(_, reference, config)]) => Ok(FrontendResult::Single { reference, config }),
+        Err(platforms) => Ok(FrontendResult::Multi { platforms }),
+    }
+}
+
+/// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses the
+/// transfer it already made for `# syntax=` detection.
+async fn read_spec(
+    session: &Session,
+    env: &FrontendEnv,
+    options: &Options,
+) -> Result<(Arc<SourceFile>, Vec<u8>)> {
+    let filename = &options.filename;
+    let state = Local::new(&options.spec_local)
+        .session(&env.session_id)
+        .follow_paths(&[filename.clone(), format!("{filename}.dockerignore")])
+        .shared_key_hint(&options.spec_local)
+        .state(OpMeta::new().name(format!("[internal] load build definition from {filename}")));
+    let reference = session
+        .solve(state.marshal(), &options.cache_imports, false)
+        .await?;
+    let bytes = session
+        .read_file(&reference, filename)
+        .await?
+        .with_context(|| format!("{filename} was not found next to the -f path"))?;
+    let file = Arc::new(SourceFile {
+        filename: filename.clone(),
+        data: bytes.clone(),
+        language: "YAML".to_string(),
+    });
+    Ok((file, bytes))
+}
+
+fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
+    let pos = if spec.module.pos.line > 0 {
+        spec.module.pos
+    } else {
+        Pos { line: 1, column: 1 }
+    };
+    Diagnostic {
+        file: file.to_string(),
+        pos,
+        path: "module".to_string(),
+        message: format!("the build context has no {path}"),
+        hint: Some(
+            "run the build from the module's directory, or set `module:` to the directory holding go.mod"
+                .to_string(),
+        ),
+    }
+}

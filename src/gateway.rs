@@ -1,0 +1,316 @@
+//! The BuildKit gateway client: the only code that talks to BuildKit.
+//!
+//! BuildKit runs the frontend with a gRPC server on the other end of its stdin/stdout (HTTP/2
+//! with prior knowledge, no TLS). Nothing else may write to stdout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::options::CacheImport;
+use crate::platform::Platform;
+use crate::proto::gateway::{self as gw, llb_bridge_client::LlbBridgeClient};
+use crate::proto::google::rpc;
+use crate::proto::pb;
+use crate::spec::SpecError;
+
+/// Big definitions and files must not hit tonic's 4 MiB default.
+const MAX_MESSAGE: usize = 64 << 20;
+/// How long BuildKit's Go client waits for `Ping`.
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// gRPC `Unknown`: what BuildKit's own frontends use for user errors (no extra prefix in output).
+const CODE_UNKNOWN: i32 = 2;
+const SOURCE_DETAIL: &str = "github.com/moby/buildkit/errdefs.Source+json";
+
+/// A connection to BuildKit's LLB bridge, with what the daemon said it can do.
+pub struct Session {
+    client: LlbBridgeClient<Channel>,
+    pub caps: Caps,
+}
+
+/// Capabilities from `Ping`.
+#[derive(Debug, Clone, Default)]
+pub struct Caps {
+    pub gateway: BTreeSet<String>,
+    pub llb: BTreeSet<String>,
+    /// Platforms of the first worker (the first one is the build platform).
+    pub worker_platforms: Vec<Platform>,
+}
+
+impl Caps {
+    fn from_pong(pong: gw::PongResponse) -> Caps {
+        let enabled = |caps: Vec<crate::proto::moby::buildkit::v1::apicaps::ApiCap>| {
+            caps.into_iter()
+                .filter(|c| c.enabled)
+                .map(|c| c.id)
+                .collect()
+        };
+        Caps {
+            gateway: enabled(pong.frontend_api_caps),
+            llb: enabled(pong.llb_caps),
+            worker_platforms: pong
+                .workers
+                .first()
+                .map(|w| w.platforms.iter().map(Platform::from_pb).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A solved result, by BuildKit's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub id: String,
+}
+
+/// What the frontend hands back: one image, or one per platform.
+pub enum FrontendResult {
+    Single {
+        reference: Ref,
+        config: Vec<u8>,
+    },
+    Multi {
+        platforms: Vec<(Platform, Ref, Vec<u8>)>,
+    },
+    /// A subrequest's answer: metadata only.
+    Metadata(BTreeMap<String, Vec<u8>>),
+}
+
+impl Session {
+    /// Connects over this process's stdin/stdout.
+    pub async fn connect_stdio() -> Result<Session> {
+        // Non-blocking pipe ends: tokio's blocking stdin reader would keep the process alive
+        // after `Return` (BuildKit never closes our stdin).
+        let stdin = io::stdin().as_fd().try_clone_to_owned()?;
+        let stdout = io::stdout().as_fd().try_clone_to_owned()?;
+        let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(stdin)
+            .context("stdin is not a pipe from BuildKit")?;
+        let writer = tokio::net::unix::pipe::Sender::from_owned_fd(stdout)
+            .context("stdout is not a pipe to BuildKit")?;
+        Session::connect(tokio::io::join(reader, writer)).await
+    }
+
+    /// Connects over any byte stream (the in-process fake gateway uses a duplex pipe).
+    pub async fn connect<IO>(io: IO) -> Result<Session>
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        // One-shot: a second "connection" over the same stream would corrupt it, so a reconnect
+        // attempt fails instead.
+        let slot = Arc::new(Mutex::new(Some(io)));
+        let connector = tower::service_fn(move |_: Uri| {
+            let io = slot.lock().ok().and_then(|mut s| s.take());
+            async move {
+                io.map(TokioIo::new).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotConnected, "the BuildKit stream is closed")
+                })
+            }
+        });
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_with_connector(connector)
+            .await
+            .context("connecting to BuildKit over stdio")?;
+        let mut client = LlbBridgeClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let pong = tokio::time::timeout(PING_TIMEOUT, client.ping(gw::PingRequest {}))
+            .await
+            .context("BuildKit did not answer Ping")??
+            .into_inner();
+        Ok(Session {
+            client,
+            caps: Caps::from_pong(pong),
+        })
+    }
+
+    /// Solves a definition and returns its result ref (lazy unless `evaluate`).
+    pub async fn solve(
+        &self,
+        definition: pb::Definition,
+        cache_imports: &[CacheImport],
+        evaluate: bool,
+    ) -> Result<Ref> {
+        let missing: Vec<String> = crate::llb::required_caps(&definition)
+            .into_iter()
+            .filter(|cap| !self.caps.llb.contains(cap))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "this BuildKit is too old for this build: it lacks {}; upgrade Docker/BuildKit",
+                missing.join(", ")
+            );
+        }
+        let request = gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports: cache_imports
+                .iter()
+                .map(|c| gw::CacheOptionsEntry {
+                    r#type: c.kind.clone(),
+                    attrs: c.attrs.clone(),
+                })
+                .collect(),
+            evaluate,
+            ..Default::default()
+        };
+        let response = self.client.clone().solve(request).await?.into_inner();
+        match response.result.and_then(|r| r.result) {
+            Some(gw::result::Result::Ref(r)) => Ok(Ref { id: r.id }),
+            Some(gw::result::Result::RefDeprecated(id)) => Ok(Ref { id }),
+            Some(_) => bail!("BuildKit returned several results for one definition"),
+            None => Ok(Ref { id: response.r#ref }),
+        }
+    }
+
+    /// Reads a whole file from a solved ref; `Ok(None)` when it does not exist.
+    pub async fn read_file(&self, reference: &Ref, path: &str) -> Result<Option<Vec<u8>>> {
+        let request = gw::ReadFileRequest {
+            r#ref: reference.id.clone(),
+            file_path: path.to_string(),
+            range: None,
+        };
+        match self.client.clone().read_file(request).await {
+            Ok(response) => Ok(Some(response.into_inner().data)),
+            Err(status) if is_not_found(&status) => Ok(None),
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    /// Resolves an image for a platform: `(digest, config JSON)`. The digest may be empty
+    /// (dockerd's local image store).
+    pub async fn resolve_image_config(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        resolve_mode: &str,
+    ) -> Result<(String, Vec<u8>)> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.to_pb()),
+            resolve_mode: resolve_mode.to_string(),
+            log_name: format!("[internal] load metadata for {reference}"),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .clone()
+            .resolve_image_config(request)
+            .await?
+            .into_inner();
+        Ok((response.digest, response.config))
+    }
+
+    /// Hands the result to BuildKit. Call once; exit right after.
+    pub async fn return_result(&self, result: FrontendResult) -> Result<()> {
+        let (result, metadata) = match result {
+            FrontendResult::Single { reference, config } => (
+                Some(gw::result::Result::Ref(gw::Ref {
+                    id: reference.id,
+                    def: None,
+                })),
+                BTreeMap::from([("containerimage.config".to_string(), config)]),
+            ),
+            FrontendResult::Multi { platforms } => {
+                let mut metadata = BTreeMap::new();
+                let mut refs = BTreeMap::new();
+                let mut listed = Vec::new();
+                for (platform, reference, config) in platforms {
+                    let id = platform.to_string();
+                    metadata.insert(format!("containerimage.config/{id}"), config);
+                    refs.insert(
+                        id.clone(),
+                        gw::Ref {
+                            id: reference.id,
+                            def: None,
+                        },
+                    );
+                    listed.push(serde_json::json!({ "ID": id, "Platform": platform }));
+                }
+                metadata.insert(
+                    "refs.platforms".to_string(),
+                    serde_json::to_vec(&serde_json::json!({ "Platforms": listed }))?,
+                );
+                (
+                    Some(gw::result::Result::Refs(gw::RefMap { refs })),
+                    metadata,
+                )
+            }
+            FrontendResult::Metadata(metadata) => (None, metadata),
+        };
+        self.client
+            .clone()
+            .r#return(gw::ReturnRequest {
+                result: Some(gw::Result { result, metadata }),
+                error: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Hands an error to BuildKit, keeping BuildKit's own error details and spec locations.
+    pub async fn return_error(&self, error: &anyhow::Error) -> Result<()> {
+        self.client
+            .clone()
+            .r#return(gw::ReturnRequest {
+                result: None,
+                error: Some(error_status(error)),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn is_not_found(status: &tonic::Status) -> bool {
+    let message = status.message();
+    message.contains("no such file") || message.contains("not found")
+}
+
+/// The `google.rpc.Status` for an error: BuildKit's own statuses pass through unchanged (their
+/// details carry source locations); spec errors get a source-location detail per problem.
+pub fn error_status(error: &anyhow::Error) -> rpc::Status {
+    if let Some(status) = error.downcast_ref::<tonic::Status>() {
+        let details = rpc::Status::decode(status.details())
+            .map(|s| s.details)
+            .unwrap_or_default();
+        return rpc::Status {
+            code: status.code() as i32,
+            message: status.message().to_string(),
+            details,
+        };
+    }
+    let mut details = Vec::new();
+    if let Some(spec_error) = error.downcast_ref::<SpecError>() {
+        for diagnostic in &spec_error.diagnostics {
+            let source = serde_json::json!({
+                "info": {
+                    "filename": spec_error.file,
+                    "data": base64::engine::general_purpose::STANDARD.encode(&spec_error.source),
+                    "language": "YAML",
+                },
+                "ranges": [{
+                    "start": { "line": diagnostic.pos.line, "character": 0 },
+                    "end": { "line": diagnostic.pos.line, "character": 0 },
+                }],
+            });
+            details.push(prost_types::Any {
+                type_url: SOURCE_DETAIL.to_string(),
+                value: source.to_string().into_bytes(),
+            });
+        }
+    }
+    rpc::Status {
+        code: CODE_UNKNOWN,
+        message: format!("{error:#}"),
+        details,
+    }
+}

@@ -1,0 +1,260 @@
+//! What BuildKit tells the frontend at start: frontend options, the client session and workers.
+//!
+//! Parsing is pure: it reads from any iterator of environment pairs, so tests need no process
+//! environment.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::llb::{NetMode, ResolveMode};
+use crate::platform::Platform;
+use crate::spec::DEFAULT_FILENAME;
+
+const OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
+
+/// The raw start-up environment.
+#[derive(Debug, Clone, Default)]
+pub struct FrontendEnv {
+    /// Frontend options, `key -> value`; a key with an empty value is kept (`no-cache=`).
+    pub opts: BTreeMap<String, String>,
+    pub session_id: String,
+    /// Platforms of the first worker; the first one is the build platform.
+    pub worker_platforms: Vec<Platform>,
+}
+
+impl FrontendEnv {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<FrontendEnv> {
+        let mut env = FrontendEnv::default();
+        for (key, value) in vars {
+            if key.starts_with(OPT_PREFIX) {
+                let (opt, opt_value) = value.split_once('=').unwrap_or((value.as_str(), ""));
+                env.opts.insert(opt.to_string(), opt_value.to_string());
+            } else if key == "BUILDKIT_SESSION_ID" {
+                env.session_id = value;
+            } else if key == "BUILDKIT_WORKERS" {
+                env.worker_platforms = parse_workers(&value)?;
+            }
+        }
+        Ok(env)
+    }
+
+    /// Whether this process was started by BuildKit as a frontend.
+    pub fn is_frontend(vars: impl IntoIterator<Item = (String, String)>) -> bool {
+        vars.into_iter().any(|(key, _)| {
+            key == "BUILDKIT_SESSION_ID" || key == "BUILDKIT_WORKERS" || key.starts_with(OPT_PREFIX)
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct WorkerInfo {
+    #[serde(rename = "Platforms", default)]
+    platforms: Vec<Platform>,
+}
+
+fn parse_workers(json: &str) -> Result<Vec<Platform>> {
+    let workers: Vec<WorkerInfo> =
+        serde_json::from_str(json).context("BUILDKIT_WORKERS is not the expected JSON")?;
+    Ok(workers
+        .into_iter()
+        .next()
+        .map(|w| {
+            w.platforms
+                .iter()
+                .map(|p| Platform::new(&p.os, &p.architecture, p.variant.as_deref()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// A cache source to import, forwarded into every solve.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CacheImport {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Attrs", default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+/// Frontend options, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Spec file name inside the spec directory.
+    pub filename: String,
+    /// Name of the local that holds the spec.
+    pub spec_local: String,
+    pub target: Option<String>,
+    /// Requested target platforms; empty means "the build platform".
+    pub platforms: Vec<Platform>,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: bool,
+    pub image_resolve_mode: ResolveMode,
+    /// `--network` from the client; applies to steps that may use the network.
+    pub network: Option<NetMode>,
+    pub cache_imports: Vec<CacheImport>,
+    /// A subrequest (`--call`, `--print`) instead of a build.
+    pub request_id: Option<String>,
+}
+
+impl Options {
+    pub fn parse(opts: &BTreeMap<String, String>) -> Result<Options> {
+        let get = |key: &str| opts.get(key).map(String::as_str).filter(|v| !v.is_empty());
+        let prefixed = |prefix: &str| -> BTreeMap<String, String> {
+            opts.iter()
+                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+                .collect()
+        };
+
+        let platforms = get("platform")
+            .map(|list| {
+                list.split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| Platform::parse(p).map_err(anyhow::Error::msg))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()
+            .context("option `platform`")?
+            .unwrap_or_default();
+
+        let image_resolve_mode = match get("image-resolve-mode") {
+            None => ResolveMode::Default,
+            Some(mode) => ResolveMode::parse(mode).with_context(|| {
+                format!("option `image-resolve-mode`: `{mode}` is not one of default, pull, local")
+            })?,
+        };
+
+        let network = match get("force-network-mode") {
+            None | Some("sandbox") => None,
+            Some("host") => Some(NetMode::Host),
+            Some("none") => Some(NetMode::None),
+            Some(other) => {
+                bail!("option `force-network-mode`: `{other}` is not one of sandbox, host, none")
+            }
+        };
+
+        Ok(Options {
+            filename: get("filename").unwrap_or(DEFAULT_FILENAME).to_string(),
+            spec_local: get("dockerfilekey").unwrap_or("dockerfile").to_string(),
+            target: get("target").map(str::to_string),
+            platforms,
+            build_args: prefixed("build-arg:"),
+            labels: prefixed("label:"),
+            // Present with an empty value means "everything"; named stages do not exist here.
+            no_cache: opts.contains_key("no-cache"),
+            image_resolve_mode,
+            network,
+            cache_imports: cache_imports(opts)?,
+            request_id: get("requestid").map(str::to_string),
+        })
+    }
+}
+
+/// `cache-imports` (JSON, buildctl/buildx) plus the legacy `cache-from` list (docker build).
+fn cache_imports(opts: &BTreeMap<String, String>) -> Result<Vec<CacheImport>> {
+    let mut imports = match opts.get("cache-imports").filter(|v| !v.is_empty()) {
+        Some(json) => serde_json::from_str::<Vec<CacheImport>>(json)
+            .context("option `cache-imports` is not the expected JSON")?,
+        None => Vec::new(),
+    };
+    let legacy = opts
+        .get("cache-from")
+        .map(String::as_str)
+        .unwrap_or_default();
+    for reference in legacy.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        imports.push(CacheImport {
+            kind: "registry".to_string(),
+            attrs: BTreeMap::from([("ref".to_string(), reference.to_string())]),
+        });
+    }
+    Ok(imports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_opts_session_and_workers() {
+        let env = FrontendEnv::from_vars(vars(&[
+            ("BUILDKIT_FRONTEND_OPT_0", "filename=go-build.yaml"),
+            ("BUILDKIT_FRONTEND_OPT_1", "build-arg:VERSION=1.2=3"),
+            ("BUILDKIT_FRONTEND_OPT_2", "no-cache="),
+            ("BUILDKIT_SESSION_ID", "abc"),
+            (
+                "BUILDKIT_WORKERS",
+                r#"[{"ID":"w","Labels":{},"Platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"386","os":"linux"}]}]"#,
+            ),
+            ("PATH", "/bin"),
+        ]))
+        .expect("valid environment");
+        assert_eq!(env.opts["build-arg:VERSION"], "1.2=3");
+        assert_eq!(env.opts["no-cache"], "");
+        assert_eq!(env.session_id, "abc");
+        assert_eq!(env.worker_platforms[0].to_string(), "linux/amd64");
+
+        let options = Options::parse(&env.opts).expect("valid options");
+        assert_eq!(options.build_args["VERSION"], "1.2=3");
+        assert!(options.no_cache);
+        assert_eq!(options.filename, "go-build.yaml");
+    }
+
+    #[test]
+    fn parses_platforms_network_and_cache_imports() {
+        let opts = BTreeMap::from([
+            (
+                "platform".to_string(),
+                "linux/amd64,linux/arm/v7".to_string(),
+            ),
+            ("force-network-mode".to_string(), "host".to_string()),
+            ("cache-from".to_string(), "reg/a:cache, reg/b".to_string()),
+            (
+                "cache-imports".to_string(),
+                r#"[{"Type":"local","Attrs":{"src":"/c"}}]"#.to_string(),
+            ),
+        ]);
+        let options = Options::parse(&opts).expect("valid options");
+        let platforms: Vec<String> = options.platforms.iter().map(|p| p.to_string()).collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm/v7"]);
+        assert_eq!(options.network, Some(NetMode::Host));
+        let kinds: Vec<&str> = options
+            .cache_imports
+            .iter()
+            .map(|c| c.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["local", "registry", "registry"]);
+        assert_eq!(options.cache_imports[2].attrs["ref"], "reg/b");
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (key, value) in [
+            ("platform", "linux"),
+            ("force-network-mode", "bridge"),
+            ("image-resolve-mode", "always"),
+            ("cache-imports", "{"),
+        ] {
+            let opts = BTreeMap::from([(key.to_string(), value.to_string())]);
+            let error = format!("{:#}", Options::parse(&opts).expect_err("invalid option"));
+            assert!(error.contains(key), "{error} should name {key}");
+        }
+    }
+
+    #[test]
+    fn detects_frontend_mode() {
+        assert!(FrontendEnv::is_frontend(vars(&[(
+            "BUILDKIT_SESSION_ID",
+            "x"
+        )])));
+        assert!(!FrontendEnv::is_frontend(vars(&[("HOME", "/root")])));
+    }
+}

@@ -1,0 +1,175 @@
+//! Plan → LLB. A mechanical translation: every decision was made by the planner.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::llb::{
+    CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
+    SourceLocation, State,
+};
+use crate::plan::{BIN_DIR, CA_BUNDLE, MountSource, OUT, Plan, Runtime, Step, StepRoot};
+use crate::platform::Platform;
+use crate::spec::Pos;
+
+/// The local that holds the build context.
+pub const CONTEXT_LOCAL: &str = "context";
+
+/// What rendering needs besides the plan.
+pub struct RenderContext {
+    /// Client session holding the local directories.
+    pub session_id: String,
+    /// The spec file, so ops can point back at the lines they come from.
+    pub spec: Arc<SourceFile>,
+    pub resolve_mode: ResolveMode,
+    pub no_cache: bool,
+}
+
+/// One target platform's result.
+pub struct RenderedTarget {
+    pub platform: Platform,
+    pub state: State,
+    /// The image config JSON for `containerimage.config`.
+    pub config: Vec<u8>,
+}
+
+/// The module files the deps step sees; the gateway also reads go.mod through this same state,
+/// so BuildKit transfers them once.
+pub fn mod_files(files: &[String], session_id: &str) -> State {
+    Local::new(CONTEXT_LOCAL)
+        .session(session_id)
+        .include_patterns(files)
+        .shared_key_hint("gobuild-modfiles")
+        .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
+}
+
+pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
+    let r = Renderer { plan, ctx };
+    let builder = Image::new(&plan.builder.reference)
+        .resolve_mode(ctx.resolve_mode)
+        .state(
+            r.meta(Pos::default(), &plan.build_platform)
+                .name(format!("[builder] FROM {}", plan.builder.reference)),
+        );
+    let sources = Local::new(CONTEXT_LOCAL)
+        .session(&ctx.session_id)
+        .exclude_patterns(&plan.source_excludes)
+        .shared_key_hint(CONTEXT_LOCAL)
+        .state(OpMeta::new().name("[internal] load build context"));
+    let stages = Stages {
+        builder,
+        mod_files: mod_files(&plan.mod_files, &ctx.session_id),
+        sources,
+    };
+    let deps = r.exec(&plan.deps, &stages, &stages.builder).root();
+
+    plan.targets
+        .iter()
+        .map(|target| {
+            let outputs: Vec<(String, State)> = target
+                .builds
+                .iter()
+                .map(|build| {
+                    (
+                        build.binary.clone(),
+                        r.exec(&build.step, &stages, &deps).output(OUT),
+                    )
+                })
+                .collect();
+            let state = r.runtime(&target.runtime, &target.platform, &stages.builder, &outputs);
+            Ok(RenderedTarget {
+                platform: target.platform.clone(),
+                state,
+                config: target.runtime.config.to_json()?,
+            })
+        })
+        .collect()
+}
+
+/// The states every step may mount.
+struct Stages {
+    builder: State,
+    mod_files: State,
+    sources: State,
+}
+
+struct Renderer<'a> {
+    plan: &'a Plan,
+    ctx: &'a RenderContext,
+}
+
+impl Renderer<'_> {
+    fn meta(&self, at: Pos, platform: &Platform) -> OpMeta {
+        let location = (at.line > 0).then(|| SourceLocation {
+            file: self.ctx.spec.clone(),
+            line: at.line,
+            column: at.column,
+        });
+        OpMeta::new()
+            .platform(platform)
+            .location(location)
+            .ignore_cache(self.ctx.no_cache)
+    }
+
+    fn exec(&self, step: &Step, stages: &Stages, deps: &State) -> crate::llb::ExecState {
+        let mut exec = Exec::new(step.args.clone())
+            .cwd(step.cwd.clone())
+            .network(step.network);
+        for (key, value) in &step.env {
+            exec = exec.env(key, value);
+        }
+        for mount in &step.mounts {
+            exec = exec.mount(match &mount.source {
+                MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
+                MountSource::Sources => Mount::bind(&stages.sources, &mount.dest).readonly(),
+                // Go locks its caches itself, so concurrent builds can share them.
+                MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
+                MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
+            });
+        }
+        let root = match step.root {
+            StepRoot::Builder => &stages.builder,
+            StepRoot::Deps => deps,
+        };
+        root.run(
+            exec,
+            self.meta(step.at, &self.plan.build_platform)
+                .name(step.name.clone()),
+        )
+    }
+
+    fn runtime(
+        &self,
+        runtime: &Runtime,
+        platform: &Platform,
+        builder: &State,
+        outputs: &[(String, State)],
+    ) -> State {
+        let base = State::scratch().file(
+            FileOp::new()
+                .mkdir("/etc", 0o755)
+                .mkfile("/etc/passwd", 0o644, runtime.passwd.clone())
+                .mkfile("/etc/group", 0o644, runtime.group.clone())
+                .mkdir("/tmp", 0o1777)
+                .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default()),
+            self.meta(Pos::default(), platform)
+                .name(runtime.base_name.clone()),
+        );
+        let binaries = outputs.iter().fold(FileOp::new(), |op, (name, output)| {
+            op.copy(
+                output,
+                format!("/{name}"),
+                format!("{BIN_DIR}/{name}"),
+                CopyOptions {
+                    mode: Some(0o755),
+                    ..CopyOptions::default()
+                },
+            )
+        });
+        base.file(
+            binaries,
+            self.meta(Pos::default(), platform)
+                .name(runtime.binaries_name.clone()),
+        )
+    }
+}
