@@ -276,19 +276,38 @@ fn parse(bytes: &[u8]) -> Result<Option<RawSpec>, ParseFailure> {
             })
             .filter(|p| p.line > 0)
             .unwrap_or(Pos { line: 1, column: 1 });
-        let path = if path == "." { String::new() } else { path };
-        ParseFailure(pos, path, schema_message(&error))
+        ParseFailure(pos, field_path(&path), schema_message(&error))
     })
 }
 
-/// The deserializer's message without its own location prefix or source snippet.
+/// serde_path_to_error's path in the user's terms: `Spanned` wrappers show up as `.value`.
+fn field_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .filter(|part| *part != "value")
+        .map(|part| match part.strip_prefix("value[") {
+            Some(index) => format!("[{index}"),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+        .replace(".[", "[")
+}
+
+/// The deserializer's message without its own location suffix or source snippet.
 fn schema_message(error: &serde_saphyr::Error) -> String {
     let error = error.without_snippet();
     let text = match error {
         serde_saphyr::Error::Message { msg, .. } => msg.clone(),
         other => other.to_string(),
     };
-    let text = text.lines().next().unwrap_or_default().trim().to_string();
+    let text = text.lines().next().unwrap_or_default().trim();
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => text,
+    };
     // Spell serde's vocabulary in the user's terms.
     text.replace("struct RawSpec", "spec")
         .replace("struct RawBinary", "binary")

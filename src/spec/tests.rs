@@ -1,1 +1,211 @@
+use super::*;
 
+fn load_ok(text: &str) -> Spec {
+    match load("go-build.yaml", text.as_bytes()) {
+        Ok(spec) => spec,
+        Err(error) => panic!("expected a valid spec, got:\n{error}"),
+    }
+}
+
+/// The single diagnostic a broken spec produces, as `line:column path: message`.
+fn problem(text: &str) -> String {
+    let error = load("go-build.yaml", text.as_bytes()).expect_err("spec should be rejected");
+    assert_eq!(
+        error.source,
+        text.as_bytes(),
+        "the error keeps the file for excerpts"
+    );
+    let lines: Vec<String> = error.diagnostics.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+#[test]
+fn empty_spec_builds_the_module_root_as_nonroot() {
+    for text in ["", "# syntax=gobuild-frontend:dev\n", "---\n"] {
+        let spec = load_ok(text);
+        assert_eq!(spec.module.value, ".");
+        assert_eq!(spec.binaries.len(), 1);
+        assert_eq!(spec.binaries[0].package.value, ".");
+        assert_eq!(spec.binaries[0].name, None);
+        assert_eq!(spec.go, None);
+        assert_eq!(spec.builder, None);
+        assert_eq!(spec.runtime.user.value, User::NONROOT);
+    }
+}
+
+#[test]
+fn full_spec_keeps_values_and_positions() {
+    let spec = load_ok(
+        "# syntax=x\nversion: 1\nmodule: ./services/api/\ngo: \"1.27.3\"\nbuilder: golang:1.27-alpine\nbinaries:\n  - package: ./cmd/server/\n    name: server\n  - package: ./cmd/worker\nruntime:\n  user: \"1000:2000\"\n",
+    );
+    assert_eq!(spec.module.value, "./services/api");
+    assert_eq!(spec.module.pos, Pos { line: 3, column: 9 });
+    let go = spec.go.expect("go is set");
+    assert_eq!(go.value.to_string(), "1.27.3");
+    assert_eq!(go.pos.line, 4);
+    assert_eq!(
+        spec.builder.map(|b| b.value).as_deref(),
+        Some("golang:1.27-alpine")
+    );
+    assert_eq!(spec.binaries[0].package.value, "./cmd/server");
+    assert_eq!(spec.binaries[0].pos.line, 7);
+    assert_eq!(spec.binaries[0].name.as_ref().map(|n| n.pos.line), Some(8));
+    assert_eq!(
+        spec.binaries[1].package.pos,
+        Pos {
+            line: 9,
+            column: 14
+        }
+    );
+    assert_eq!(
+        spec.runtime.user.value,
+        User {
+            uid: 1000,
+            gid: 2000
+        }
+    );
+}
+
+#[test]
+fn user_forms() {
+    for (text, want) in [
+        ("nonroot", User::NONROOT),
+        ("root", User::ROOT),
+        (
+            "\"1000\"",
+            User {
+                uid: 1000,
+                gid: 1000,
+            },
+        ),
+        ("\"10:20\"", User { uid: 10, gid: 20 }),
+    ] {
+        let spec = load_ok(&format!("runtime:\n  user: {text}\n"));
+        assert_eq!(spec.runtime.user.value, want, "user: {text}");
+    }
+}
+
+#[test]
+fn unknown_field_names_line_column_and_path() {
+    let message = problem("binaries:\n  - package: .\n    nmae: hello\n");
+    assert!(message.starts_with("go-build.yaml:3:5: "), "{message}");
+    assert!(message.contains("binaries[0]"), "{message}");
+    assert!(message.contains("nmae"), "{message}");
+    assert!(
+        message.contains("package"),
+        "lists the known fields: {message}"
+    );
+}
+
+#[test]
+fn unknown_top_level_field() {
+    let message = problem("module: .\nbinary:\n  - package: .\n");
+    assert!(message.starts_with("go-build.yaml:2:1: "), "{message}");
+    assert!(message.contains("binary"), "{message}");
+}
+
+#[test]
+fn wrong_types_are_reported_where_they_are() {
+    let message = problem("binaries:\n  package: .\n");
+    assert!(message.starts_with("go-build.yaml:2:"), "{message}");
+    assert!(message.contains("binaries"), "{message}");
+
+    let message = problem("version: one\n");
+    assert!(
+        message.starts_with("go-build.yaml:1:10: version: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_package_is_reported() {
+    let message = problem("binaries:\n  - name: x\n");
+    assert!(message.starts_with("go-build.yaml:2:"), "{message}");
+    assert!(message.contains("package"), "{message}");
+}
+
+#[test]
+fn invalid_yaml_is_reported_with_position() {
+    let message = problem("binaries: [\n  - package: .\n");
+    assert!(message.starts_with("go-build.yaml:"), "{message}");
+    assert!(!message.starts_with("go-build.yaml:0:"), "{message}");
+}
+
+#[test]
+fn invalid_values_each_get_a_diagnostic() {
+    let error = load(
+        "go-build.yaml",
+        b"version: 2\nmodule: ../elsewhere\ngo: latest\nbuilder: \"golang 1.27\"\nbinaries:\n  - package: cmd/server\n  - package: ./...\n  - package: ./a\n    name: a/b\n  - package: ./c\n    name: dup\n  - package: ./d\n    name: dup\nruntime:\n  user: nobody\n",
+    )
+    .expect_err("every field is wrong");
+    let found: Vec<(u32, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.pos.line, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (1, "version"),
+            (2, "module"),
+            (3, "go"),
+            (4, "builder"),
+            (6, "binaries[0].package"),
+            (7, "binaries[1].package"),
+            (9, "binaries[2].name"),
+            (13, "binaries[4].name"),
+            (15, "runtime.user"),
+        ]
+    );
+    let text = error.to_string();
+    assert!(text.contains("did you mean ./cmd/server?"), "{text}");
+    assert!(text.contains("first used on line 11"), "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("go-build.yaml:")),
+        "every line names the file: {text}"
+    );
+}
+
+#[test]
+fn absolute_paths_and_empty_lists_are_rejected() {
+    let message = problem("module: /src\n");
+    assert!(message.contains("module: `/src` is absolute"), "{message}");
+    let message = problem("binaries: []\n");
+    assert!(message.starts_with("go-build.yaml:1:"), "{message}");
+    assert!(message.contains("the list is empty"), "{message}");
+}
+
+#[test]
+fn go_versions() {
+    let parse = |s: &str| GoVersion::parse(s).map(|v| v.to_string());
+    assert_eq!(parse("1.27").as_deref(), Some("1.27"));
+    assert_eq!(parse("go1.27.3").as_deref(), Some("1.27.3"));
+    assert_eq!(parse("1.27rc1").as_deref(), Some("1.27"));
+    assert_eq!(parse("1"), None);
+    assert_eq!(parse("latest"), None);
+    assert_eq!(parse("1.27rc1.2"), None);
+    assert_eq!(
+        GoVersion::parse("1.27.3").map(|v| v.line()).as_deref(),
+        Some("1.27")
+    );
+}
+
+#[test]
+fn loading_never_panics_on_odd_input() {
+    let inputs: [&[u8]; 7] = [
+        b"\xff\xfe",
+        b"[]",
+        b"42",
+        b"binaries: {package: .}",
+        b"runtime: 3",
+        b"module: [a]",
+        b"a: &x [*x]",
+    ];
+    for input in inputs {
+        let result = load("go-build.yaml", input);
+        if let Err(error) = result {
+            assert!(!error.diagnostics.is_empty());
+            assert!(error.diagnostics.iter().all(|d| d.pos.line >= 1));
+        }
+    }
+}
