@@ -1,1 +1,374 @@
+use std::collections::BTreeMap;
 
+use super::*;
+use crate::image::ImageFacts;
+use crate::spec;
+
+const GO_MOD: &str = "module example.com/shop/v2\n\ngo 1.26\n";
+
+struct Fixture {
+    spec: Spec,
+    go_mod: GoMod,
+    options: Options,
+    build_platform: Platform,
+}
+
+impl Fixture {
+    fn new(spec_text: &str, go_mod: &str, opts: &[(&str, &str)]) -> Fixture {
+        let opts: BTreeMap<String, String> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Fixture {
+            spec: spec::load("go-build.yaml", spec_text.as_bytes()).expect("valid spec"),
+            go_mod: GoMod::parse("go.mod", go_mod).expect("valid go.mod"),
+            options: Options::parse(&opts).expect("valid options"),
+            build_platform: Platform::new("linux", "amd64", None),
+        }
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            spec: &self.spec,
+            spec_file: "go-build.yaml",
+            go_mod: &self.go_mod,
+            options: &self.options,
+            build_platform: &self.build_platform,
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let inputs = self.inputs();
+        let choice = builder_choice(&inputs).expect("builder choice");
+        let builder = ResolvedImage {
+            reference: format!("{}@sha256:{}", choice.reference, "ab".repeat(32)),
+            facts: ImageFacts {
+                env: vec![
+                    "PATH=/go/bin:/usr/local/go/bin:/usr/bin".into(),
+                    "GOPATH=/go".into(),
+                ],
+                working_dir: "/go".into(),
+                user: String::new(),
+            },
+        };
+        plan(&inputs, &choice, builder).expect("plan")
+    }
+}
+
+#[test]
+fn go_version_comes_from_spec_then_toolchain_then_go_line() {
+    let choice = |spec: &str, go_mod: &str| {
+        let fixture = Fixture::new(spec, go_mod, &[]);
+        builder_choice(&fixture.inputs()).expect("choice")
+    };
+    let from_go_line = choice("", GO_MOD);
+    assert_eq!(
+        from_go_line.reference,
+        "docker.io/library/golang:1.26-bookworm"
+    );
+    assert_eq!(from_go_line.reason, "go.mod:3");
+
+    let from_toolchain = choice("", "module m\ngo 1.26\ntoolchain go1.27.3\n");
+    assert_eq!(
+        from_toolchain.reference,
+        "docker.io/library/golang:1.27-bookworm"
+    );
+    assert_eq!(from_toolchain.go.to_string(), "1.27.3");
+
+    let from_spec = choice("\ngo: \"1.28\"\n", GO_MOD);
+    assert_eq!(
+        from_spec.reference,
+        "docker.io/library/golang:1.28-bookworm"
+    );
+    assert_eq!(from_spec.reason, "go-build.yaml:2");
+
+    let custom = choice("builder: ghcr.io/acme/go:1.26\n", GO_MOD);
+    assert_eq!(custom.reference, "ghcr.io/acme/go:1.26");
+}
+
+#[test]
+fn unknown_go_version_is_a_spec_error() {
+    let fixture = Fixture::new("", "module m\n", &[]);
+    let diagnostic = builder_choice(&fixture.inputs()).expect_err("no go version anywhere");
+    assert_eq!(diagnostic.path, "go");
+    assert!(
+        diagnostic
+            .to_string()
+            .starts_with("go-build.yaml:1:1: go: go.mod has no `go` line")
+    );
+}
+
+#[test]
+fn invalid_builder_reference_points_at_the_builder_field() {
+    let fixture = Fixture::new("\nbuilder: Golang:1.26\n", GO_MOD, &[]);
+    let diagnostic = builder_choice(&fixture.inputs()).expect_err("uppercase repository");
+    assert_eq!(
+        (diagnostic.pos.line, diagnostic.path.as_str()),
+        (2, "builder")
+    );
+}
+
+#[test]
+fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
+    let fixture = Fixture::new(
+        "module: services/api\n",
+        GO_MOD,
+        &[
+            ("build-arg:GOPROXY", "http://127.0.0.1:3000"),
+            ("force-network-mode", "host"),
+        ],
+    );
+    let plan = fixture.plan();
+    assert_eq!(
+        plan.mod_files,
+        ["services/api/go.mod", "services/api/go.sum"]
+    );
+    let deps = &plan.deps;
+    assert_eq!(deps.name, "[deps 1/1] go mod download");
+    assert_eq!(deps.args, ["go", "mod", "download"]);
+    assert_eq!(deps.root, StepRoot::Builder);
+    assert_eq!(deps.cwd, "/src/services/api");
+    assert_eq!(deps.network, NetMode::Host);
+    assert_eq!(deps.env["GOPROXY"], "http://127.0.0.1:3000");
+    assert_eq!(deps.env["GOPATH"], "/go", "the image env applies");
+    assert_eq!(deps.env["GOTOOLCHAIN"], "local");
+    assert_eq!(
+        deps.mounts,
+        [
+            StepMount {
+                dest: SRC.into(),
+                source: MountSource::ModFiles
+            },
+            StepMount {
+                dest: GOMODCACHE.into(),
+                source: MountSource::Cache {
+                    id: "gobuild/gomodcache".into()
+                }
+            },
+        ]
+    );
+    assert_eq!(deps.at.line, 1, "points at the module field");
+}
+
+#[test]
+fn build_step_is_offline_static_and_reproducible() {
+    let plan = Fixture::new("binaries:\n  - package: ./cmd/shop\n", GO_MOD, &[]).plan();
+    let [target] = plan.targets.as_slice() else {
+        panic!("one target")
+    };
+    let [build] = target.builds.as_slice() else {
+        panic!("one binary")
+    };
+    let step = &build.step;
+    assert_eq!(build.binary, "shop");
+    assert_eq!(step.name, "[build 1/1] go build -o /out/shop ./cmd/shop");
+    assert_eq!(
+        step.args,
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-buildvcs=false",
+            "-o",
+            "/out/shop",
+            "./cmd/shop"
+        ]
+    );
+    assert_eq!(step.root, StepRoot::Deps, "ordered after the download");
+    assert_eq!(step.network, NetMode::None);
+    assert_eq!(step.env["CGO_ENABLED"], "0");
+    assert_eq!(step.env["GOPROXY"], "off");
+    assert_eq!(step.env["GOOS"], "linux");
+    assert_eq!(step.env["GOARCH"], "amd64");
+    assert_eq!(step.env["PATH"], "/go/bin:/usr/local/go/bin:/usr/bin");
+    let mounts: Vec<(&str, &MountSource)> = step
+        .mounts
+        .iter()
+        .map(|m| (m.dest.as_str(), &m.source))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            (SRC, &MountSource::Sources),
+            (
+                GOMODCACHE,
+                &MountSource::Cache {
+                    id: "gobuild/gomodcache".into()
+                }
+            ),
+            (
+                GOCACHE,
+                &MountSource::Cache {
+                    id: "gobuild/gocache/1.26/linux-amd64".into()
+                }
+            ),
+            (OUT, &MountSource::Output),
+        ]
+    );
+    assert_eq!(step.at.line, 2, "points at the binary entry");
+    assert_eq!(plan.source_excludes, [".git", "go-build.yaml"]);
+}
+
+#[test]
+fn client_network_never_reaches_the_build_step() {
+    let plan = Fixture::new("", GO_MOD, &[("force-network-mode", "host")]).plan();
+    assert_eq!(plan.targets[0].builds[0].step.network, NetMode::None);
+}
+
+#[test]
+fn module_proxy_build_args_only_reach_the_deps_step() {
+    let plan = Fixture::new(
+        "",
+        GO_MOD,
+        &[("build-arg:GOPRIVATE", "example.com/private")],
+    )
+    .plan();
+    assert_eq!(plan.deps.env["GOPRIVATE"], "example.com/private");
+    assert!(!plan.targets[0].builds[0].step.env.contains_key("GOPRIVATE"));
+}
+
+#[test]
+fn cache_ids_are_namespaced_on_request() {
+    let plan = Fixture::new(
+        "",
+        GO_MOD,
+        &[("build-arg:BUILDKIT_CACHE_MOUNT_NS", "team-a")],
+    )
+    .plan();
+    assert_eq!(
+        plan.deps.mounts[1].source,
+        MountSource::Cache {
+            id: "team-a/gobuild/gomodcache".into()
+        }
+    );
+}
+
+#[test]
+fn binary_names_follow_go_build_and_must_be_unique() {
+    let planned = Fixture::new(
+        "binaries:\n  - package: .\n  - package: ./cmd/worker\n  - package: ./tools/x\n    name: xtool\n",
+        GO_MOD,
+        &[],
+    )
+    .plan();
+    let names: Vec<&str> = planned.targets[0]
+        .builds
+        .iter()
+        .map(|b| b.binary.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["shop", "worker", "xtool"],
+        "module root named without /v2"
+    );
+    assert_eq!(
+        planned.targets[0].builds[1].step.name,
+        "[build 2/3] go build -o /out/worker ./cmd/worker"
+    );
+    assert_eq!(
+        planned.targets[0].runtime.config.entrypoint,
+        ["/usr/local/bin/shop"]
+    );
+
+    let fixture = Fixture::new(
+        "binaries:\n  - package: ./a/server\n  - package: ./b/server\n",
+        GO_MOD,
+        &[],
+    );
+    let inputs = fixture.inputs();
+    let choice = builder_choice(&inputs).expect("choice");
+    let builder = ResolvedImage {
+        reference: choice.reference.clone(),
+        facts: ImageFacts::default(),
+    };
+    let diagnostic = plan(&inputs, &choice, builder).expect_err("name clash");
+    assert_eq!(
+        (diagnostic.pos.line, diagnostic.path.as_str()),
+        (3, "binaries[1]")
+    );
+    assert!(diagnostic.to_string().contains("give one of them a `name`"));
+}
+
+#[test]
+fn runtime_is_scratch_with_a_nonroot_user_by_default() {
+    let runtime = &Fixture::new("", GO_MOD, &[]).plan().targets[0].runtime;
+    assert_eq!(runtime.config.user, "65532:65532");
+    assert!(runtime.passwd.contains("nonroot:x:65532:65532:"));
+    assert!(runtime.group.contains("nonroot:x:65532:"));
+    assert_eq!(
+        runtime.base_name,
+        "[runtime 1/2] users, CA certificates and /tmp"
+    );
+    assert_eq!(runtime.binaries_name, "[runtime 2/2] copy shop");
+
+    let root = &Fixture::new("runtime:\n  user: root\n", GO_MOD, &[])
+        .plan()
+        .targets[0]
+        .runtime;
+    assert_eq!(root.config.user, "0:0");
+    assert_eq!(root.passwd.lines().count(), 1);
+
+    let custom = &Fixture::new("runtime:\n  user: \"1000:1001\"\n", GO_MOD, &[])
+        .plan()
+        .targets[0]
+        .runtime;
+    assert!(custom.passwd.contains("app:x:1000:1001:"));
+}
+
+#[test]
+fn every_target_platform_cross_compiles_on_the_build_platform() {
+    let plan = Fixture::new("", GO_MOD, &[("platform", "linux/arm64,linux/arm/v7")]).plan();
+    assert_eq!(plan.build_platform.to_string(), "linux/amd64");
+    let summary: Vec<(String, String, String)> = plan
+        .targets
+        .iter()
+        .map(|t| {
+            let step = &t.builds[0].step;
+            (
+                t.platform.to_string(),
+                step.env["GOARCH"].clone(),
+                step.name.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "linux/arm64".into(),
+                "arm64".into(),
+                "[linux/arm64 build 1/1] go build -o /out/shop .".into()
+            ),
+            (
+                "linux/arm/v7".into(),
+                "arm".into(),
+                "[linux/arm/v7 build 1/1] go build -o /out/shop .".into()
+            ),
+        ]
+    );
+    assert_eq!(plan.targets[1].builds[0].step.env["GOARM"], "7");
+    assert_eq!(
+        plan.targets[1].builds[0].step.mounts[2].source,
+        MountSource::Cache {
+            id: "gobuild/gocache/1.26/linux-arm-v7".into()
+        }
+    );
+}
+
+#[test]
+fn go_target_env_maps_variants() {
+    let env = |p: &str| go_target_env(&Platform::parse(p).expect("platform"));
+    assert_eq!(env("linux/arm/v6")["GOARM"], "6");
+    assert_eq!(env("linux/amd64/v3")["GOAMD64"], "v3");
+    assert!(!env("linux/amd64").contains_key("GOAMD64"));
+    assert_eq!(env("linux/riscv64")["GOARCH"], "riscv64");
+    assert_eq!(env("linux/s390x").len(), 2);
+}
+
+#[test]
+fn planning_is_pure() {
+    let fixture = Fixture::new("binaries:\n  - package: ./cmd/a\n", GO_MOD, &[]);
+    let first = serde_json::to_string(&fixture.plan()).expect("serializes");
+    let second = serde_json::to_string(&fixture.plan()).expect("serializes");
+    assert_eq!(first, second);
+}
