@@ -150,8 +150,18 @@ impl Renderer<'_> {
                 .mkdir("/etc", 0o755)
                 .mkfile("/etc/passwd", 0o644, runtime.passwd.clone())
                 .mkfile("/etc/group", 0o644, runtime.group.clone())
-                .mkdir("/tmp", 0o1777)
-                .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default()),
+                .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default())
+                // BuildKit's mkdir drops the sticky bit; copying the builder's (empty) /tmp
+                // keeps its 1777 mode.
+                .copy(
+                    builder,
+                    "/tmp",
+                    "/tmp",
+                    CopyOptions {
+                        dir_copy_contents: false,
+                        ..CopyOptions::default()
+                    },
+                ),
             self.meta(Pos::default(), platform)
                 .name(runtime.base_name.clone()),
         );

@@ -1,0 +1,31 @@
+//! Snapshot of `gobuild-frontend render` for every example: any change to the plan or the LLB
+//! shows up as a reviewable diff (`cargo insta review`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gobuild_frontend::cli::render_offline;
+
+fn render_example(name: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    render_offline(&dir.join("go-build.yaml"), &dir, &BTreeMap::new())
+        .unwrap_or_else(|e| panic!("rendering examples/{name}: {e:#}"))
+}
+
+#[test]
+fn every_example_has_a_snapshot() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = std::fs::read_dir(&examples)
+        .expect("examples directory")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("go-build.yaml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in names {
+        insta::assert_snapshot!(name.clone(), render_example(&name));
+    }
+}
