@@ -1,10 +1,11 @@
 //! Frontend mode: read the spec and go.mod through the gateway, plan, render, solve, return.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::gateway::{FrontendResult, Session};
+use crate::gateway::{FrontendResult, Session, UnsupportedSubrequest};
 use crate::gomod::GoMod;
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{Local, OpMeta, SourceFile};
@@ -62,7 +63,7 @@ async fn serve() -> i32 {
 pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResult> {
     let options = Options::parse(&env.opts)?;
     if let Some(request) = &options.request_id {
-        bail!("subrequest `{request}` is not supported by gobuild-frontend");
+        return subrequest(request);
     }
     if let Some(target) = &options.target {
         bail!("unknown target `{target}`: a go-build.yaml build has one target, the image");
@@ -133,6 +134,30 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         Ok([(_, reference, config)]) => Ok(FrontendResult::Single { reference, config }),
         Err(platforms) => Ok(FrontendResult::Multi { platforms }),
     }
+}
+
+const DESCRIBE: &str = "frontend.subrequests.describe";
+
+/// Answers `--call`/`--print` style subrequests. Only `describe` exists so far; anything else
+/// is refused with BuildKit's typed detail so clients can fall back.
+fn subrequest(request: &str) -> Result<FrontendResult> {
+    if request != DESCRIBE {
+        return Err(UnsupportedSubrequest(request.to_string()).into());
+    }
+    let description = "List available subrequest types";
+    let list = serde_json::json!([{
+        "name": DESCRIBE,
+        "version": "1.0.0",
+        "type": "rpc",
+        "description": description,
+        "metadata": [{ "name": "result.json" }, { "name": "result.txt" }],
+    }]);
+    let text = format!("NAME\tVERSION\tDESCRIPTION\n{DESCRIBE}\t1.0.0\t{description}\n");
+    Ok(FrontendResult::Metadata(BTreeMap::from([
+        ("result.json".to_string(), serde_json::to_vec(&list)?),
+        ("result.txt".to_string(), text.into_bytes()),
+        ("version".to_string(), b"1.0.0".to_vec()),
+    ])))
 }
 
 /// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses the

@@ -30,6 +30,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// gRPC `Unknown`: what BuildKit's own frontends use for user errors (no extra prefix in output).
 const CODE_UNKNOWN: i32 = 2;
 const SOURCE_DETAIL: &str = "github.com/moby/buildkit/errdefs.Source+json";
+const SUBREQUEST_DETAIL: &str = "github.com/moby/buildkit/errdefs.Subrequest+json";
 
 /// A connection to BuildKit's LLB bridge, with what the daemon said it can do.
 pub struct Session {
@@ -270,6 +271,18 @@ impl Session {
     }
 }
 
+/// A subrequest this frontend does not answer.
+#[derive(Debug)]
+pub struct UnsupportedSubrequest(pub String);
+
+impl std::fmt::Display for UnsupportedSubrequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unsupported subrequest {}", self.0)
+    }
+}
+
+impl std::error::Error for UnsupportedSubrequest {}
+
 fn is_not_found(status: &tonic::Status) -> bool {
     let message = status.message();
     message.contains("no such file") || message.contains("not found")
@@ -289,6 +302,14 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         };
     }
     let mut details = Vec::new();
+    if let Some(unsupported) = error.downcast_ref::<UnsupportedSubrequest>() {
+        details.push(prost_types::Any {
+            type_url: SUBREQUEST_DETAIL.to_string(),
+            value: serde_json::json!({ "name": unsupported.0 })
+                .to_string()
+                .into_bytes(),
+        });
+    }
     if let Some(spec_error) = error.downcast_ref::<SpecError>() {
         for diagnostic in &spec_error.diagnostics {
             let source = serde_json::json!({
