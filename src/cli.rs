@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::gomod::GoMod;
+use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
@@ -102,12 +103,16 @@ pub fn render_offline(
         .with_context(|| format!("reading {go_mod_path} in {}", context.display()))?;
     let go_mod = GoMod::parse(go_mod_path, &go_mod_text)?;
     let build_platform = Platform::host();
+    let dockerignore = std::fs::read_to_string(context.join(".dockerignore"))
+        .map(|text| ignore::parse(&text))
+        .unwrap_or_default();
     let inputs = Inputs {
         spec: &spec,
         spec_file: &filename,
         go_mod: &go_mod,
         options: &options,
         build_platform: &build_platform,
+        dockerignore: &dockerignore,
     };
     let choice = plan::builder_choice(&inputs).map_err(|d| anyhow::anyhow!("{d}"))?;
     // Offline there is no registry to ask: the builder stays unpinned, its config unknown.

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::gateway::{FrontendResult, Session, UnsupportedSubrequest};
+use crate::gateway::{FrontendResult, Ref, Session, UnsupportedSubrequest};
 use crate::gomod::GoMod;
+use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{Local, OpMeta, SourceFile};
 use crate::options::{FrontendEnv, Options};
 use crate::plan::{self, Inputs};
 use crate::platform::Platform;
-use crate::render::{self, RenderContext};
+use crate::render::{self, CONTEXT_LOCAL, RenderContext};
 use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
 
 /// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
@@ -75,8 +76,9 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         .cloned()
         .unwrap_or_else(Platform::host);
 
-    let (spec_file, spec_bytes) = read_spec(session, env, &options).await?;
+    let (spec_file, spec_bytes, spec_ref) = read_spec(session, env, &options).await?;
     let spec = spec::load(&options.filename, &spec_bytes)?;
+    let dockerignore = read_dockerignore(session, env, &options, &spec_ref).await?;
     let spec_error = |diagnostic: Diagnostic| SpecError {
         file: options.filename.clone(),
         source: spec_bytes.clone(),
@@ -101,6 +103,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         go_mod: &go_mod,
         options: &options,
         build_platform: &build_platform,
+        dockerignore: &dockerignore,
     };
     let choice = plan::builder_choice(&inputs).map_err(spec_error)?;
     let (digest, config) = session
@@ -161,12 +164,12 @@ fn subrequest(request: &str) -> Result<FrontendResult> {
 }
 
 /// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses the
-/// transfer it already made for `# syntax=` detection.
+/// transfer it already made for `# syntax=` detection. Returns the spec local's ref too.
 async fn read_spec(
     session: &Session,
     env: &FrontendEnv,
     options: &Options,
-) -> Result<(Arc<SourceFile>, Vec<u8>)> {
+) -> Result<(Arc<SourceFile>, Vec<u8>, Ref)> {
     let filename = &options.filename;
     let state = Local::new(&options.spec_local)
         .session(&env.session_id)
@@ -185,7 +188,35 @@ async fn read_spec(
         data: bytes.clone(),
         language: "YAML".to_string(),
     });
-    Ok((file, bytes))
+    Ok((file, bytes, reference))
+}
+
+/// The context's ignore patterns: `<spec>.dockerignore` next to the spec wins over the
+/// context's `.dockerignore`, as with Dockerfiles.
+async fn read_dockerignore(
+    session: &Session,
+    env: &FrontendEnv,
+    options: &Options,
+    spec_ref: &Ref,
+) -> Result<Vec<String>> {
+    let beside_spec = format!("{}.dockerignore", options.filename);
+    let ignore_file = match session.read_file(spec_ref, &beside_spec).await? {
+        Some(bytes) => Some(bytes),
+        None => {
+            let state = Local::new(CONTEXT_LOCAL)
+                .session(&env.session_id)
+                .follow_paths(&[".dockerignore".to_string()])
+                .shared_key_hint("context-.dockerignore")
+                .state(OpMeta::new().name("[internal] load .dockerignore"));
+            let context_ref = session
+                .solve(state.marshal(), &options.cache_imports, false)
+                .await?;
+            session.read_file(&context_ref, ".dockerignore").await?
+        }
+    };
+    Ok(ignore_file
+        .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default())
 }
 
 fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {

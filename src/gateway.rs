@@ -284,8 +284,7 @@ impl std::fmt::Display for UnsupportedSubrequest {
 impl std::error::Error for UnsupportedSubrequest {}
 
 fn is_not_found(status: &tonic::Status) -> bool {
-    let message = status.message();
-    message.contains("no such file") || message.contains("not found")
+    status.code() == tonic::Code::NotFound || status.message().contains("no such file or directory")
 }
 
 /// The `google.rpc.Status` for an error: BuildKit's own statuses pass through unchanged (their

@@ -118,6 +118,10 @@ impl Options {
             .transpose()
             .context("option `platform`")?
             .unwrap_or_default();
+        // `linux/amd64,linux/x86_64` is one platform: exporters need one ref per platform.
+        let mut platforms: Vec<Platform> = platforms;
+        let mut seen = std::collections::BTreeSet::new();
+        platforms.retain(|p| seen.insert(p.clone()));
 
         let image_resolve_mode = match get("image-resolve-mode") {
             None => ResolveMode::Default,
@@ -225,6 +229,21 @@ mod tests {
         let options = Options::parse(&opts).expect("valid options");
         let platforms: Vec<String> = options.platforms.iter().map(|p| p.to_string()).collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm/v7"]);
+        let repeated = BTreeMap::from([(
+            "platform".to_string(),
+            "linux/amd64,linux/x86_64,linux/arm64".to_string(),
+        )]);
+        let platforms: Vec<String> = Options::parse(&repeated)
+            .expect("valid options")
+            .platforms
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            platforms,
+            ["linux/amd64", "linux/arm64"],
+            "duplicates dropped, order kept"
+        );
         assert_eq!(options.network, Some(NetMode::Host));
         let kinds: Vec<&str> = options
             .cache_imports

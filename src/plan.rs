@@ -47,6 +47,8 @@ pub struct Inputs<'a> {
     pub go_mod: &'a GoMod,
     pub options: &'a Options,
     pub build_platform: &'a Platform,
+    /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
+    pub dockerignore: &'a [String],
 }
 
 /// The builder image a spec needs, before it is resolved.
@@ -340,7 +342,11 @@ pub fn plan(
         build_platform: inputs.build_platform.clone(),
         mod_files: mod_files(spec),
         // The spec and VCS metadata never change what Go compiles.
-        source_excludes: vec![".git".to_string(), inputs.spec_file.to_string()],
+        source_excludes: [".git", inputs.spec_file]
+            .into_iter()
+            .map(str::to_string)
+            .chain(inputs.dockerignore.iter().cloned())
+            .collect(),
         module_dir,
         deps,
         targets,

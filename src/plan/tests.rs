@@ -11,6 +11,7 @@ struct Fixture {
     go_mod: GoMod,
     options: Options,
     build_platform: Platform,
+    dockerignore: Vec<String>,
 }
 
 impl Fixture {
@@ -24,6 +25,7 @@ impl Fixture {
             go_mod: GoMod::parse("go.mod", go_mod).expect("valid go.mod"),
             options: Options::parse(&opts).expect("valid options"),
             build_platform: Platform::new("linux", "amd64", None),
+            dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
         }
     }
 
@@ -34,6 +36,7 @@ impl Fixture {
             go_mod: &self.go_mod,
             options: &self.options,
             build_platform: &self.build_platform,
+            dockerignore: &self.dockerignore,
         }
     }
 
@@ -206,7 +209,10 @@ fn build_step_is_offline_static_and_reproducible() {
         ]
     );
     assert_eq!(step.at.line, 2, "points at the binary entry");
-    assert_eq!(plan.source_excludes, [".git", "go-build.yaml"]);
+    assert_eq!(
+        plan.source_excludes,
+        [".git", "go-build.yaml", "docs", "!docs/embed.txt"]
+    );
 }
 
 #[test]

@@ -1,0 +1,1050 @@
+//! Protocol tests: the real gateway client and the real frontend flow against an in-process
+//! fake LLBBridge server, connected through an in-memory duplex pipe (HTTP/2 prior knowledge,
+//! exactly like BuildKit's stdio transport).
+//!
+//! Every test runs `frontend::build` and then `Session::return_result` / `Session::return_error`,
+//! and asserts on what went over the wire: the solve requests (decoded LLB), the image
+//! resolutions, the file reads and the final `Return`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use gobuild_frontend::frontend;
+use gobuild_frontend::gateway::{self, Session};
+use gobuild_frontend::options::FrontendEnv;
+use gobuild_frontend::proto::gateway::{self as gw, llb_bridge_server::LlbBridge};
+use gobuild_frontend::proto::google::rpc;
+use gobuild_frontend::proto::moby::buildkit::v1::{apicaps::ApiCap, types::WorkerRecord};
+use gobuild_frontend::proto::pb;
+use prost::Message;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tonic::{Code, Request, Response, Status};
+
+const SESSION_ID: &str = "sess";
+const WORKERS: &str = r#"[{"ID":"w0","Labels":{"org.mobyproject.buildkit.worker.executor":"oci"},"Platforms":[{"architecture":"amd64","os":"linux"}]}]"#;
+const BUILDER_REF: &str = "docker.io/library/golang:1.27-bookworm";
+const BUILDER_DIGEST: &str =
+    "sha256:4f6a0c58e1a7b2d39c0e5f7a8b9c1d2e3f405162738495a6b7c8d9e0f1a2b3c4";
+const IMAGE_PATH: &str = "PATH=/go/bin:/usr/local/go/bin:/usr/bin:/bin";
+const IMAGE_GOPATH: &str = "GOPATH=/go";
+const SOURCE_DETAIL: &str = "github.com/moby/buildkit/errdefs.Source+json";
+
+/// Gateway caps of a BuildKit v0.8 daemon (dockerd 20.10).
+const GATEWAY_CAPS: &[&str] = &[
+    "solve.base",
+    "solve.inlinereturn",
+    "resolveimage",
+    "resolveimage.resolvemode",
+    "readfile",
+    "return",
+    "returnmap",
+    "proto.refarray",
+    "reference.output",
+    "frontend.inputs",
+    "frontend.caps",
+    "importcaches",
+    "gateway.solve.evaluate",
+    "readdir",
+    "statfile",
+    "gateway.exec",
+    "gateway.exec.startcontainer",
+];
+
+/// LLB caps of a BuildKit v0.8 daemon: a superset of everything the frontend emits.
+const LLB_CAPS: &[&str] = &[
+    "source.image",
+    "source.image.resolvemode",
+    "source.local",
+    "source.local.unique",
+    "source.local.sessionid",
+    "source.local.includepatterns",
+    "source.local.followpaths",
+    "source.local.excludepatterns",
+    "source.local.sharedkeyhint",
+    "source.git",
+    "source.git.keepgitdir",
+    "source.git.fullurl",
+    "source.http",
+    "source.http.checksum",
+    "source.http.perm",
+    "source.http.uidgid",
+    "exec.meta.base",
+    "exec.meta.proxyenv",
+    "exec.meta.network",
+    "exec.meta.security",
+    "exec.meta.setsdefaultpath",
+    "exec.mount.bind",
+    "exec.mount.bind.readwrite-nooutput",
+    "exec.mount.cache",
+    "exec.mount.cache.sharing",
+    "exec.mount.selector",
+    "exec.mount.tmpfs",
+    "exec.mount.secret",
+    "exec.mount.ssh",
+    "exec.cgroup",
+    "file.base",
+    "file.rm.wildcard",
+    "constraints",
+    "platform",
+    "meta.ignorecache",
+    "meta.description",
+    "meta.exportcache",
+];
+
+// ---- the fake gateway ----
+
+/// Everything the frontend sent, in order.
+#[derive(Default)]
+struct Log {
+    /// Each solve request with the ref id the fake answered (empty when the solve failed).
+    solves: Vec<(gw::SolveRequest, String)>,
+    resolves: Vec<gw::ResolveImageConfigRequest>,
+    reads: Vec<gw::ReadFileRequest>,
+    returns: Vec<gw::ReturnRequest>,
+}
+
+/// An in-process LLBBridge: answers like a v0.8 daemon, records every request.
+#[derive(Clone)]
+struct Fake {
+    gateway_caps: Vec<ApiCap>,
+    llb_caps: Vec<ApiCap>,
+    files: BTreeMap<String, Vec<u8>>,
+    /// Fails the solve of any definition that runs a container (the main build graph).
+    fail_build_solve: Option<Status>,
+    fail_resolve: Option<Status>,
+    log: Arc<Mutex<Log>>,
+}
+
+fn caps(ids: &[&str]) -> Vec<ApiCap> {
+    ids.iter()
+        .map(|id| ApiCap {
+            id: id.to_string(),
+            enabled: true,
+            deprecated: *id == "solve.inlinereturn",
+            ..Default::default()
+        })
+        .collect()
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            gateway_caps: caps(GATEWAY_CAPS),
+            llb_caps: caps(LLB_CAPS),
+            files: BTreeMap::new(),
+            fail_build_solve: None,
+            fail_resolve: None,
+            log: Arc::default(),
+        }
+    }
+
+    /// A fake serving the files of `examples/hello`.
+    fn hello() -> Fake {
+        Fake::new()
+            .file("go-build.yaml", hello_file("go-build.yaml"))
+            .file("go.mod", hello_file("go.mod"))
+    }
+
+    fn file(mut self, path: &str, data: Vec<u8>) -> Fake {
+        self.files.insert(path.to_string(), data);
+        self
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().expect("the fake's log is not poisoned")
+    }
+}
+
+fn hello_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/examples/hello/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).expect("examples/hello is readable")
+}
+
+fn golang_config() -> Vec<u8> {
+    json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": [IMAGE_PATH, IMAGE_GOPATH, "GOLANG_VERSION=1.27.0"],
+            "Cmd": ["bash"],
+            "WorkingDir": "/go",
+        },
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tonic::async_trait]
+impl LlbBridge for Fake {
+    async fn resolve_image_config(
+        &self,
+        request: Request<gw::ResolveImageConfigRequest>,
+    ) -> Result<Response<gw::ResolveImageConfigResponse>, Status> {
+        let request = request.into_inner();
+        let reference = request.r#ref.clone();
+        self.log().resolves.push(request);
+        if let Some(status) = &self.fail_resolve {
+            return Err(status.clone());
+        }
+        Ok(Response::new(gw::ResolveImageConfigResponse {
+            digest: BUILDER_DIGEST.to_string(),
+            config: golang_config(),
+            r#ref: reference,
+        }))
+    }
+
+    async fn solve(
+        &self,
+        request: Request<gw::SolveRequest>,
+    ) -> Result<Response<gw::SolveResponse>, Status> {
+        let request = request.into_inner();
+        let runs_containers = request
+            .definition
+            .as_ref()
+            .is_some_and(|def| !execs(&decode(def)).is_empty());
+        let mut log = self.log();
+        if runs_containers && let Some(status) = &self.fail_build_solve {
+            log.solves.push((request, String::new()));
+            return Err(status.clone());
+        }
+        let id = format!("ref-{}", log.solves.len() + 1);
+        log.solves.push((request, id.clone()));
+        Ok(Response::new(gw::SolveResponse {
+            r#ref: String::new(),
+            result: Some(gw::Result {
+                result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+                metadata: BTreeMap::new(),
+            }),
+        }))
+    }
+
+    async fn read_file(
+        &self,
+        request: Request<gw::ReadFileRequest>,
+    ) -> Result<Response<gw::ReadFileResponse>, Status> {
+        let request = request.into_inner();
+        let mut log = self.log();
+        let known_ref = log
+            .solves
+            .iter()
+            .any(|(_, id)| !id.is_empty() && *id == request.r#ref);
+        let path = request.file_path.clone();
+        log.reads.push(request);
+        if !known_ref {
+            return Err(Status::invalid_argument("no such ref"));
+        }
+        match self.files.get(&path) {
+            Some(data) => Ok(Response::new(gw::ReadFileResponse { data: data.clone() })),
+            None => Err(Status::not_found(format!(
+                "open /tmp/buildkit-mount123/{path}: no such file or directory"
+            ))),
+        }
+    }
+
+    async fn read_dir(
+        &self,
+        _: Request<gw::ReadDirRequest>,
+    ) -> Result<Response<gw::ReadDirResponse>, Status> {
+        Err(Status::unimplemented("ReadDir"))
+    }
+
+    async fn stat_file(
+        &self,
+        _: Request<gw::StatFileRequest>,
+    ) -> Result<Response<gw::StatFileResponse>, Status> {
+        Err(Status::unimplemented("StatFile"))
+    }
+
+    async fn ping(
+        &self,
+        _: Request<gw::PingRequest>,
+    ) -> Result<Response<gw::PongResponse>, Status> {
+        Ok(Response::new(gw::PongResponse {
+            frontend_api_caps: self.gateway_caps.clone(),
+            llb_caps: self.llb_caps.clone(),
+            workers: vec![WorkerRecord {
+                id: "w0".to_string(),
+                platforms: vec![platform("amd64")],
+                ..Default::default()
+            }],
+        }))
+    }
+
+    async fn r#return(
+        &self,
+        request: Request<gw::ReturnRequest>,
+    ) -> Result<Response<gw::ReturnResponse>, Status> {
+        self.log().returns.push(request.into_inner());
+        Ok(Response::new(gw::ReturnResponse {}))
+    }
+
+    async fn inputs(
+        &self,
+        _: Request<gw::InputsRequest>,
+    ) -> Result<Response<gw::InputsResponse>, Status> {
+        Err(Status::unimplemented("Inputs"))
+    }
+
+    async fn warn(
+        &self,
+        _: Request<gw::WarnRequest>,
+    ) -> Result<Response<gw::WarnResponse>, Status> {
+        Err(Status::unimplemented("Warn"))
+    }
+}
+
+fn platform(architecture: &str) -> pb::Platform {
+    pb::Platform {
+        architecture: architecture.to_string(),
+        os: "linux".to_string(),
+        ..Default::default()
+    }
+}
+
+// ---- running the frontend against the fake ----
+
+/// What one frontend run did.
+struct Run {
+    /// `build`'s error, when it failed (it was handed to `return_error`).
+    error: Option<anyhow::Error>,
+    log: Log,
+}
+
+impl Run {
+    fn returned(&self) -> &gw::ReturnRequest {
+        match self.log.returns.as_slice() {
+            [only] => only,
+            other => panic!("expected exactly one Return, got {}", other.len()),
+        }
+    }
+
+    fn returned_result(&self) -> &gw::Result {
+        let returned = self.returned();
+        assert!(
+            returned.error.is_none(),
+            "unexpected error: {:?}",
+            returned.error
+        );
+        returned.result.as_ref().expect("Return carries a result")
+    }
+
+    fn returned_error(&self) -> &rpc::Status {
+        let returned = self.returned();
+        assert!(returned.result.is_none(), "an error Return has no result");
+        returned.error.as_ref().expect("Return carries an error")
+    }
+
+    fn build_error(&self) -> &anyhow::Error {
+        self.error.as_ref().expect("the build fails")
+    }
+
+    /// The definition of the `index`th solve.
+    fn solved(&self, index: usize) -> &pb::Definition {
+        self.log.solves[index]
+            .0
+            .definition
+            .as_ref()
+            .expect("every solve sends a definition")
+    }
+
+    /// The one solve whose definition runs the go build for `arch`.
+    fn build_solve(&self, arch: &str) -> (&pb::Definition, &str) {
+        let found: Vec<_> = self
+            .log
+            .solves
+            .iter()
+            .filter_map(|(request, id)| {
+                let def = request.definition.as_ref()?;
+                let ops = decode(def);
+                let build = execs(&ops)
+                    .into_iter()
+                    .find(|(_, exec)| args(exec).starts_with(&["go", "build"]))?;
+                (env_of(build.1).get("GOARCH").map(String::as_str) == Some(arch))
+                    .then_some((def, id.as_str()))
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => *one,
+            other => panic!("expected one build solve for {arch}, got {}", other.len()),
+        }
+    }
+}
+
+fn frontend_env(opts: &[&str]) -> FrontendEnv {
+    let mut vars = vec![
+        (
+            "BUILDKIT_FRONTEND_OPT_0".to_string(),
+            "filename=go-build.yaml".to_string(),
+        ),
+        ("BUILDKIT_SESSION_ID".to_string(), SESSION_ID.to_string()),
+        ("BUILDKIT_WORKERS".to_string(), WORKERS.to_string()),
+        ("PATH".to_string(), "/bin".to_string()),
+    ];
+    for (i, opt) in opts.iter().enumerate() {
+        vars.push((format!("BUILDKIT_FRONTEND_OPT_{}", i + 1), opt.to_string()));
+    }
+    FrontendEnv::from_vars(vars).expect("a valid frontend environment")
+}
+
+/// Connects a real `Session` to the fake, runs the frontend and hands its outcome back.
+async fn run(fake: Fake, opts: &[&str]) -> Run {
+    let log = fake.log.clone();
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(gw::llb_bridge_server::LlbBridgeServer::new(fake))
+            .serve_with_incoming(tokio_stream::once(Ok::<_, std::io::Error>(server_io))),
+    );
+    let session = Session::connect(client_io)
+        .await
+        .expect("the session connects and pings the fake gateway");
+    let error = match frontend::build(&session, &frontend_env(opts)).await {
+        Ok(result) => {
+            session
+                .return_result(result)
+                .await
+                .expect("the fake accepts Return");
+            None
+        }
+        Err(error) => {
+            session
+                .return_error(&error)
+                .await
+                .expect("the fake accepts Return");
+            Some(error)
+        }
+    };
+    drop(session);
+    server.abort();
+    let log = std::mem::take(&mut *log.lock().expect("the fake's log is not poisoned"));
+    Run { error, log }
+}
+
+// ---- reading LLB ----
+
+/// The ops of a definition with their digests, in definition order.
+fn decode(def: &pb::Definition) -> Vec<(String, pb::Op)> {
+    def.def
+        .iter()
+        .map(|bytes| {
+            let op = pb::Op::decode(bytes.as_slice()).expect("every op decodes");
+            (format!("sha256:{:x}", Sha256::digest(bytes)), op)
+        })
+        .collect()
+}
+
+fn execs(ops: &[(String, pb::Op)]) -> Vec<(&pb::Op, &pb::ExecOp)> {
+    ops.iter()
+        .filter_map(|(_, op)| match &op.op {
+            Some(pb::op::Op::Exec(exec)) => Some((op, exec)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn args(exec: &pb::ExecOp) -> Vec<&str> {
+    exec.meta
+        .as_ref()
+        .map(|m| m.args.iter().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn env_of(exec: &pb::ExecOp) -> BTreeMap<String, String> {
+    exec.meta
+        .iter()
+        .flat_map(|m| &m.env)
+        .map(|entry| {
+            let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+            (key.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+fn digest_of<'a>(ops: &'a [(String, pb::Op)], wanted: &pb::Op) -> &'a str {
+    ops.iter()
+        .find(|(_, op)| op == wanted)
+        .map(|(digest, _)| digest.as_str())
+        .expect("the op is in the definition")
+}
+
+fn op_at<'a>(ops: &'a [(String, pb::Op)], digest: &str) -> &'a pb::Op {
+    ops.iter()
+        .find(|(d, _)| d == digest)
+        .map(|(_, op)| op)
+        .unwrap_or_else(|| panic!("no op {digest} in the definition"))
+}
+
+fn source(op: &pb::Op) -> Option<&pb::SourceOp> {
+    match &op.op {
+        Some(pb::op::Op::Source(source)) => Some(source),
+        _ => None,
+    }
+}
+
+/// The op feeding the exec mount at `dest`.
+fn mount_source<'a>(ops: &'a [(String, pb::Op)], op: &pb::Op, dest: &str) -> &'a pb::Op {
+    let Some(pb::op::Op::Exec(exec)) = &op.op else {
+        panic!("not an exec op");
+    };
+    let mount = exec
+        .mounts
+        .iter()
+        .find(|m| m.dest == dest)
+        .unwrap_or_else(|| panic!("no mount at {dest}"));
+    let input = usize::try_from(mount.input).expect("the mount has an input");
+    op_at(ops, &op.inputs[input].digest)
+}
+
+/// The one exec whose args start with `prefix`.
+fn exec_with<'a>(ops: &'a [(String, pb::Op)], prefix: &[&str]) -> (&'a pb::Op, &'a pb::ExecOp) {
+    let found: Vec<_> = execs(ops)
+        .into_iter()
+        .filter(|(_, exec)| args(exec).starts_with(prefix))
+        .collect();
+    match found.as_slice() {
+        [one] => *one,
+        other => panic!("expected one exec {prefix:?}, got {}", other.len()),
+    }
+}
+
+fn json_list(attr: Option<&String>) -> Vec<String> {
+    serde_json::from_str(attr.expect("the attribute is set")).expect("the attribute is a JSON list")
+}
+
+/// The structure BuildKit relies on: inputs before users, metadata for every op, and a
+/// terminal op that only points at the result.
+fn assert_well_formed(def: &pb::Definition) {
+    let ops = decode(def);
+    for (i, (digest, op)) in ops.iter().enumerate() {
+        for input in &op.inputs {
+            assert!(
+                ops[..i].iter().any(|(d, _)| *d == input.digest),
+                "op {i} uses {} before it is defined",
+                input.digest
+            );
+        }
+        assert!(def.metadata.contains_key(digest), "op {i} has no metadata");
+    }
+    let (_, terminal) = ops.last().expect("a non-empty definition");
+    assert_eq!(terminal.inputs.len(), 1, "the terminal op has one input");
+    assert!(
+        terminal.op.is_none(),
+        "the terminal op has no op of its own"
+    );
+}
+
+// ---- the tests ----
+
+#[tokio::test]
+async fn hello_builds_one_image_from_a_pinned_builder() {
+    let run = run(Fake::hello(), &[]).await;
+    assert!(run.error.is_none(), "build failed: {:?}", run.error);
+    let solves = &run.log.solves;
+    assert_eq!(solves.len(), 4, "spec, .dockerignore, module files, build");
+
+    // Every solve asks for a result back, never an evaluation.
+    for (request, _) in solves {
+        assert!(request.allow_result_return && request.allow_result_array_ref);
+        assert!(!request.evaluate);
+        assert!(request.cache_imports.is_empty());
+        assert_well_formed(request.definition.as_ref().expect("a definition"));
+    }
+
+    // 1. The spec comes through the `dockerfile` local, like a Dockerfile does.
+    let spec_ops = decode(run.solved(0));
+    let spec_source = spec_ops
+        .iter()
+        .find_map(|(_, op)| source(op))
+        .expect("the spec solve is a local source");
+    assert_eq!(spec_source.identifier, "local://dockerfile");
+    assert_eq!(
+        spec_source.attrs.get("local.session").map(String::as_str),
+        Some(SESSION_ID)
+    );
+    assert!(
+        json_list(spec_source.attrs.get("local.followpaths"))
+            .contains(&"go-build.yaml".to_string())
+    );
+    let reads: Vec<(&str, &str)> = run
+        .log
+        .reads
+        .iter()
+        .map(|r| (r.r#ref.as_str(), r.file_path.as_str()))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            (solves[0].1.as_str(), "go-build.yaml"),
+            (solves[0].1.as_str(), "go-build.yaml.dockerignore"),
+            (solves[1].1.as_str(), ".dockerignore"),
+            (solves[2].1.as_str(), "go.mod")
+        ],
+        "the spec (and its ignore file) from the spec solve, .dockerignore from the context, go.mod from the module-files solve"
+    );
+
+    // 2. The builder image is resolved for the build platform.
+    let [resolve] = run.log.resolves.as_slice() else {
+        panic!(
+            "expected one ResolveImageConfig, got {}",
+            run.log.resolves.len()
+        );
+    };
+    assert_eq!(resolve.r#ref, BUILDER_REF);
+    assert_eq!(resolve.platform.as_ref(), Some(&platform("amd64")));
+    assert_eq!(resolve.resolve_mode, "default");
+
+    // 3. The result is one ref: the last solve's.
+    let result = run.returned_result();
+    match &result.result {
+        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[3].1),
+        other => panic!("expected Result.ref, got {other:?}"),
+    }
+    let config: Value = serde_json::from_slice(
+        result
+            .metadata
+            .get("containerimage.config")
+            .expect("containerimage.config metadata"),
+    )
+    .expect("the image config is JSON");
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        json!(["/usr/local/bin/hello"])
+    );
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["os"], "linux");
+
+    // 4. The build graph.
+    let def = run.solved(3);
+    let ops = decode(def);
+    let images: Vec<&pb::SourceOp> = ops
+        .iter()
+        .filter_map(|(_, op)| source(op))
+        .filter(|s| s.identifier.starts_with("docker-image://"))
+        .collect();
+    let [builder] = images.as_slice() else {
+        panic!("expected one image source, got {}", images.len());
+    };
+    assert_eq!(
+        builder.identifier,
+        format!("docker-image://{BUILDER_REF}@{BUILDER_DIGEST}")
+    );
+
+    let (deps_op, deps) = exec_with(&ops, &["go", "mod", "download"]);
+    let (build_op, build) = exec_with(&ops, &["go", "build"]);
+    for (op, exec) in [(deps_op, deps), (build_op, build)] {
+        let env = env_of(exec);
+        assert_eq!(
+            env.get("PATH").map(String::as_str),
+            IMAGE_PATH.strip_prefix("PATH=")
+        );
+        assert_eq!(env.get("GOPATH").map(String::as_str), Some("/go"));
+        assert_eq!(op.platform.as_ref(), Some(&platform("amd64")));
+        assert!(!def.metadata[digest_of(&ops, op)].ignore_cache);
+    }
+    let build_env = env_of(build);
+    assert_eq!(build_env.get("CGO_ENABLED").map(String::as_str), Some("0"));
+    assert_eq!(build_env.get("GOARCH").map(String::as_str), Some("amd64"));
+    assert_eq!(
+        deps.network(),
+        pb::NetMode::Unset,
+        "deps use the sandbox network"
+    );
+    assert_eq!(build.network(), pb::NetMode::None, "go build runs offline");
+
+    // The deps step runs on the pinned builder and sees only go.mod and go.sum.
+    assert_eq!(source(mount_source(&ops, deps_op, "/")), Some(*builder));
+    let mod_files = source(mount_source(&ops, deps_op, "/src")).expect("/src is a source");
+    assert_eq!(mod_files.identifier, "local://context");
+    assert_eq!(
+        json_list(mod_files.attrs.get("local.includepattern")),
+        ["go.mod", "go.sum"]
+    );
+    assert_eq!(
+        mod_files.attrs.get("local.session").map(String::as_str),
+        Some(SESSION_ID)
+    );
+    // The build step sees the whole context minus the spec.
+    let sources = source(mount_source(&ops, build_op, "/src")).expect("/src is a source");
+    assert_eq!(sources.identifier, "local://context");
+    assert!(
+        json_list(sources.attrs.get("local.excludepatterns"))
+            .contains(&"go-build.yaml".to_string())
+    );
+
+    // Ops point back into go-build.yaml; the build step at its binary's entry.
+    let spec = hello_file("go-build.yaml");
+    let located = def
+        .source
+        .as_ref()
+        .expect("the definition carries source locations");
+    assert!(!located.locations.is_empty());
+    assert_eq!(located.infos[0].filename, "go-build.yaml");
+    assert_eq!(located.infos[0].data, spec);
+    for digest in located.locations.keys() {
+        assert!(
+            ops.iter().any(|(d, _)| d == digest),
+            "location for unknown op {digest}"
+        );
+    }
+    let binary_line = String::from_utf8_lossy(&spec)
+        .lines()
+        .position(|l| l.trim_start().starts_with("- package:"))
+        .expect("hello lists a binary")
+        + 1;
+    let build_location = &located.locations[digest_of(&ops, build_op)].locations[0];
+    assert_eq!(build_location.source_index, 0);
+    let start = build_location.ranges[0].start.expect("a start position");
+    assert_eq!(usize::try_from(start.line).ok(), Some(binary_line));
+
+    // Every cap the graph needs was advertised.
+    for digest in def.metadata.keys() {
+        for cap in def.metadata[digest].caps.keys() {
+            assert!(LLB_CAPS.contains(&cap.as_str()), "{cap} is not a v0.8 cap");
+        }
+    }
+}
+
+#[tokio::test]
+async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_platform() {
+    let run = run(Fake::hello(), &["platform=linux/amd64,linux/arm64"]).await;
+    assert!(run.error.is_none(), "build failed: {:?}", run.error);
+    assert_eq!(
+        run.log.solves.len(),
+        5,
+        "spec, .dockerignore, module files, one build per platform"
+    );
+    assert_eq!(run.log.resolves.len(), 1, "the builder is resolved once");
+
+    let result = run.returned_result();
+    let Some(gw::result::Result::Refs(refs)) = &result.result else {
+        panic!("expected Result.refs, got {:?}", result.result);
+    };
+    let keys: Vec<&str> = refs.refs.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["linux/amd64", "linux/arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let (def, id) = run.build_solve(arch);
+        assert_well_formed(def);
+        assert_eq!(refs.refs[&format!("linux/{arch}")].id, id);
+        let config: Value = serde_json::from_slice(
+            result
+                .metadata
+                .get(&format!("containerimage.config/linux/{arch}"))
+                .expect("a config per platform"),
+        )
+        .expect("the image config is JSON");
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["os"], "linux");
+    }
+    assert!(!result.metadata.contains_key("containerimage.config"));
+    let listed: Value = serde_json::from_slice(
+        result
+            .metadata
+            .get("refs.platforms")
+            .expect("refs.platforms metadata"),
+    )
+    .expect("refs.platforms is JSON");
+    assert_eq!(
+        listed,
+        json!({"Platforms": [
+            {"ID": "linux/amd64", "Platform": {"architecture": "amd64", "os": "linux"}},
+            {"ID": "linux/arm64", "Platform": {"architecture": "arm64", "os": "linux"}},
+        ]})
+    );
+
+    // arm64 is cross-compiled: the builder and the compiler run as amd64, GOARCH says arm64.
+    let (def, _) = run.build_solve("arm64");
+    let ops = decode(def);
+    let (build_op, build) = exec_with(&ops, &["go", "build"]);
+    let env = env_of(build);
+    assert_eq!(env.get("GOARCH").map(String::as_str), Some("arm64"));
+    assert_eq!(env.get("GOOS").map(String::as_str), Some("linux"));
+    assert_eq!(build_op.platform.as_ref(), Some(&platform("amd64")));
+    let builder = ops
+        .iter()
+        .find(|(_, op)| source(op).is_some_and(|s| s.identifier.starts_with("docker-image://")))
+        .map(|(_, op)| op)
+        .expect("a builder image source");
+    assert_eq!(builder.platform.as_ref(), Some(&platform("amd64")));
+    // The runtime image's file ops are for the target platform.
+    let files: Vec<&pb::Op> = ops
+        .iter()
+        .filter(|(_, op)| matches!(op.op, Some(pb::op::Op::File(_))))
+        .map(|(_, op)| op)
+        .collect();
+    assert!(!files.is_empty());
+    for op in files {
+        assert_eq!(op.platform.as_ref(), Some(&platform("arm64")));
+    }
+}
+
+#[tokio::test]
+async fn spec_errors_point_at_the_line_with_a_source_detail() {
+    let spec = b"# syntax=gobuild-frontend:dev\nbinaries:\n  - package: .\n    nmae: hello\n";
+    let fake = Fake::new()
+        .file("go-build.yaml", spec.to_vec())
+        .file("go.mod", hello_file("go.mod"));
+    let run = run(fake, &[]).await;
+    let message = format!("{:#}", run.build_error());
+    assert!(message.starts_with("go-build.yaml:4:5: "), "{message}");
+    assert_eq!(
+        run.log.solves.len(),
+        1,
+        "nothing is solved after the spec read"
+    );
+    assert!(run.log.resolves.is_empty());
+
+    let error = run.returned_error();
+    assert_eq!(error.code, 2, "gRPC Unknown, like BuildKit's own frontends");
+    assert!(
+        error.message.starts_with("go-build.yaml:4:5: "),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("nmae"), "{}", error.message);
+    let [detail] = error.details.as_slice() else {
+        panic!("expected one detail, got {}", error.details.len());
+    };
+    assert_eq!(detail.type_url, SOURCE_DETAIL);
+    let source: Value = serde_json::from_slice(&detail.value).expect("the detail is JSON");
+    assert_eq!(source["info"]["filename"], "go-build.yaml");
+    assert_eq!(
+        source["info"]["data"],
+        base64::engine::general_purpose::STANDARD.encode(spec)
+    );
+    assert_eq!(source["ranges"][0]["start"]["line"], 4);
+}
+
+#[tokio::test]
+async fn missing_llb_caps_stop_the_build_before_its_graph_is_sent() {
+    for disabled_instead_of_absent in [false, true] {
+        let mut fake = Fake::hello();
+        if disabled_instead_of_absent {
+            for cap in &mut fake.llb_caps {
+                if cap.id == "exec.mount.cache" {
+                    cap.enabled = false;
+                    cap.disabled_reason = "disabled by the test".to_string();
+                }
+            }
+        } else {
+            fake.llb_caps.retain(|cap| cap.id != "exec.mount.cache");
+        }
+        let run = run(fake, &[]).await;
+        let what = if disabled_instead_of_absent {
+            "disabled"
+        } else {
+            "absent"
+        };
+
+        let message = format!("{:#}", run.build_error());
+        assert!(message.contains("exec.mount.cache"), "{what}: {message}");
+        let error = run.returned_error();
+        assert_eq!(error.code, 2);
+        assert!(
+            error.message.contains("exec.mount.cache"),
+            "{what}: {}",
+            error.message
+        );
+        assert!(
+            !error.message.contains("exec.mount.cache.sharing"),
+            "{what}: only the missing cap is named: {}",
+            error.message
+        );
+
+        assert_eq!(
+            run.log.solves.len(),
+            3,
+            "{what}: spec, .dockerignore and module files only"
+        );
+        for (request, _) in &run.log.solves {
+            let def = request.definition.as_ref().expect("a definition");
+            assert!(
+                execs(&decode(def)).is_empty(),
+                "{what}: a graph that runs containers was sent"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn buildkit_solve_errors_pass_through_unchanged() {
+    let details = rpc::Status {
+        code: 2,
+        message: "boom".to_string(),
+        details: vec![
+            prost_types::Any {
+                type_url: "x".to_string(),
+                value: b"y".to_vec(),
+            },
+            prost_types::Any {
+                type_url: "github.com/moby/buildkit/errdefs.Vertex+json".to_string(),
+                value: br#"{"digest":"sha256:0123"}"#.to_vec(),
+            },
+        ],
+    };
+    let mut fake = Fake::hello();
+    fake.fail_build_solve = Some(Status::with_details(
+        Code::Unknown,
+        "boom",
+        details.encode_to_vec().into(),
+    ));
+    let run = run(fake, &[]).await;
+
+    assert_eq!(gateway::error_status(run.build_error()), details);
+    assert_eq!(run.returned_error(), &details);
+    assert_eq!(
+        run.log.solves.len(),
+        4,
+        "the failing solve was the build graph"
+    );
+    assert!(run.log.solves[3].1.is_empty());
+}
+
+#[tokio::test]
+async fn buildkit_resolve_errors_keep_their_code_and_details() {
+    let wanted = rpc::Status {
+        code: Code::NotFound as i32,
+        message: format!("{BUILDER_REF}: not found"),
+        details: vec![prost_types::Any {
+            type_url: "x".to_string(),
+            value: b"y".to_vec(),
+        }],
+    };
+    let mut fake = Fake::hello();
+    fake.fail_resolve = Some(Status::with_details(
+        Code::NotFound,
+        wanted.message.clone(),
+        wanted.encode_to_vec().into(),
+    ));
+    let run = run(fake, &[]).await;
+
+    let error = run.build_error();
+    assert!(format!("{error:#}").contains(BUILDER_REF));
+    assert_eq!(gateway::error_status(error), wanted);
+    assert_eq!(run.returned_error(), &wanted);
+    assert_eq!(
+        run.log.solves.len(),
+        3,
+        "no build graph after a failed resolve"
+    );
+}
+
+#[tokio::test]
+async fn missing_go_mod_is_reported_against_the_spec() {
+    let fake = Fake::new().file("go-build.yaml", hello_file("go-build.yaml"));
+    let run = run(fake, &[]).await;
+
+    let message = format!("{:#}", run.build_error());
+    assert!(message.starts_with("go-build.yaml:"), "{message}");
+    assert!(message.contains("go.mod"), "{message}");
+    assert!(run.log.reads.iter().any(|r| r.file_path == "go.mod"));
+    assert!(
+        run.log.resolves.is_empty(),
+        "nothing is resolved without go.mod"
+    );
+    assert_eq!(run.log.solves.len(), 3);
+
+    let error = run.returned_error();
+    assert_eq!(error.code, 2);
+    assert!(
+        error.message.starts_with("go-build.yaml:"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("go.mod"), "{}", error.message);
+    assert_eq!(
+        error
+            .details
+            .iter()
+            .map(|d| d.type_url.as_str())
+            .collect::<Vec<_>>(),
+        [SOURCE_DETAIL]
+    );
+}
+
+#[tokio::test]
+async fn cache_network_and_no_cache_options_are_forwarded() {
+    let run = run(
+        Fake::hello(),
+        &[
+            "cache-from=reg/cache:1",
+            "force-network-mode=host",
+            "no-cache=",
+        ],
+    )
+    .await;
+    assert!(run.error.is_none(), "build failed: {:?}", run.error);
+    run.returned_result();
+
+    let wanted = [gw::CacheOptionsEntry {
+        r#type: "registry".to_string(),
+        attrs: BTreeMap::from([("ref".to_string(), "reg/cache:1".to_string())]),
+    }];
+    assert_eq!(run.log.solves.len(), 4);
+    for (request, _) in &run.log.solves {
+        assert_eq!(request.cache_imports, wanted);
+    }
+
+    let def = run.solved(3);
+    let ops = decode(def);
+    let (deps_op, deps) = exec_with(&ops, &["go", "mod", "download"]);
+    let (build_op, build) = exec_with(&ops, &["go", "build"]);
+    assert_eq!(
+        deps.network(),
+        pb::NetMode::Host,
+        "the download may use the host network"
+    );
+    assert_eq!(build.network(), pb::NetMode::None, "go build stays offline");
+    for op in [deps_op, build_op] {
+        let metadata = &def.metadata[digest_of(&ops, op)];
+        assert!(metadata.ignore_cache, "no-cache reaches every exec");
+        assert!(metadata.caps.contains_key("exec.meta.network"));
+    }
+}
+
+/// The `local.excludepatterns` of the build context source in the build graph.
+fn context_excludes(run: &Run) -> Vec<String> {
+    let def = run.solved(run.log.solves.len() - 1);
+    let ops = decode(def);
+    let context = ops
+        .iter()
+        .filter_map(|(_, op)| source(op))
+        .find(|s| s.attrs.contains_key("local.excludepatterns"))
+        .expect("the build context source");
+    json_list(context.attrs.get("local.excludepatterns"))
+}
+
+#[tokio::test]
+async fn dockerignore_patterns_keep_files_out_of_the_build_step() {
+    let fake = Fake::hello().file(
+        ".dockerignore",
+        b"# docs\ndocs/\n/*.md\n!README.md\n".to_vec(),
+    );
+    let context = run(fake, &[]).await;
+    assert!(context.error.is_none(), "build failed: {:?}", context.error);
+    assert_eq!(
+        context_excludes(&context),
+        [".git", "go-build.yaml", "docs", "*.md", "!README.md"]
+    );
+
+    // `<spec>.dockerignore` next to the spec wins, and the context's is then not even read.
+    let fake = Fake::hello()
+        .file(".dockerignore", b"docs\n".to_vec())
+        .file("go-build.yaml.dockerignore", b"testdata\n".to_vec());
+    let beside = run(fake, &[]).await;
+    assert!(beside.error.is_none(), "build failed: {:?}", beside.error);
+    assert_eq!(
+        context_excludes(&beside),
+        [".git", "go-build.yaml", "testdata"]
+    );
+    assert!(
+        beside
+            .log
+            .reads
+            .iter()
+            .all(|r| r.file_path != ".dockerignore")
+    );
+}
