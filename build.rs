@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };
 
-    let protos: Vec<PathBuf> = PROTOS.iter().map(|p| PathBuf::from("proto").join(p)).collect();
+    let protos: Vec<PathBuf> = PROTOS
+        .iter()
+        .map(|p| PathBuf::from("proto").join(p))
+        .collect();
     tonic_prost_build::configure()
         // The server half is used by the in-process fake gateway in the protocol tests.
         .build_server(true)
