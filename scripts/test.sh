@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The project's full test run (`.ci/run` execs this). On a fresh Debian 12 machine, as root:
+#   1. cargo fmt --check, clippy (-D warnings, e2e feature on), cargo test (no docker needed)
+#   2. setup.sh (docker.io, private dockerd, local base images; cached between runs)
+#   3. frontend-image.sh (static release binary -> gobuild-frontend:dev)
+#   4. cargo test --features e2e --test e2e (real BuildKit builds)
+# dockerd is always stopped (by PID) at the end, pass or fail.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$GOBUILD_ROOT"
+T0=$(now_ns)
+SUMMARY=()
+
+phase() { # NAME CMD...
+  local name=$1; shift
+  local t
+  t=$(now_ns)
+  echo
+  echo "================ $name"
+  "$@"
+  SUMMARY+=("$(printf '%-28s %8ss' "$name" "$(fmt_secs "$t")")")
+  printf 'TIME %-44s %8ss\n' "phase: $name" "$(fmt_secs "$t")"
+}
+
+finish() {
+  local rc=$?
+  "$GOBUILD_ROOT/scripts/dockerd.sh" stop || true
+  echo
+  echo "================ summary (exit $rc)"
+  local l
+  for l in "${SUMMARY[@]}"; do echo "  $l"; done
+  printf '  %-28s %8ss\n' total "$(fmt_secs "$T0")"
+  [ $rc -eq 0 ] || echo "FAILED. dockerd log: $GOBUILD_DOCKER_LOG"
+  exit $rc
+}
+trap finish EXIT
+
+phase "cargo fmt --check" cargo_locked fmt --all -- --check
+phase "cargo clippy" cargo_locked clippy --locked --all-targets --features e2e -- -D warnings
+phase "cargo test" cargo_locked test --locked
+phase "setup" "$GOBUILD_ROOT/scripts/setup.sh"
+phase "frontend image" "$GOBUILD_ROOT/scripts/frontend-image.sh"
+phase "e2e tests" cargo_locked test --locked --features e2e --test e2e -- --test-threads=1 --nocapture
