@@ -102,12 +102,20 @@ fn hello_image_is_minimal_nonroot_and_rebuild_is_fully_cached() {
     );
 
     // --- CA bundle present (a Go program making TLS calls needs it)
-    let files = env.image_files(tag.name());
+    let entries = env.image_entries(tag.name());
+    let files: Vec<&str> = entries.iter().map(|(_, path)| path.as_str()).collect();
     assert!(
-        files
-            .iter()
-            .any(|f| f == "etc/ssl/certs/ca-certificates.crt"),
+        files.contains(&"etc/ssl/certs/ca-certificates.crt"),
         "etc/ssl/certs/ca-certificates.crt missing from the image; files: {files:?}"
+    );
+    let tmp_mode = entries
+        .iter()
+        .find(|(_, path)| path.trim_end_matches('/') == "tmp")
+        .map(|(mode, _)| mode.as_str());
+    assert_eq!(
+        tmp_mode,
+        Some("drwxrwxrwt"),
+        "/tmp must exist with mode 1777 so the non-root user can write temp files"
     );
     let size = image["Size"].as_u64().expect("image Size");
     println!(

@@ -184,9 +184,10 @@ impl Env {
         all.remove(0)
     }
 
-    /// Paths of every file in the image's filesystem (`docker create` + `docker export`),
-    /// without a leading `./` or `/`.
-    pub fn image_files(&self, image: &str) -> Vec<String> {
+    /// `(mode, path)` of every entry in the image's filesystem (`docker create` +
+    /// `docker export`), mode as `tar -tv` prints it
+    /// (`drwxrwxrwt`), path without a leading `./` or `/`.
+    pub fn image_entries(&self, image: &str) -> Vec<(String, String)> {
         // An image without a shell still needs a command for `docker create`; it never runs.
         let id = self
             .docker_ok(&["create", "--network=none", image, "/nonexistent"])
@@ -202,19 +203,21 @@ impl Env {
             String::from_utf8_lossy(&export.stderr)
         );
         let list = Command::new("tar")
-            .arg("-tf")
+            .arg("-tvf")
             .arg(&tar)
             .output()
             .expect("run tar");
-        assert!(list.status.success(), "tar -tf failed");
+        assert!(list.status.success(), "tar -tvf failed");
         String::from_utf8_lossy(&list.stdout)
             .lines()
-            .map(|l| {
-                l.trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .to_string()
+            .filter_map(|line| {
+                // mode owner/group size date time path [-> target]
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let mode = fields.first()?.to_string();
+                let path = fields.get(5)?;
+                let path = path.trim_start_matches("./").trim_start_matches('/');
+                (!path.is_empty()).then(|| (mode, path.to_string()))
             })
-            .filter(|l| !l.is_empty())
             .collect()
     }
 }
