@@ -7,6 +7,8 @@ fn main() -> ExitCode {
     // Logs go to stderr: in frontend mode stdout is the gRPC stream (and stderr the daemon log).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // In frontend mode stderr is the daemon's log file, not a terminal.
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GOBUILD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
