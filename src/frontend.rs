@@ -9,7 +9,7 @@ use crate::gateway::{FrontendResult, Ref, Session, UnsupportedSubrequest};
 use crate::gomod::GoMod;
 use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
-use crate::llb::{Local, OpMeta, SourceFile};
+use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
 use crate::plan::{self, Inputs};
 use crate::platform::Platform;
@@ -62,7 +62,7 @@ async fn serve() -> i32 {
 
 /// The whole frontend run against a gateway session.
 pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResult> {
-    tracing::info!(opts = ?env.opts.keys().collect::<Vec<_>>(), "frontend started");
+    tracing::info!(opts = ?env.opts.keys().collect::<Vec<_>>(), workers = ?std::env::var("BUILDKIT_WORKERS").ok(), "frontend started");
     let options = Options::parse(&env.opts)?;
     if let Some(request) = &options.request_id {
         return subrequest(request);
@@ -127,6 +127,21 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         resolve_mode: options.image_resolve_mode,
         no_cache: options.no_cache,
     };
+    let multi = match options.multi_platform {
+        Some(false) if plan.targets.len() > 1 => bail!(
+            "multi-platform=false, but {} platforms were requested",
+            plan.targets.len()
+        ),
+        Some(wanted) => wanted,
+        None => plan.targets.len() > 1,
+    };
+    if multi && env.worker_id == DOCKERD_WORKER {
+        let message = format!(
+            "[warning] dockerd's image store takes one platform per build; to get all {} platforms use --output type=oci,dest=FILE or type=local,dest=DIR, or docker buildx",
+            plan.targets.len()
+        );
+        show_warning(session, &options, &message).await?;
+    }
     let mut platforms = Vec::new();
     for target in render::render(&plan, &ctx)? {
         let reference = session
@@ -135,12 +150,32 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         platforms.push((target.platform, reference, target.config));
     }
     match <[_; 1]>::try_from(platforms) {
-        Ok([(_, reference, config)]) => Ok(FrontendResult::Single { reference, config }),
+        Ok([(_, reference, config)]) if !multi => Ok(FrontendResult::Single { reference, config }),
+        Ok(one) => Ok(FrontendResult::Multi {
+            platforms: one.into(),
+        }),
         Err(platforms) => Ok(FrontendResult::Multi { platforms }),
     }
 }
 
 const DESCRIBE: &str = "frontend.subrequests.describe";
+/// The worker id of the BuildKit embedded in dockerd, whose image store exporter takes one
+/// platform per build.
+const DOCKERD_WORKER: &str = "moby";
+
+/// Shows a message as its own vertex in the build's progress: the frontend's stderr only
+/// reaches the daemon log, and v0.8 has no Warn RPC. The frontend cannot see the exporter, so
+/// it warns rather than fails.
+async fn show_warning(session: &Session, options: &Options, message: &str) -> Result<()> {
+    let note = State::scratch().file(
+        FileOp::new().mkfile("/warning", 0o644, message.as_bytes().to_vec()),
+        OpMeta::new().name(message),
+    );
+    session
+        .solve(note.marshal(), &options.cache_imports, true)
+        .await?;
+    Ok(())
+}
 
 /// Answers `--call`/`--print` style subrequests. Only `describe` exists so far; anything else
 /// is refused with BuildKit's typed detail so clients can fall back.

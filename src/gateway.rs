@@ -310,7 +310,8 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         });
     }
     if let Some(spec_error) = error.downcast_ref::<SpecError>() {
-        for diagnostic in &spec_error.diagnostics {
+        // A diagnostic without a line (e.g. about an option) has nothing to excerpt.
+        for diagnostic in spec_error.diagnostics.iter().filter(|d| d.pos.line > 0) {
             let source = serde_json::json!({
                 "info": {
                     "filename": spec_error.file,

@@ -22,6 +22,8 @@ pub struct FrontendEnv {
     pub session_id: String,
     /// Platforms of the first worker; the first one is the build platform.
     pub worker_platforms: Vec<Platform>,
+    /// ID of the first worker (`moby` inside dockerd).
+    pub worker_id: String,
 }
 
 impl FrontendEnv {
@@ -34,7 +36,7 @@ impl FrontendEnv {
             } else if key == "BUILDKIT_SESSION_ID" {
                 env.session_id = value;
             } else if key == "BUILDKIT_WORKERS" {
-                env.worker_platforms = parse_workers(&value)?;
+                (env.worker_id, env.worker_platforms) = parse_workers(&value)?;
             }
         }
         Ok(env)
@@ -50,21 +52,26 @@ impl FrontendEnv {
 
 #[derive(Deserialize)]
 struct WorkerInfo {
+    #[serde(rename = "ID", default)]
+    id: String,
     #[serde(rename = "Platforms", default)]
     platforms: Vec<Platform>,
 }
 
-fn parse_workers(json: &str) -> Result<Vec<Platform>> {
+/// The first worker's id and platforms.
+fn parse_workers(json: &str) -> Result<(String, Vec<Platform>)> {
     let workers: Vec<WorkerInfo> =
         serde_json::from_str(json).context("BUILDKIT_WORKERS is not the expected JSON")?;
     Ok(workers
         .into_iter()
         .next()
         .map(|w| {
-            w.platforms
+            let platforms = w
+                .platforms
                 .iter()
                 .map(|p| Platform::new(&p.os, &p.architecture, p.variant.as_deref()))
-                .collect()
+                .collect();
+            (w.id, platforms)
         })
         .unwrap_or_default())
 }
@@ -95,6 +102,8 @@ pub struct Options {
     /// `--network` from the client; applies to steps that may use the network.
     pub network: Option<NetMode>,
     pub cache_imports: Vec<CacheImport>,
+    /// `multi-platform` (or `BUILDKIT_MULTI_PLATFORM`): a per-platform result even for one.
+    pub multi_platform: Option<bool>,
     /// A subrequest (`--call`, `--print`) instead of a build.
     pub request_id: Option<String>,
 }
@@ -151,8 +160,22 @@ impl Options {
             image_resolve_mode,
             network,
             cache_imports: cache_imports(opts)?,
+            multi_platform: multi_platform(opts)?,
             request_id: get("requestid").map(str::to_string),
         })
+    }
+}
+
+fn multi_platform(opts: &BTreeMap<String, String>) -> Result<Option<bool>> {
+    let value = opts
+        .get("multi-platform")
+        .or_else(|| opts.get("build-arg:BUILDKIT_MULTI_PLATFORM"))
+        .filter(|v| !v.is_empty());
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(None),
+        Some("1" | "true") => Ok(Some(true)),
+        Some("0" | "false") => Ok(Some(false)),
+        Some(other) => bail!("option `multi-platform`: `{other}` is not true or false"),
     }
 }
 
@@ -204,6 +227,7 @@ mod tests {
         assert_eq!(env.opts["build-arg:VERSION"], "1.2=3");
         assert_eq!(env.opts["no-cache"], "");
         assert_eq!(env.session_id, "abc");
+        assert_eq!(env.worker_id, "w");
         assert_eq!(env.worker_platforms[0].to_string(), "linux/amd64");
 
         let options = Options::parse(&env.opts).expect("valid options");
@@ -261,6 +285,7 @@ mod tests {
             ("force-network-mode", "bridge"),
             ("image-resolve-mode", "always"),
             ("cache-imports", "{"),
+            ("multi-platform", "maybe"),
         ] {
             let opts = BTreeMap::from([(key.to_string(), value.to_string())]);
             let error = format!("{:#}", Options::parse(&opts).expect_err("invalid option"));

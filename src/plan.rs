@@ -242,17 +242,14 @@ pub fn plan(
     };
 
     let binaries = binary_names(inputs)?;
-    let platforms = if inputs.options.platforms.is_empty() {
-        vec![inputs.build_platform.clone()]
-    } else {
-        inputs.options.platforms.clone()
-    };
-    let multi = platforms.len() > 1;
-    let targets = platforms
+    let targets = targets(inputs)?;
+    // Name the platform in progress output whenever it is not simply the build platform.
+    let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
+    let targets = targets
         .iter()
-        .map(|platform| {
+        .map(|(platform, target_env)| {
             let prefix = |stage: &str| {
-                if multi {
+                if named {
                     format!("{platform} {stage}")
                 } else {
                     stage.to_string()
@@ -265,7 +262,7 @@ pub fn plan(
                 .enumerate()
                 .map(|(i, (binary, name))| {
                     let mut env = base_env.clone();
-                    env.extend(go_target_env(platform));
+                    env.extend(target_env.clone());
                     env.insert("CGO_ENABLED".into(), "0".into());
                     // Offline: a module the deps step missed fails here, loudly.
                     env.insert("GOPROXY".into(), "off".into());
@@ -391,23 +388,103 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     Ok(names)
 }
 
-/// `GOOS`/`GOARCH` (and the variant variable) for cross-compiling to `platform`.
-pub fn go_target_env(platform: &Platform) -> BTreeMap<String, String> {
+/// Architectures Go builds Linux binaries for (`go tool dist list`).
+const GO_LINUX_ARCHES: &[&str] = &[
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64",
+    "ppc64le", "riscv64", "s390x",
+];
+
+/// `GOOS`/`GOARCH` and the variant's Go variable for cross-compiling to `platform`, or why Go
+/// cannot build for it.
+pub fn go_target_env(platform: &Platform) -> Result<BTreeMap<String, String>, String> {
+    if platform.os != "linux" {
+        return Err(format!(
+            "`{platform}`: only linux images can be built (containers run Linux binaries)"
+        ));
+    }
+    let arch = platform.architecture.as_str();
+    if !GO_LINUX_ARCHES.contains(&arch) {
+        return Err(format!(
+            "`{platform}`: Go does not build for the `{arch}` architecture (it does for {})",
+            GO_LINUX_ARCHES.join(", ")
+        ));
+    }
     let mut env = BTreeMap::from([
         ("GOOS".to_string(), platform.os.clone()),
-        ("GOARCH".to_string(), platform.architecture.clone()),
+        ("GOARCH".to_string(), arch.to_string()),
     ]);
     if let Some(variant) = &platform.variant {
-        let key = match platform.architecture.as_str() {
-            "arm" => Some(("GOARM", variant.trim_start_matches('v').to_string())),
-            "amd64" => Some(("GOAMD64", variant.clone())),
-            _ => None,
-        };
-        if let Some((key, value)) = key {
-            env.insert(key.to_string(), value);
-        }
+        let (key, value) = variant_env(arch, variant).ok_or_else(|| {
+            format!("`{platform}`: the `{variant}` variant of {arch} has no Go setting")
+        })?;
+        env.insert(key.to_string(), value);
     }
-    env
+    Ok(env)
+}
+
+/// The Go variable an OCI platform variant maps to (`arm/v7` → `GOARM=7`).
+fn variant_env(arch: &str, variant: &str) -> Option<(&'static str, String)> {
+    let arm64_level = |v: &str| {
+        let (major, minor) = v
+            .strip_prefix('v')?
+            .split_once('.')
+            .unwrap_or((&v[1..], "0"));
+        let minor: u8 = minor.parse().ok()?;
+        match major {
+            "8" if minor <= 9 => Some(format!("v8.{minor}")),
+            "9" if minor <= 5 => Some(format!("v9.{minor}")),
+            _ => None,
+        }
+    };
+    match (arch, variant) {
+        ("arm", "v5" | "v6" | "v7") => Some(("GOARM", variant[1..].to_string())),
+        ("amd64", "v2" | "v3" | "v4") => Some(("GOAMD64", variant.to_string())),
+        ("arm64", v) => arm64_level(v).map(|level| ("GOARM64", level)),
+        ("riscv64", "rva20u64" | "rva22u64" | "rva23u64") => {
+            Some(("GORISCV64", variant.to_string()))
+        }
+        ("ppc64" | "ppc64le", "power8" | "power9" | "power10") => {
+            Some(("GOPPC64", variant.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Target platforms with their Go environment: `--platform` wins over the spec's `platforms`,
+/// and with neither the build platform is the target.
+fn targets(inputs: &Inputs) -> Result<Vec<(Platform, BTreeMap<String, String>)>, Diagnostic> {
+    let requested: Vec<(Platform, Pos, String)> = if !inputs.options.platforms.is_empty() {
+        inputs
+            .options
+            .platforms
+            .iter()
+            .map(|p| (p.clone(), Pos::default(), String::new()))
+            .collect()
+    } else if !inputs.spec.platforms.is_empty() {
+        inputs
+            .spec
+            .platforms
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.value.clone(), p.pos, format!("platforms[{i}]")))
+            .collect()
+    } else {
+        vec![(inputs.build_platform.clone(), Pos::default(), String::new())]
+    };
+    requested
+        .into_iter()
+        .map(|(platform, pos, path)| match go_target_env(&platform) {
+            Ok(env) => Ok((platform, env)),
+            Err(message) if pos.line == 0 => Err(Diagnostic {
+                file: "--platform".to_string(),
+                pos,
+                path,
+                message,
+                hint: None,
+            }),
+            Err(message) => Err(diagnostic(inputs, pos, &path, message, None)),
+        })
+        .collect()
 }
 
 fn runtime(user: User, platform: &Platform, binaries: &[String], stage: &str) -> Runtime {

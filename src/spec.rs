@@ -8,6 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use crate::platform::Platform;
+
 /// Where the spec lives when the user does not say otherwise.
 pub const DEFAULT_FILENAME: &str = "go-build.yaml";
 
@@ -55,6 +57,8 @@ pub struct Spec {
     /// Builder image override; `None` means `golang:<go>-bookworm`.
     pub builder: Option<Located<String>>,
     pub binaries: Vec<Binary>,
+    /// Default target platforms when the client names none; empty means the build platform.
+    pub platforms: Vec<Located<Platform>>,
     pub runtime: Runtime,
 }
 
@@ -161,7 +165,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.pos.line, self.pos.column)?;
+        if self.pos.line == 0 {
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.pos.line, self.pos.column)?;
+        }
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }
@@ -205,6 +213,7 @@ struct RawSpec {
     go: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     binaries: Option<Spanned<Vec<Spanned<RawBinary>>>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
     runtime: Option<Spanned<RawRuntime>>,
 }
 
@@ -421,6 +430,39 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
     };
     check_unique_names(&binaries, problems);
 
+    let mut platforms: Vec<Located<Platform>> = Vec::new();
+    for (i, entry) in raw
+        .platforms
+        .map(|p| p.value)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let entry = Located::from_spanned(entry);
+        let path = format!("platforms[{i}]");
+        match Platform::parse(&entry.value) {
+            Ok(platform) => match platforms.iter().find(|p| p.value == platform) {
+                Some(earlier) => {
+                    let hint = format!(
+                        "{} is already listed on line {}",
+                        platform, earlier.pos.line
+                    );
+                    problems.push(
+                        entry.pos,
+                        &path,
+                        format!("`{}` is listed twice", entry.value),
+                        Some(&hint),
+                    );
+                }
+                None => platforms.push(Located {
+                    value: platform,
+                    pos: entry.pos,
+                }),
+            },
+            Err(message) => problems.push(entry.pos, &path, message, None),
+        }
+    }
+
     let user = raw
         .runtime
         .and_then(|r| r.value.user)
@@ -447,6 +489,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         go,
         builder,
         binaries,
+        platforms,
         runtime: Runtime { user },
     })
 }

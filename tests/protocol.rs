@@ -373,14 +373,14 @@ impl Run {
     }
 }
 
-fn frontend_env(opts: &[&str]) -> FrontendEnv {
+fn frontend_env(opts: &[&str], workers: &str) -> FrontendEnv {
     let mut vars = vec![
         (
             "BUILDKIT_FRONTEND_OPT_0".to_string(),
             "filename=go-build.yaml".to_string(),
         ),
         ("BUILDKIT_SESSION_ID".to_string(), SESSION_ID.to_string()),
-        ("BUILDKIT_WORKERS".to_string(), WORKERS.to_string()),
+        ("BUILDKIT_WORKERS".to_string(), workers.to_string()),
         ("PATH".to_string(), "/bin".to_string()),
     ];
     for (i, opt) in opts.iter().enumerate() {
@@ -391,6 +391,11 @@ fn frontend_env(opts: &[&str]) -> FrontendEnv {
 
 /// Connects a real `Session` to the fake, runs the frontend and hands its outcome back.
 async fn run(fake: Fake, opts: &[&str]) -> Run {
+    run_on(WORKERS, fake, opts).await
+}
+
+/// Like [`run`], on a daemon whose workers are described by `workers` (BUILDKIT_WORKERS JSON).
+async fn run_on(workers: &str, fake: Fake, opts: &[&str]) -> Run {
     let log = fake.log.clone();
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let server = tokio::spawn(
@@ -401,7 +406,7 @@ async fn run(fake: Fake, opts: &[&str]) -> Run {
     let session = Session::connect(client_io)
         .await
         .expect("the session connects and pings the fake gateway");
-    let error = match frontend::build(&session, &frontend_env(opts)).await {
+    let error = match frontend::build(&session, &frontend_env(opts, workers)).await {
         Ok(result) => {
             session
                 .return_result(result)
@@ -1047,4 +1052,114 @@ async fn dockerignore_patterns_keep_files_out_of_the_build_step() {
             .iter()
             .all(|r| r.file_path != ".dockerignore")
     );
+}
+
+/// The names (`llb.customname`) of every op in a definition.
+fn op_names(def: &pb::Definition) -> Vec<String> {
+    def.metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname").cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn spec_platforms_and_forced_multi_platform_results() {
+    // The spec's platforms are the default targets.
+    let spec = [
+        hello_file("go-build.yaml"),
+        b"platforms: [linux/arm64, linux/arm/v7]\n".to_vec(),
+    ]
+    .concat();
+    let fake = Fake::hello().file("go-build.yaml", spec);
+    let from_spec = run(fake, &[]).await;
+    assert!(
+        from_spec.error.is_none(),
+        "build failed: {:?}",
+        from_spec.error
+    );
+    let Some(gw::result::Result::Refs(refs)) = &from_spec.returned_result().result else {
+        panic!("expected Result.refs");
+    };
+    let keys: Vec<&str> = refs.refs.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["linux/arm/v7", "linux/arm64"]);
+    let (arm, _) = from_spec.build_solve("arm");
+    let names = op_names(arm);
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("[linux/arm/v7 build 1/1] go build")),
+        "{names:?}"
+    );
+
+    // One platform, but the client asked for a per-platform result.
+    let forced = run(Fake::hello(), &["multi-platform=true"]).await;
+    assert!(forced.error.is_none(), "build failed: {:?}", forced.error);
+    let result = forced.returned_result();
+    let Some(gw::result::Result::Refs(refs)) = &result.result else {
+        panic!("expected Result.refs, got {:?}", result.result);
+    };
+    assert_eq!(refs.refs.keys().collect::<Vec<_>>(), ["linux/amd64"]);
+    let listed: Value = serde_json::from_slice(&result.metadata["refs.platforms"]).expect("JSON");
+    assert_eq!(listed["Platforms"][0]["ID"], "linux/amd64");
+    assert!(
+        result
+            .metadata
+            .contains_key("containerimage.config/linux/amd64")
+    );
+
+    // Several platforms but multi-platform=false is a contradiction, said before building.
+    let refused = run(
+        Fake::hello(),
+        &["platform=linux/amd64,linux/arm64", "multi-platform=false"],
+    )
+    .await;
+    let message = format!("{:#}", refused.build_error());
+    assert!(message.contains("multi-platform=false"), "{message}");
+}
+
+#[tokio::test]
+async fn dockerd_gets_a_visible_warning_for_several_platforms() {
+    const DOCKERD: &str = r#"[{"ID":"moby","Labels":null,"Platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"386","os":"linux"}],"GCPolicy":null}]"#;
+    let several = run_on(
+        DOCKERD,
+        Fake::hello(),
+        &["platform=linux/amd64,linux/arm64"],
+    )
+    .await;
+    assert!(several.error.is_none(), "build failed: {:?}", several.error);
+    let warnings: Vec<&gw::SolveRequest> = several
+        .log
+        .solves
+        .iter()
+        .map(|(request, _)| request)
+        .filter(|request| {
+            op_names(request.definition.as_ref().expect("a definition"))
+                .iter()
+                .any(|n| n.starts_with("[warning] dockerd's image store takes one platform"))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning vertex");
+    assert!(
+        warnings[0].evaluate,
+        "evaluated, so it shows in the progress output"
+    );
+    let names = op_names(warnings[0].definition.as_ref().expect("a definition"));
+    assert!(
+        names[0].contains("--output type=oci,dest=FILE or type=local,dest=DIR"),
+        "{names:?}"
+    );
+
+    // One platform on dockerd, or several on another daemon: no warning.
+    for quiet in [
+        run_on(DOCKERD, Fake::hello(), &[]).await,
+        run(Fake::hello(), &["platform=linux/amd64,linux/arm64"]).await,
+    ] {
+        assert!(
+            quiet
+                .log
+                .solves
+                .iter()
+                .all(|(request, _)| !request.evaluate)
+        );
+    }
 }

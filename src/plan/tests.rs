@@ -362,13 +362,134 @@ fn every_target_platform_cross_compiles_on_the_build_platform() {
 }
 
 #[test]
-fn go_target_env_maps_variants() {
-    let env = |p: &str| go_target_env(&Platform::parse(p).expect("platform"));
-    assert_eq!(env("linux/arm/v6")["GOARM"], "6");
-    assert_eq!(env("linux/amd64/v3")["GOAMD64"], "v3");
-    assert!(!env("linux/amd64").contains_key("GOAMD64"));
-    assert_eq!(env("linux/riscv64")["GOARCH"], "riscv64");
-    assert_eq!(env("linux/s390x").len(), 2);
+fn go_target_env_maps_every_supported_platform() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("linux/amd64", &[("GOARCH", "amd64")]),
+        ("linux/amd64/v2", &[("GOARCH", "amd64"), ("GOAMD64", "v2")]),
+        ("linux/amd64/v3", &[("GOARCH", "amd64"), ("GOAMD64", "v3")]),
+        ("linux/amd64/v4", &[("GOARCH", "amd64"), ("GOAMD64", "v4")]),
+        ("linux/386", &[("GOARCH", "386")]),
+        ("linux/arm64", &[("GOARCH", "arm64")]),
+        ("linux/arm64/v8", &[("GOARCH", "arm64")]),
+        (
+            "linux/arm64/v8.2",
+            &[("GOARCH", "arm64"), ("GOARM64", "v8.2")],
+        ),
+        (
+            "linux/arm64/v9",
+            &[("GOARCH", "arm64"), ("GOARM64", "v9.0")],
+        ),
+        (
+            "linux/arm64/v9.5",
+            &[("GOARCH", "arm64"), ("GOARM64", "v9.5")],
+        ),
+        ("linux/arm/v5", &[("GOARCH", "arm"), ("GOARM", "5")]),
+        ("linux/arm/v6", &[("GOARCH", "arm"), ("GOARM", "6")]),
+        ("linux/arm/v7", &[("GOARCH", "arm"), ("GOARM", "7")]),
+        ("linux/arm", &[("GOARCH", "arm"), ("GOARM", "7")]),
+        ("linux/ppc64le", &[("GOARCH", "ppc64le")]),
+        (
+            "linux/ppc64le/power9",
+            &[("GOARCH", "ppc64le"), ("GOPPC64", "power9")],
+        ),
+        ("linux/s390x", &[("GOARCH", "s390x")]),
+        ("linux/riscv64", &[("GOARCH", "riscv64")]),
+        (
+            "linux/riscv64/rva22u64",
+            &[("GOARCH", "riscv64"), ("GORISCV64", "rva22u64")],
+        ),
+        ("linux/loong64", &[("GOARCH", "loong64")]),
+        ("linux/mips64le", &[("GOARCH", "mips64le")]),
+    ];
+    for (platform, want) in cases {
+        let env = go_target_env(&Platform::parse(platform).expect("platform"))
+            .unwrap_or_else(|e| panic!("{platform}: {e}"));
+        let mut want: BTreeMap<String, String> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        want.insert("GOOS".into(), "linux".into());
+        assert_eq!(env, want, "{platform}");
+    }
+}
+
+#[test]
+fn go_target_env_rejects_what_go_cannot_build() {
+    for (platform, says) in [
+        ("windows/amd64", "only linux images"),
+        (
+            "linux/sparc64",
+            "does not build for the `sparc64` architecture",
+        ),
+        ("linux/arm/v8", "the `v8` variant of arm has no Go setting"),
+        ("linux/arm64/v10", "the `v10` variant of arm64"),
+        ("linux/amd64/v5", "the `v5` variant of amd64"),
+    ] {
+        let error =
+            go_target_env(&Platform::parse(platform).expect("platform")).expect_err(platform);
+        assert!(error.contains(says), "{platform}: {error}");
+    }
+}
+
+#[test]
+fn spec_platforms_are_the_default_and_the_option_wins() {
+    let spec = "platforms:\n  - linux/arm64\n  - linux/arm/v7\n";
+    let from_spec = Fixture::new(spec, GO_MOD, &[]).plan();
+    let names: Vec<String> = from_spec
+        .targets
+        .iter()
+        .map(|t| t.platform.to_string())
+        .collect();
+    assert_eq!(names, ["linux/arm64", "linux/arm/v7"]);
+
+    let from_option = Fixture::new(spec, GO_MOD, &[("platform", "linux/s390x")]).plan();
+    let names: Vec<String> = from_option
+        .targets
+        .iter()
+        .map(|t| t.platform.to_string())
+        .collect();
+    assert_eq!(names, ["linux/s390x"]);
+    assert_eq!(
+        from_option.targets[0].builds[0].step.name,
+        "[linux/s390x build 1/1] go build -o /out/shop .",
+        "a cross-compiled build says for which platform"
+    );
+}
+
+#[test]
+fn unsupported_platforms_are_reported_where_they_were_asked_for() {
+    let fixture = Fixture::new(
+        "platforms:\n  - linux/amd64\n  - linux/sparc64\n",
+        GO_MOD,
+        &[],
+    );
+    let inputs = fixture.inputs();
+    let choice = builder_choice(&inputs).expect("choice");
+    let builder = ResolvedImage {
+        reference: choice.reference.clone(),
+        facts: ImageFacts::default(),
+    };
+    let diagnostic = plan(&inputs, &choice, builder).expect_err("sparc64");
+    assert!(
+        diagnostic
+            .to_string()
+            .starts_with("go-build.yaml:3:5: platforms[1]: `linux/sparc64`"),
+        "{diagnostic}"
+    );
+
+    let fixture = Fixture::new("", GO_MOD, &[("platform", "windows/amd64")]);
+    let inputs = fixture.inputs();
+    let builder = ResolvedImage {
+        reference: choice.reference.clone(),
+        facts: ImageFacts::default(),
+    };
+    let diagnostic = plan(&inputs, &choice, builder).expect_err("windows");
+    assert!(
+        diagnostic
+            .to_string()
+            .starts_with("--platform: `windows/amd64`"),
+        "{diagnostic}"
+    );
 }
 
 #[test]

@@ -209,3 +209,29 @@ fn loading_never_panics_on_odd_input() {
         }
     }
 }
+
+#[test]
+fn platforms_are_parsed_normalized_and_unique() {
+    let spec = load_ok("platforms: [linux/amd64, linux/aarch64, linux/arm/v7]\n");
+    let names: Vec<String> = spec.platforms.iter().map(|p| p.value.to_string()).collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+    assert_eq!(
+        spec.platforms[1].pos,
+        Pos {
+            line: 1,
+            column: 26
+        }
+    );
+
+    let message = problem("platforms:\n  - linux/amd64\n  - linux\n  - linux/x86_64\n");
+    assert_eq!(message.lines().count(), 2, "{message}");
+    assert!(
+        message.contains("go-build.yaml:3:5: platforms[1]: `linux` is not a platform"),
+        "{message}"
+    );
+    assert!(
+        message.contains("go-build.yaml:4:5: platforms[2]: `linux/x86_64` is listed twice"),
+        "{message}"
+    );
+    assert!(message.contains("already listed on line 2"), "{message}");
+}
