@@ -12,6 +12,7 @@ use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
+use crate::plan::modules::{self, ContextFiles};
 use crate::plan::{self, Inputs};
 use crate::platform::Platform;
 use crate::render::{self, RenderContext};
@@ -97,11 +98,16 @@ pub fn render_offline(
         std::fs::read(spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
     let spec = spec::load(&filename, &bytes)?;
     let options = Options::parse(opts)?;
-    let mod_files = plan::mod_files(&spec);
-    let go_mod_path = &mod_files[0];
-    let go_mod_text = std::fs::read_to_string(context.join(go_mod_path))
+    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
+    let go_mod_text = std::fs::read_to_string(context.join(&go_mod_path))
         .with_context(|| format!("reading {go_mod_path} in {}", context.display()))?;
-    let go_mod = GoMod::parse(go_mod_path, &go_mod_text)?;
+    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)?;
+    let disk = DiskFiles { root: context };
+    let facts = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(modules::gather(&disk, go_mod))?;
+    let (context_files, embed_lines) = disk.scan();
+    let embeds = modules::parse_embed_scan(&embed_lines, "");
     let build_platform = Platform::host();
     let dockerignore = std::fs::read_to_string(context.join(".dockerignore"))
         .map(|text| ignore::parse(&text))
@@ -109,7 +115,9 @@ pub fn render_offline(
     let inputs = Inputs {
         spec: &spec,
         spec_file: &filename,
-        go_mod: &go_mod,
+        modules: &facts,
+        context_files: &context_files,
+        embeds: &embeds,
         options: &options,
         build_platform: &build_platform,
         dockerignore: &dockerignore,
@@ -143,4 +151,47 @@ pub fn render_offline(
         ));
     }
     Ok(out)
+}
+
+/// The build context on disk.
+struct DiskFiles<'a> {
+    root: &'a Path,
+}
+
+impl DiskFiles<'_> {
+    /// Every file (context-relative, sorted, `.git` skipped) and the `//go:embed` lines of the
+    /// Go files, formatted like the frontend's source scan (`grep -rH`).
+    fn scan(&self) -> (Vec<String>, String) {
+        let mut files = Vec::new();
+        let mut embeds = String::new();
+        let entries = walkdir::WalkDir::new(self.root)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git")
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| !entry.file_type().is_dir());
+        for entry in entries {
+            let relative = entry.path().strip_prefix(self.root).unwrap_or(entry.path());
+            let relative = relative.to_string_lossy().into_owned();
+            if relative.ends_with(".go") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                for line in text.lines().filter(|l| l.starts_with("//go:embed")) {
+                    embeds.push_str(&format!("{relative}:{line}\n"));
+                }
+            }
+            files.push(relative);
+        }
+        files.sort();
+        (files, embeds)
+    }
+}
+
+impl ContextFiles for DiskFiles<'_> {
+    async fn read(&self, path: &str) -> Result<Option<String>> {
+        match std::fs::read_to_string(self.root.join(path)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
+use crate::plan::modules::{self, ContextFiles};
 use crate::plan::{self, Inputs};
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext};
@@ -86,27 +87,36 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         diagnostics: vec![diagnostic],
     };
 
-    let mod_files = plan::mod_files(&spec);
-    let mod_state = render::mod_files(&mod_files, &env.session_id);
-    let mod_ref = session
-        .solve(mod_state.marshal(), &options.cache_imports, false)
+    let facts_ref = session
+        .solve(
+            render::module_facts(&env.session_id).marshal(),
+            &options.cache_imports,
+            false,
+        )
         .await?;
-    let go_mod_path = &mod_files[0];
-    let go_mod_text = session
-        .read_file(&mod_ref, go_mod_path)
+    let files = GatewayFiles {
+        session,
+        reference: &facts_ref,
+    };
+    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
+    let go_mod_text = files
+        .read(&go_mod_path)
         .await?
-        .ok_or_else(|| spec_error(missing_go_mod(&options.filename, &spec, go_mod_path)))?;
-    let go_mod = GoMod::parse(go_mod_path, &String::from_utf8_lossy(&go_mod_text))?;
+        .ok_or_else(|| spec_error(missing_go_mod(&options.filename, &spec, &go_mod_path)))?;
+    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)?;
+    let facts = modules::gather(&files, go_mod).await?;
 
-    let inputs = Inputs {
+    let inputs = |context_files, embeds| Inputs {
         spec: &spec,
         spec_file: &options.filename,
-        go_mod: &go_mod,
+        modules: &facts,
+        context_files,
+        embeds,
         options: &options,
         build_platform: &build_platform,
         dockerignore: &dockerignore,
     };
-    let choice = plan::builder_choice(&inputs).map_err(spec_error)?;
+    let choice = plan::builder_choice(&inputs(&[], &[])).map_err(spec_error)?;
     let (digest, config) = session
         .resolve_image_config(
             &choice.reference,
@@ -119,14 +129,32 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         reference: pin_reference(&choice.reference, &digest),
         facts: ImageFacts::from_config_json(&config)?,
     };
-    let plan = plan::plan(&inputs, &choice, builder).map_err(spec_error)?;
-
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
         spec: spec_file,
         resolve_mode: options.image_resolve_mode,
         no_cache: options.no_cache,
     };
+    let scan = session
+        .solve(
+            render::source_scan(&builder, &build_platform, &dockerignore, &ctx).marshal(),
+            &options.cache_imports,
+            false,
+        )
+        .await?;
+    let files = session.read_file(&scan, "files").await?.unwrap_or_default();
+    let context_files: Vec<String> = String::from_utf8_lossy(&files)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let embed_lines = session
+        .read_file(&scan, "embeds")
+        .await?
+        .unwrap_or_default();
+    let embeds = modules::parse_embed_scan(&String::from_utf8_lossy(&embed_lines), ".");
+    let plan =
+        plan::plan(&inputs(&context_files, &embeds), &choice, builder).map_err(spec_error)?;
+
     let multi = match options.multi_platform {
         Some(false) if plan.targets.len() > 1 => bail!(
             "multi-platform=false, but {} platforms were requested",
@@ -253,6 +281,19 @@ async fn read_dockerignore(
     Ok(ignore_file
         .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default())
+}
+
+/// Context files through a solved local source.
+struct GatewayFiles<'a> {
+    session: &'a Session,
+    reference: &'a Ref,
+}
+
+impl ContextFiles for GatewayFiles<'_> {
+    async fn read(&self, path: &str) -> Result<Option<String>> {
+        let bytes = self.session.read_file(self.reference, path).await?;
+        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
 }
 
 fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {

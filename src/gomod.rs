@@ -1,13 +1,13 @@
-//! Facts read from `go.mod`: the module path and the Go version it asks for.
+//! Facts read from `go.mod` and `go.work`: module path, Go version, requirements, local
+//! replacements and workspace modules.
 //!
-//! Only the directives the planner needs are read; the Go command stays the judge of everything
-//! else in the file.
+//! Only what the planner needs is read; the Go command stays the judge of everything else.
 
 use crate::spec::GoVersion;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoMod {
-    /// File name used in messages, e.g. `go.mod` or `services/api/go.mod`.
+    /// File name used in messages, relative to the context (`go.mod`, `services/api/go.mod`).
     pub file: String,
     /// The `module` path, e.g. `example.com/hello`.
     pub module: String,
@@ -15,9 +15,53 @@ pub struct GoMod {
     pub go: Option<(GoVersion, u32)>,
     /// The `toolchain` directive with its line.
     pub toolchain: Option<(GoVersion, u32)>,
+    pub requires: Vec<Require>,
+    pub replaces: Vec<Replace>,
 }
 
-/// A problem in go.mod, with its 1-based line.
+/// `go.work`: the modules of a workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoWork {
+    /// File name used in messages, relative to the context.
+    pub file: String,
+    pub go: Option<(GoVersion, u32)>,
+    pub toolchain: Option<(GoVersion, u32)>,
+    /// `use` directories (as written, relative to the go.work directory) with their lines.
+    pub uses: Vec<(String, u32)>,
+    pub replaces: Vec<Replace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Require {
+    pub path: String,
+    pub version: String,
+    pub line: u32,
+}
+
+/// `replace OLD [V] => NEW [V]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replace {
+    pub old: String,
+    pub new: String,
+    /// `None` when the replacement is a directory.
+    pub new_version: Option<String>,
+    pub line: u32,
+}
+
+impl Replace {
+    /// The replacement directory (as written) when the target is local, like the Go command
+    /// decides it: a path starting with `./`, `../` or `/`.
+    pub fn local_dir(&self) -> Option<&str> {
+        let local = self.new.starts_with("./")
+            || self.new.starts_with("../")
+            || self.new.starts_with('/')
+            || self.new == "."
+            || self.new == "..";
+        (local && self.new_version.is_none()).then_some(self.new.as_str())
+    }
+}
+
+/// A problem in go.mod or go.work, with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoModError {
     pub file: String,
@@ -33,46 +77,110 @@ impl std::fmt::Display for GoModError {
 
 impl std::error::Error for GoModError {}
 
+/// One directive with its arguments, blocks (`require ( ... )`) expanded.
+struct Directive<'a> {
+    verb: &'a str,
+    args: Vec<&'a str>,
+    line: u32,
+}
+
+fn directives(text: &str) -> Vec<Directive<'_>> {
+    let mut out = Vec::new();
+    let mut block: Option<&str> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let code = raw.split("//").next().unwrap_or_default().trim();
+        let words: Vec<&str> = code
+            .split_whitespace()
+            .map(|w| w.trim_matches('"'))
+            .collect();
+        match (block, words.as_slice()) {
+            (_, []) => {}
+            (Some(_), [")"]) => block = None,
+            (Some(verb), args) => out.push(Directive {
+                verb,
+                args: args.to_vec(),
+                line,
+            }),
+            (None, [verb, "("]) => block = Some(verb),
+            (None, [verb, args @ ..]) => out.push(Directive {
+                verb,
+                args: args.to_vec(),
+                line,
+            }),
+        }
+    }
+    out
+}
+
+fn version(file: &str, directive: &Directive) -> Result<Option<(GoVersion, u32)>, GoModError> {
+    let Some(text) = directive.args.first() else {
+        return Ok(None);
+    };
+    if directive.verb == "toolchain" && *text == "default" {
+        return Ok(None);
+    }
+    GoVersion::parse(text)
+        .map(|v| Some((v, directive.line)))
+        .ok_or_else(|| GoModError {
+            file: file.to_string(),
+            line: directive.line,
+            message: format!("`{} {text}` is not a Go version", directive.verb),
+        })
+}
+
+fn replace(directive: &Directive) -> Option<Replace> {
+    let arrow = directive.args.iter().position(|a| *a == "=>")?;
+    let (old, new) = (
+        directive.args.get(..arrow)?,
+        directive.args.get(arrow + 1..)?,
+    );
+    Some(Replace {
+        old: old.join(" "),
+        new: new.first()?.to_string(),
+        new_version: new.get(1).map(|v| v.to_string()),
+        line: directive.line,
+    })
+}
+
 impl GoMod {
     pub fn parse(file: &str, text: &str) -> Result<GoMod, GoModError> {
-        let error = |line: u32, message: String| GoModError {
+        let mut gomod = GoMod {
             file: file.to_string(),
-            line,
-            message,
+            module: String::new(),
+            go: None,
+            toolchain: None,
+            requires: Vec::new(),
+            replaces: Vec::new(),
         };
-        let mut module = None;
-        let mut go = None;
-        let mut toolchain = None;
-        for (index, raw) in text.lines().enumerate() {
-            let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            let line = raw.split("//").next().unwrap_or_default().trim();
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("module"), Some(path)) => {
-                    module = Some(path.trim_matches('"').to_string());
+        for directive in directives(text) {
+            match directive.verb {
+                "module" => {
+                    gomod.module = directive.args.first().unwrap_or(&"").to_string();
                 }
-                (Some("go"), Some(version)) => {
-                    let parsed = GoVersion::parse(version).ok_or_else(|| {
-                        error(line_no, format!("`go {version}` is not a Go version"))
-                    })?;
-                    go = Some((parsed, line_no));
+                "go" => gomod.go = version(file, &directive)?,
+                "toolchain" => gomod.toolchain = version(file, &directive)?,
+                "require" => {
+                    if let [path, version, ..] = directive.args.as_slice() {
+                        gomod.requires.push(Require {
+                            path: path.to_string(),
+                            version: version.to_string(),
+                            line: directive.line,
+                        });
+                    }
                 }
-                (Some("toolchain"), Some(name)) if name != "default" => {
-                    let parsed = GoVersion::parse(name).ok_or_else(|| {
-                        error(line_no, format!("`toolchain {name}` is not a Go toolchain"))
-                    })?;
-                    toolchain = Some((parsed, line_no));
-                }
+                "replace" => gomod.replaces.extend(replace(&directive)),
                 _ => {}
             }
         }
-        let module = module.ok_or_else(|| error(1, "no `module` directive".to_string()))?;
-        Ok(GoMod {
-            file: file.to_string(),
-            module,
-            go,
-            toolchain,
-        })
+        if gomod.module.is_empty() {
+            return Err(GoModError {
+                file: file.to_string(),
+                line: 1,
+                message: "no `module` directive".to_string(),
+            });
+        }
+        Ok(gomod)
     }
 
     /// The Go version a build should use: the toolchain line when given, else the go line.
@@ -84,6 +192,36 @@ impl GoMod {
     /// path element, skipping a major-version suffix such as `/v2`.
     pub fn default_binary_name(&self) -> &str {
         binary_name_for(&self.module)
+    }
+}
+
+impl GoWork {
+    pub fn parse(file: &str, text: &str) -> Result<GoWork, GoModError> {
+        let mut gowork = GoWork {
+            file: file.to_string(),
+            go: None,
+            toolchain: None,
+            uses: Vec::new(),
+            replaces: Vec::new(),
+        };
+        for directive in directives(text) {
+            match directive.verb {
+                "go" => gowork.go = version(file, &directive)?,
+                "toolchain" => gowork.toolchain = version(file, &directive)?,
+                "use" => {
+                    if let Some(dir) = directive.args.first() {
+                        gowork.uses.push((dir.to_string(), directive.line));
+                    }
+                }
+                "replace" => gowork.replaces.extend(replace(&directive)),
+                _ => {}
+            }
+        }
+        Ok(gowork)
+    }
+
+    pub fn wanted_go(&self) -> Option<(GoVersion, u32)> {
+        self.toolchain.or(self.go)
     }
 }
 
@@ -104,8 +242,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_module_go_and_toolchain() {
-        let text = "// comment\nmodule example.com/hello // trailing\n\ngo 1.27\n\ntoolchain go1.27.3\n\nrequire (\n\tgolang.org/x/text v0.20.0\n)\n";
+    fn reads_module_go_toolchain_requires_and_replaces() {
+        let text = "// comment\nmodule example.com/hello // trailing\n\ngo 1.27\n\ntoolchain go1.27.3\n\nrequire (\n\tgolang.org/x/text v0.20.0\n\texample.com/lib v0.0.0 // indirect\n)\n\nrequire example.com/one v1.2.3\n\nreplace example.com/lib => ../lib\n\nreplace (\n\texample.com/one v1.2.3 => example.com/fork v1.2.4\n\texample.com/two => ./vendored/two\n)\n";
         let gomod = GoMod::parse("go.mod", text).expect("valid go.mod");
         assert_eq!(gomod.module, "example.com/hello");
         assert_eq!(
@@ -115,6 +253,46 @@ mod tests {
         assert_eq!(
             gomod.wanted_go().map(|(v, line)| (v.to_string(), line)),
             Some(("1.27.3".into(), 6))
+        );
+        let requires: Vec<(&str, &str, u32)> = gomod
+            .requires
+            .iter()
+            .map(|r| (r.path.as_str(), r.version.as_str(), r.line))
+            .collect();
+        assert_eq!(
+            requires,
+            [
+                ("golang.org/x/text", "v0.20.0", 9),
+                ("example.com/lib", "v0.0.0", 10),
+                ("example.com/one", "v1.2.3", 13)
+            ]
+        );
+        let locals: Vec<(&str, u32)> = gomod
+            .replaces
+            .iter()
+            .filter_map(|r| r.local_dir().map(|d| (d, r.line)))
+            .collect();
+        assert_eq!(locals, [("../lib", 15), ("./vendored/two", 19)]);
+        assert_eq!(gomod.replaces[1].old, "example.com/one v1.2.3");
+        assert_eq!(gomod.replaces[1].new_version.as_deref(), Some("v1.2.4"));
+    }
+
+    #[test]
+    fn reads_go_work() {
+        let text = "go 1.27\n\nuse (\n\t./api\n\t./lib // shared\n)\nuse ./worker\n\nreplace example.com/x => ./forks/x\n";
+        let gowork = GoWork::parse("go.work", text).expect("valid go.work");
+        assert_eq!(
+            gowork.uses,
+            [
+                ("./api".to_string(), 4),
+                ("./lib".to_string(), 5),
+                ("./worker".to_string(), 7)
+            ]
+        );
+        assert_eq!(gowork.replaces[0].local_dir(), Some("./forks/x"));
+        assert_eq!(
+            gowork.wanted_go().map(|(v, _)| v.to_string()).as_deref(),
+            Some("1.27")
         );
     }
 

@@ -8,12 +8,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::gomod::{GoMod, binary_name_for};
+use crate::gomod::binary_name_for;
 use crate::image::{ResolvedImage, RuntimeConfig, normalize_reference};
 use crate::llb::NetMode;
 use crate::options::Options;
 use crate::platform::Platform;
-use crate::spec::{Diagnostic, GoVersion, Pos, Spec, User};
+use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, User, Vendor};
+
+pub mod modules;
+pub use modules::{EmbedDirective, ModuleFacts};
 
 /// Where the Go module cache lives in builder containers.
 pub const GOMODCACHE: &str = "/go/pkg/mod";
@@ -28,7 +31,10 @@ pub const BIN_DIR: &str = "/usr/local/bin";
 /// The CA bundle copied from the builder into scratch images.
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Build args that set the Go variable of the same name in steps that fetch modules.
+/// Where the persistent download cache is mounted in `layer` mode.
+pub const DOWNLOAD_CACHE: &str = "/var/cache/gobuild/gomod";
+
+/// Module settings a build arg can override, as the Go variables they are.
 const GO_ENV_ARGS: &[&str] = &[
     "GOPROXY",
     "GOPRIVATE",
@@ -39,12 +45,34 @@ const GO_ENV_ARGS: &[&str] = &[
     "GOFLAGS",
 ];
 
+/// Extensions of the files `go build` reads besides module files and embedded files.
+const GO_SOURCE_EXTENSIONS: &[&str] = &[
+    "go", "s", "S", "sx", "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "m", "f", "F", "for",
+    "f90", "swig", "swigcxx", "syso",
+];
+
+/// Module files the Go command reads wherever they are.
+const MODULE_FILE_NAMES: &[&str] = &["go.mod", "go.sum", "go.work", "go.work.sum"];
+
+/// Errors Go prints when a module is missing from the offline build step.
+const OFFLINE_SYMPTOMS: &[&str] = &[
+    "GOPROXY=off",
+    "missing go.sum entry",
+    "no required module provides",
+    "updates to go.mod needed",
+    "cannot find module",
+];
+
 /// Everything the planner reads.
 pub struct Inputs<'a> {
     pub spec: &'a Spec,
     /// The spec's file name, for messages.
     pub spec_file: &'a str,
-    pub go_mod: &'a GoMod,
+    pub modules: &'a ModuleFacts,
+    /// Every file of the context (minus .dockerignore), from the source scan.
+    pub context_files: &'a [String],
+    /// `//go:embed` directives in the context's Go files.
+    pub embeds: &'a [EmbedDirective],
     pub options: &'a Options,
     pub build_platform: &'a Platform,
     /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
@@ -57,7 +85,7 @@ pub struct BuilderChoice {
     /// Normalized reference, e.g. `docker.io/library/golang:1.27-bookworm`.
     pub reference: String,
     pub go: GoVersion,
-    /// Why this version: `go-build.yaml:3` or `go.mod:3`.
+    /// Why this version: `go-build.yaml:3`, `go.work:1` or `go.mod:3`.
     pub reason: String,
 }
 
@@ -70,9 +98,10 @@ pub struct Plan {
     pub module_dir: String,
     /// Context paths the deps step sees; editing anything else leaves it cached.
     pub mod_files: Vec<String>,
-    /// Context patterns the build step never sees.
-    pub source_excludes: Vec<String>,
-    pub deps: Step,
+    /// The context files the build step sees: what Go reads, nothing else.
+    pub sources: Vec<String>,
+    /// `None` when building from `vendor/`.
+    pub deps: Option<Step>,
     pub targets: Vec<Target>,
 }
 
@@ -95,7 +124,8 @@ pub struct Step {
 pub enum StepRoot {
     /// The builder image as it is.
     Builder,
-    /// The builder image after the deps step (orders the build after the download).
+    /// The builder image after the deps step: orders the build after the download and, in
+    /// `layer` mode, carries the modules.
     Deps,
 }
 
@@ -109,8 +139,10 @@ pub struct StepMount {
 pub enum MountSource {
     /// The module files (`mod_files`), read-only.
     ModFiles,
-    /// The build context minus `source_excludes`, read-only.
+    /// The context files in `sources`, read-only.
     Sources,
+    /// The whole context minus .dockerignore, read-only.
+    Context,
     /// A persistent cache directory.
     Cache { id: String },
     /// An empty, writable directory whose contents are the step's result.
@@ -143,11 +175,22 @@ pub struct Runtime {
 }
 
 /// Picks the builder image: the spec's override, else `golang:<go line>-bookworm` with the Go
-/// version from the spec or go.mod.
+/// version from the spec, else go.work, else go.mod.
 pub fn builder_choice(inputs: &Inputs) -> Result<BuilderChoice, Diagnostic> {
-    let (go, reason) = match (&inputs.spec.go, inputs.go_mod.wanted_go()) {
+    let facts = inputs.modules;
+    let from_files = facts
+        .work
+        .as_ref()
+        .and_then(|w| w.wanted_go().map(|(v, line)| (v, &w.file, line)))
+        .or_else(|| {
+            facts
+                .main
+                .wanted_go()
+                .map(|(v, line)| (v, &facts.main.file, line))
+        });
+    let (go, reason) = match (&inputs.spec.go, from_files) {
         (Some(go), _) => (go.value, format!("{}:{}", inputs.spec_file, go.pos.line)),
-        (None, Some((go, line))) => (go, format!("{}:{}", inputs.go_mod.file, line)),
+        (None, Some((go, file, line))) => (go, format!("{file}:{line}")),
         (None, None) => {
             return Err(diagnostic(
                 inputs,
@@ -155,7 +198,7 @@ pub fn builder_choice(inputs: &Inputs) -> Result<BuilderChoice, Diagnostic> {
                 "go",
                 format!(
                     "{} has no `go` line, so the Go version is unknown",
-                    inputs.go_mod.file
+                    facts.main.file
                 ),
                 Some("add `go: \"1.27\"` to the spec or a go line to go.mod"),
             ));
@@ -178,6 +221,93 @@ pub fn builder_choice(inputs: &Inputs) -> Result<BuilderChoice, Diagnostic> {
     })
 }
 
+/// The step that lists the context's files and `//go:embed` directives, run before planning
+/// so that the build step can see exactly the files Go reads. Its output changes only when a
+/// file is added, removed or renamed, or an embed directive changes.
+pub fn source_scan() -> Step {
+    Step {
+        name: "[internal] list sources and //go:embed patterns".to_string(),
+        root: StepRoot::Builder,
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            // grep exits 1 when nothing matches: that is an empty list, not a failure.
+            format!(
+                "set -e\ncd {SRC}\nfind . \\( -type f -o -type l \\) | sed 's|^\\./||' | LC_ALL=C sort > {OUT}/files\n\
+grep -rH --include='*.go' -e '^//go:embed' . > {OUT}/embeds || [ $? -eq 1 ]"
+            ),
+        ],
+        env: BTreeMap::new(),
+        cwd: SRC.to_string(),
+        network: NetMode::None,
+        mounts: vec![
+            StepMount {
+                dest: SRC.to_string(),
+                source: MountSource::Context,
+            },
+            StepMount {
+                dest: OUT.to_string(),
+                source: MountSource::Output,
+            },
+        ],
+        at: Pos::default(),
+    }
+}
+
+/// The module settings as Go variables: the spec's, overridden by build args.
+fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
+    let settings = &spec.modules;
+    let mut env = BTreeMap::new();
+    if let Some(proxy) = &settings.proxy {
+        env.insert("GOPROXY".to_string(), proxy.value.clone());
+    }
+    if !settings.private.is_empty() {
+        let private: Vec<&str> = settings.private.iter().map(|p| p.value.as_str()).collect();
+        let private = private.join(",");
+        // What Go would derive anyway, written out so the plan shows it.
+        for key in ["GOPRIVATE", "GONOPROXY", "GONOSUMDB"] {
+            env.insert(key.to_string(), private.clone());
+        }
+    }
+    if let Some(sumdb) = &settings.sumdb {
+        env.insert("GOSUMDB".to_string(), sumdb.value.clone());
+    }
+    for arg in GO_ENV_ARGS {
+        if let Some(value) = options.build_args.get(*arg) {
+            env.insert(arg.to_string(), value.clone());
+        }
+    }
+    env
+}
+
+/// A POSIX shell script from command lines, stopping at the first failure.
+fn script(lines: &[String]) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("set -e\n{}", lines.join("\n")),
+    ]
+}
+
+/// Runs `go build ARGS` and, when it fails the way a module missing offline fails, says why.
+fn offline_build(args: &[String]) -> Vec<String> {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let symptoms = OFFLINE_SYMPTOMS.join("|");
+    let script = format!(
+        "go {args} 2>/tmp/gobuild-stderr; rc=$?\ncat /tmp/gobuild-stderr >&2\n\
+if [ $rc -ne 0 ] && grep -qE '{symptoms}' /tmp/gobuild-stderr; then\n\
+  echo 'gobuild-frontend: this step builds offline (no network, GOPROXY=off), so every module must come from the deps step.' >&2\n\
+  echo 'gobuild-frontend: a module is missing there: run `go mod tidy` and commit go.mod and go.sum (the deps step reads only those),' >&2\n\
+  echo 'gobuild-frontend: or let this step fetch with `modules: {{network: true}}` in go-build.yaml.' >&2\n\
+fi\nexit $rc",
+        args = quoted.join(" ")
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
 /// Plans the whole build once the builder image is resolved.
 pub fn plan(
     inputs: &Inputs,
@@ -185,6 +315,7 @@ pub fn plan(
     builder: ResolvedImage,
 ) -> Result<Plan, Diagnostic> {
     let spec = inputs.spec;
+    let facts = inputs.modules;
     let module_dir = spec.module.value.clone();
     let workdir = if module_dir == "." {
         SRC.to_string()
@@ -197,12 +328,24 @@ pub fn plan(
         .get("BUILDKIT_CACHE_MOUNT_NS")
         .map(|ns| format!("{ns}/"))
         .unwrap_or_default();
-    let mod_cache = StepMount {
-        dest: GOMODCACHE.to_string(),
+    let cache = |dest: &str, id: &str| StepMount {
+        dest: dest.to_string(),
         source: MountSource::Cache {
-            id: format!("{cache_ns}gobuild/gomodcache"),
+            id: format!("{cache_ns}gobuild/{id}"),
         },
     };
+    let settings = &spec.modules;
+    let vendor = vendoring(inputs)?;
+    let mod_files = modules::mod_files(facts).map_err(|e| Diagnostic {
+        file: e.file.clone(),
+        pos: Pos {
+            line: e.line,
+            column: 1,
+        },
+        path: String::new(),
+        message: e.message.clone(),
+        hint: None,
+    })?;
 
     let mut base_env: BTreeMap<String, String> = builder
         .facts
@@ -217,34 +360,72 @@ pub fn plan(
     base_env.insert("GOCACHE".into(), GOCACHE.into());
     // Never let go.mod's toolchain line download another Go inside the build.
     base_env.insert("GOTOOLCHAIN".into(), "local".into());
+    let module_env = module_env(spec, inputs.options);
+    let user_flags: Vec<&str> = settings.goflags.iter().map(|f| f.value.as_str()).collect();
 
-    let mut deps_env = base_env.clone();
-    for arg in GO_ENV_ARGS {
-        if let Some(value) = inputs.options.build_args.get(*arg) {
-            deps_env.insert(arg.to_string(), value.clone());
+    let deps = (!vendor).then(|| {
+        let mut env = base_env.clone();
+        env.extend(module_env.clone());
+        let verify = settings.verify.then(|| "go mod verify".to_string());
+        let (lines, mounts) = match settings.cache.value {
+            // Download into the persistent cache mount, then fill the layer from it: the
+            // layer survives cache-mount GC and is what --cache-to exports; the mount keeps a
+            // go.mod change from downloading everything again.
+            ModuleCache::Layer => (
+                [
+                    Some(format!("GOMODCACHE={DOWNLOAD_CACHE} go mod download")),
+                    Some(format!(
+                        "GOMODCACHE={GOMODCACHE} GOPROXY=file://{DOWNLOAD_CACHE}/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"
+                    )),
+                    verify,
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+                vec![cache(DOWNLOAD_CACHE, "gomod-download")],
+            ),
+            ModuleCache::Mount => (
+                [Some("go mod download".to_string()), verify]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                vec![cache(GOMODCACHE, "gomodcache")],
+            ),
+        };
+        let mut name = "[deps 1/1] go mod download".to_string();
+        if settings.verify {
+            name.push_str(" && go mod verify");
         }
-    }
-    let deps = Step {
-        name: "[deps 1/1] go mod download".to_string(),
-        root: StepRoot::Builder,
-        args: vec!["go".into(), "mod".into(), "download".into()],
-        env: deps_env,
-        cwd: workdir.clone(),
-        network: inputs.options.network.unwrap_or(NetMode::Sandbox),
-        mounts: vec![
-            StepMount {
+        Step {
+            name,
+            root: StepRoot::Builder,
+            args: script(&lines),
+            env,
+            cwd: workdir.clone(),
+            network: inputs.options.network.unwrap_or(NetMode::Sandbox),
+            mounts: std::iter::once(StepMount {
                 dest: SRC.to_string(),
                 source: MountSource::ModFiles,
-            },
-            mod_cache.clone(),
-        ],
-        at: spec.module.pos,
-    };
+            })
+            .chain(mounts)
+            .collect(),
+            at: spec.module.pos,
+        }
+    });
 
     let binaries = binary_names(inputs)?;
     let targets = targets(inputs)?;
     // Name the platform in progress output whenever it is not simply the build platform.
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
+    let mod_flag = if vendor {
+        "-mod=vendor"
+    } else {
+        "-mod=readonly"
+    };
+    let goflags = std::iter::once(mod_flag)
+        .chain(user_flags.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
     let targets = targets
         .iter()
         .map(|(platform, target_env)| {
@@ -264,12 +445,18 @@ pub fn plan(
                     let mut env = base_env.clone();
                     env.extend(target_env.clone());
                     env.insert("CGO_ENABLED".into(), "0".into());
-                    // Offline: a module the deps step missed fails here, loudly.
-                    env.insert("GOPROXY".into(), "off".into());
+                    let network = if settings.network {
+                        env.extend(module_env.clone());
+                        inputs.options.network.unwrap_or(NetMode::Sandbox)
+                    } else {
+                        // Offline: a module the deps step missed fails here, loudly.
+                        env.insert("GOPROXY".into(), "off".into());
+                        NetMode::None
+                    };
+                    env.insert("GOFLAGS".into(), goflags.clone());
                     let output = format!("{OUT}/{name}");
                     let package = binary.package.value.clone();
-                    let args: Vec<String> = [
-                        "go",
+                    let go_args: Vec<String> = [
                         "build",
                         "-trimpath",
                         "-buildvcs=false",
@@ -279,39 +466,43 @@ pub fn plan(
                     ]
                     .map(str::to_string)
                     .to_vec();
+                    let vendored = if vendor { " -mod=vendor" } else { "" };
+                    let mut mounts = vec![StepMount {
+                        dest: SRC.to_string(),
+                        source: MountSource::Sources,
+                    }];
+                    if !vendor && settings.cache.value == ModuleCache::Mount {
+                        mounts.push(cache(GOMODCACHE, "gomodcache"));
+                    }
+                    mounts.push(cache(
+                        GOCACHE,
+                        &format!(
+                            "gocache/{}/{}",
+                            choice.go.line(),
+                            platform.to_string().replace('/', "-")
+                        ),
+                    ));
+                    mounts.push(StepMount {
+                        dest: OUT.to_string(),
+                        source: MountSource::Output,
+                    });
                     let step = Step {
                         name: format!(
-                            "[{} {}/{}] go build -o {output} {package}",
+                            "[{} {}/{}] go build{vendored} -o {output} {package}",
                             prefix("build"),
                             i + 1,
                             binaries.len()
                         ),
-                        root: StepRoot::Deps,
-                        args,
+                        root: if vendor {
+                            StepRoot::Builder
+                        } else {
+                            StepRoot::Deps
+                        },
+                        args: offline_build(&go_args),
                         env,
                         cwd: workdir.clone(),
-                        network: NetMode::None,
-                        mounts: vec![
-                            StepMount {
-                                dest: SRC.to_string(),
-                                source: MountSource::Sources,
-                            },
-                            mod_cache.clone(),
-                            StepMount {
-                                dest: GOCACHE.to_string(),
-                                source: MountSource::Cache {
-                                    id: format!(
-                                        "{cache_ns}gobuild/gocache/{}/{}",
-                                        choice.go.line(),
-                                        platform.to_string().replace('/', "-")
-                                    ),
-                                },
-                            },
-                            StepMount {
-                                dest: OUT.to_string(),
-                                source: MountSource::Output,
-                            },
-                        ],
+                        network,
+                        mounts,
                         at: binary.pos,
                     };
                     Build {
@@ -337,31 +528,71 @@ pub fn plan(
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        mod_files: mod_files(spec),
-        // The spec and VCS metadata never change what Go compiles.
-        source_excludes: [".git", inputs.spec_file]
-            .into_iter()
-            .map(str::to_string)
-            .chain(inputs.dockerignore.iter().cloned())
-            .collect(),
+        sources: sources(inputs, vendor),
+        mod_files,
         module_dir,
         deps,
         targets,
     })
 }
 
-/// Context paths of the files that define the module graph; go.mod comes first.
-pub fn mod_files(spec: &Spec) -> Vec<String> {
-    let module_dir = &spec.module.value;
-    ["go.mod", "go.sum"]
+/// Whether the build uses `vendor/`: the spec decides, else the Go command's own rule (a
+/// vendor/modules.txt and `go 1.14` or later, outside workspaces).
+fn vendoring(inputs: &Inputs) -> Result<bool, Diagnostic> {
+    let facts = inputs.modules;
+    let setting = &inputs.spec.modules.vendor;
+    match setting.value {
+        Vendor::Off => Ok(false),
+        Vendor::On if facts.vendor_manifest => Ok(true),
+        Vendor::On => Err(diagnostic(
+            inputs,
+            setting.pos,
+            "modules.vendor",
+            format!(
+                "there is no {}",
+                modules::in_dir(&inputs.spec.module.value, "vendor/modules.txt")
+            ),
+            Some("run `go mod vendor` and commit vendor/, or set vendor: auto"),
+        )),
+        Vendor::Auto => {
+            let modern = facts
+                .main
+                .go
+                .is_some_and(|(go, _)| (go.major, go.minor) >= (1, 14));
+            Ok(facts.vendor_manifest && facts.work.is_none() && modern)
+        }
+    }
+}
+
+/// What the build step sees: Go sources, module files, vendor/ when vendoring, embedded
+/// files and the spec's `sources.include`, minus `sources.exclude`. Exact paths, so that a
+/// change to any other file leaves the build step cached.
+fn sources(inputs: &Inputs, vendor: bool) -> Vec<String> {
+    let spec = inputs.spec;
+    let vendor_dir = modules::in_dir(&spec.module.value, "vendor/");
+    let globs = |patterns: &[crate::spec::Located<String>]| {
+        modules::glob_set(patterns.iter().map(|p| p.value.as_str()))
+    };
+    let (extra, excluded) = (globs(&spec.sources.include), globs(&spec.sources.exclude));
+    let embedded = modules::embedded_files(inputs.embeds, inputs.context_files);
+    inputs
+        .context_files
         .iter()
-        .map(|file| {
-            if module_dir == "." {
-                file.to_string()
-            } else {
-                format!("{module_dir}/{file}")
-            }
+        .filter(|file| {
+            let name = file.rsplit('/').next().unwrap_or(file);
+            let in_vendor = file.starts_with(&vendor_dir);
+            // Go never compiles testdata/, nor vendor/ unless it builds from it.
+            let ignored_dir = file.split('/').any(|part| part == "testdata") || in_vendor;
+            let go_reads = (vendor && in_vendor)
+                || (!ignored_dir
+                    && (name
+                        .rsplit_once('.')
+                        .is_some_and(|(_, ext)| GO_SOURCE_EXTENSIONS.contains(&ext))
+                        || MODULE_FILE_NAMES.contains(&name)));
+            (go_reads || embedded.contains(file.as_str()) || extra.is_match(file.as_str()))
+                && !excluded.is_match(file.as_str())
         })
+        .cloned()
         .collect()
 }
 
@@ -371,7 +602,9 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     for (i, binary) in inputs.spec.binaries.iter().enumerate() {
         let name = match &binary.name {
             Some(name) => name.value.clone(),
-            None if binary.package.value == "." => inputs.go_mod.default_binary_name().to_string(),
+            None if binary.package.value == "." => {
+                inputs.modules.main.default_binary_name().to_string()
+            }
             None => binary_name_for(&binary.package.value).to_string(),
         };
         if names.contains(&name) {

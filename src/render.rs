@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::image::ResolvedImage;
 use crate::llb::{
     CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
     SourceLocation, State,
 };
-use crate::plan::{BIN_DIR, CA_BUNDLE, MountSource, OUT, Plan, Runtime, Step, StepRoot};
+use crate::plan::{
+    self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Plan, Runtime, Step, StepRoot, modules,
+};
 use crate::platform::Platform;
 use crate::spec::Pos;
 
@@ -33,9 +36,8 @@ pub struct RenderedTarget {
     pub config: Vec<u8>,
 }
 
-/// The module files the deps step sees; the gateway also reads go.mod through this same state,
-/// so BuildKit transfers them once.
-pub fn mod_files(files: &[String], session_id: &str) -> State {
+/// The module files the deps step sees.
+fn mod_files(files: &[String], session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .include_patterns(files)
@@ -43,25 +45,81 @@ pub fn mod_files(files: &[String], session_id: &str) -> State {
         .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
 }
 
+/// Every file that could define the module graph (go.mod, go.sum, go.work, vendor manifests),
+/// which the frontend reads before planning.
+pub fn module_facts(session_id: &str) -> State {
+    let patterns: Vec<String> = modules::FACT_PATTERNS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    Local::new(CONTEXT_LOCAL)
+        .session(session_id)
+        .include_patterns(&patterns)
+        .shared_key_hint("gobuild-modulefacts")
+        .state(OpMeta::new().name("[internal] load module files"))
+}
+
+/// The output directory of the source scan (files `files` and `embeds`), run on the builder
+/// image over the whole context minus `dockerignore`.
+pub fn source_scan(
+    builder: &ResolvedImage,
+    build_platform: &Platform,
+    dockerignore: &[String],
+    ctx: &RenderContext,
+) -> State {
+    let r = Renderer {
+        build_platform,
+        ctx,
+    };
+    let stages = Stages {
+        builder: r.builder(builder),
+        context: Local::new(CONTEXT_LOCAL)
+            .session(&ctx.session_id)
+            .exclude_patterns(dockerignore)
+            .shared_key_hint(CONTEXT_LOCAL)
+            .state(OpMeta::new().name("[internal] load build context")),
+        mod_files: State::scratch(),
+        sources: State::scratch(),
+    };
+    r.exec(&plan::source_scan(), &stages, &stages.builder)
+        .output(OUT)
+}
+
+/// A pattern that matches exactly `path` (BuildKit patterns treat `*?[\\` as special).
+fn literal_pattern(path: &str) -> String {
+    let mut pattern = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
 pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
-    let r = Renderer { plan, ctx };
-    let builder = Image::new(&plan.builder.reference)
-        .resolve_mode(ctx.resolve_mode)
-        .state(
-            r.meta(Pos::default(), &plan.build_platform)
-                .name(format!("[builder] FROM {}", plan.builder.reference)),
-        );
+    let r = Renderer {
+        build_platform: &plan.build_platform,
+        ctx,
+    };
+    // Exact paths: BuildKit v0.8 keys a wildcard-filtered local by more than the files it
+    // selects, so any context change would re-run the build.
+    let files: Vec<String> = plan.sources.iter().map(|f| literal_pattern(f)).collect();
     let sources = Local::new(CONTEXT_LOCAL)
         .session(&ctx.session_id)
-        .exclude_patterns(&plan.source_excludes)
-        .shared_key_hint(CONTEXT_LOCAL)
-        .state(OpMeta::new().name("[internal] load build context"));
+        .include_patterns(&files)
+        .shared_key_hint("gobuild-sources")
+        .state(OpMeta::new().name("[internal] load Go sources"));
     let stages = Stages {
-        builder,
+        builder: r.builder(&plan.builder),
         mod_files: mod_files(&plan.mod_files, &ctx.session_id),
         sources,
+        context: State::scratch(),
     };
-    let deps = r.exec(&plan.deps, &stages, &stages.builder).root();
+    let after_deps = match &plan.deps {
+        Some(step) => r.exec(step, &stages, &stages.builder).root(),
+        None => stages.builder.clone(),
+    };
 
     plan.targets
         .iter()
@@ -72,7 +130,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                 .map(|build| {
                     (
                         build.binary.clone(),
-                        r.exec(&build.step, &stages, &deps).output(OUT),
+                        r.exec(&build.step, &stages, &after_deps).output(OUT),
                     )
                 })
                 .collect();
@@ -91,10 +149,11 @@ struct Stages {
     builder: State,
     mod_files: State,
     sources: State,
+    context: State,
 }
 
 struct Renderer<'a> {
-    plan: &'a Plan,
+    build_platform: &'a Platform,
     ctx: &'a RenderContext,
 }
 
@@ -111,7 +170,16 @@ impl Renderer<'_> {
             .ignore_cache(self.ctx.no_cache)
     }
 
-    fn exec(&self, step: &Step, stages: &Stages, deps: &State) -> crate::llb::ExecState {
+    fn builder(&self, image: &ResolvedImage) -> State {
+        Image::new(&image.reference)
+            .resolve_mode(self.ctx.resolve_mode)
+            .state(
+                self.meta(Pos::default(), self.build_platform)
+                    .name(format!("[builder] FROM {}", image.reference)),
+            )
+    }
+
+    fn exec(&self, step: &Step, stages: &Stages, after_deps: &State) -> crate::llb::ExecState {
         let mut exec = Exec::new(step.args.clone())
             .cwd(step.cwd.clone())
             .network(step.network);
@@ -122,6 +190,7 @@ impl Renderer<'_> {
             exec = exec.mount(match &mount.source {
                 MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
                 MountSource::Sources => Mount::bind(&stages.sources, &mount.dest).readonly(),
+                MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
                 // Go locks its caches itself, so concurrent builds can share them.
                 MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
                 MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
@@ -129,11 +198,11 @@ impl Renderer<'_> {
         }
         let root = match step.root {
             StepRoot::Builder => &stages.builder,
-            StepRoot::Deps => deps,
+            StepRoot::Deps => after_deps,
         };
         root.run(
             exec,
-            self.meta(step.at, &self.plan.build_platform)
+            self.meta(step.at, self.build_platform)
                 .name(step.name.clone()),
         )
     }

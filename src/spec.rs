@@ -59,6 +59,8 @@ pub struct Spec {
     pub binaries: Vec<Binary>,
     /// Default target platforms when the client names none; empty means the build platform.
     pub platforms: Vec<Located<Platform>>,
+    pub modules: Modules,
+    pub sources: Sources,
     pub runtime: Runtime,
 }
 
@@ -70,6 +72,57 @@ pub struct Binary {
     pub name: Option<Located<String>>,
     /// Where this binary's entry starts in the spec.
     pub pos: Pos,
+}
+
+/// How modules are fetched and cached (`modules:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Modules {
+    /// GOPROXY for the download.
+    pub proxy: Option<Located<String>>,
+    /// GOPRIVATE patterns (GONOPROXY/GONOSUMDB follow them unless set).
+    pub private: Vec<Located<String>>,
+    /// GOSUMDB.
+    pub sumdb: Option<Located<String>>,
+    /// Extra GOFLAGS for every Go command.
+    pub goflags: Vec<Located<String>>,
+    /// Run `go mod verify` after the download.
+    pub verify: bool,
+    /// Let the build step use the network (off: a module the deps step missed fails loudly).
+    pub network: bool,
+    pub cache: Located<ModuleCache>,
+    pub vendor: Located<Vendor>,
+}
+
+/// Where downloaded modules live between the deps and build steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleCache {
+    /// In the deps step's own layer (exportable with `--cache-to`, immune to cache-mount GC),
+    /// filled from a persistent download cache mount.
+    Layer,
+    /// Only in a cache mount shared by deps and build.
+    Mount,
+}
+
+/// Whether to build from `vendor/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    /// Vendor when `vendor/modules.txt` exists (what the Go command does by default).
+    Auto,
+    /// Always build with `-mod=vendor`.
+    #[serde(rename = "true")]
+    On,
+    /// Never: ignore `vendor/` and download.
+    #[serde(rename = "false")]
+    Off,
+}
+
+/// Extra context patterns for the build step (`sources:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Sources {
+    pub include: Vec<Located<String>>,
+    pub exclude: Vec<Located<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,7 +267,37 @@ struct RawSpec {
     builder: Option<Spanned<String>>,
     binaries: Option<Spanned<Vec<Spanned<RawBinary>>>>,
     platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    modules: Option<Spanned<RawModules>>,
+    sources: Option<Spanned<RawSources>>,
     runtime: Option<Spanned<RawRuntime>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModules {
+    proxy: Option<Spanned<String>>,
+    private: Option<Vec<Spanned<String>>>,
+    sumdb: Option<Spanned<String>>,
+    goflags: Option<Vec<Spanned<String>>>,
+    verify: Option<bool>,
+    network: Option<bool>,
+    cache: Option<Spanned<ModuleCache>>,
+    vendor: Option<Spanned<VendorSetting>>,
+}
+
+/// `vendor:` accepts `auto` or a boolean.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum VendorSetting {
+    Flag(bool),
+    Word(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    include: Option<Vec<Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +404,8 @@ fn schema_message(error: &serde_saphyr::Error) -> String {
     text.replace("struct RawSpec", "spec")
         .replace("struct RawBinary", "binary")
         .replace("struct RawRuntime", "runtime")
+        .replace("struct RawModules", "modules")
+        .replace("struct RawSources", "sources")
 }
 
 struct Problems {
@@ -484,14 +569,124 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
             pos: Pos { line: 1, column: 1 },
         });
 
+    let modules = modules(raw.modules, problems);
+    let sources = raw
+        .sources
+        .map(|s| {
+            let list = |l: Option<Vec<Spanned<String>>>| -> Vec<Located<String>> {
+                l.unwrap_or_default()
+                    .into_iter()
+                    .map(Located::from_spanned)
+                    .collect()
+            };
+            Sources {
+                include: list(s.value.include),
+                exclude: list(s.value.exclude),
+            }
+        })
+        .unwrap_or_default();
+    for (kind, list) in [("include", &sources.include), ("exclude", &sources.exclude)] {
+        for (i, pattern) in list.iter().enumerate() {
+            check_relative_path(pattern, &format!("sources.{kind}[{i}]"), problems);
+        }
+    }
+
     Some(Spec {
         module,
         go,
         builder,
         binaries,
         platforms,
+        modules,
+        sources,
         runtime: Runtime { user },
     })
+}
+
+fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules {
+    let start = raw
+        .as_ref()
+        .map(Pos::of)
+        .unwrap_or(Pos { line: 1, column: 1 });
+    let Some(raw) = raw.map(|r| r.value) else {
+        return Modules {
+            proxy: None,
+            private: Vec::new(),
+            sumdb: None,
+            goflags: Vec::new(),
+            verify: false,
+            network: false,
+            cache: Located {
+                value: ModuleCache::Layer,
+                pos: start,
+            },
+            vendor: Located {
+                value: Vendor::Auto,
+                pos: start,
+            },
+        };
+    };
+    let list = |l: Option<Vec<Spanned<String>>>| -> Vec<Located<String>> {
+        l.unwrap_or_default()
+            .into_iter()
+            .map(Located::from_spanned)
+            .collect()
+    };
+    let goflags = list(raw.goflags);
+    for (i, flag) in goflags.iter().enumerate() {
+        if !flag.value.starts_with('-') || flag.value.contains(char::is_whitespace) {
+            problems.push(
+                flag.pos,
+                &format!("modules.goflags[{i}]"),
+                format!("`{}` is not one Go flag", flag.value),
+                Some("write each flag as its own item, e.g. -tags=netgo"),
+            );
+        } else if flag.value.starts_with("-mod=") {
+            problems.push(
+                flag.pos,
+                &format!("modules.goflags[{i}]"),
+                format!("`{}` is chosen by the frontend", flag.value),
+                Some("use `modules.vendor` to build from vendor/"),
+            );
+        }
+    }
+    let vendor = match raw.vendor {
+        None => Located {
+            value: Vendor::Auto,
+            pos: start,
+        },
+        Some(spanned) => {
+            let pos = Pos::of(&spanned);
+            let value = match spanned.value {
+                VendorSetting::Flag(true) => Vendor::On,
+                VendorSetting::Flag(false) => Vendor::Off,
+                VendorSetting::Word(word) if word == "auto" => Vendor::Auto,
+                VendorSetting::Word(word) => {
+                    problems.push(
+                        pos,
+                        "modules.vendor",
+                        format!("`{word}` is not auto, true or false"),
+                        None,
+                    );
+                    Vendor::Auto
+                }
+            };
+            Located { value, pos }
+        }
+    };
+    Modules {
+        proxy: raw.proxy.map(Located::from_spanned),
+        private: list(raw.private),
+        sumdb: raw.sumdb.map(Located::from_spanned),
+        goflags,
+        verify: raw.verify.unwrap_or(false),
+        network: raw.network.unwrap_or(false),
+        cache: raw.cache.map(Located::from_spanned).unwrap_or(Located {
+            value: ModuleCache::Layer,
+            pos: start,
+        }),
+        vendor,
+    }
 }
 
 fn binary(index: usize, entry: Spanned<RawBinary>, problems: &mut Problems) -> Binary {

@@ -145,6 +145,11 @@ impl Fake {
         Fake::new()
             .file("go-build.yaml", hello_file("go-build.yaml"))
             .file("go.mod", hello_file("go.mod"))
+            // What the source scan step lists (`files`, `embeds`).
+            .file(
+                "files",
+                b"README.md\ngo-build.yaml\ngo.mod\nmain.go\n".to_vec(),
+            )
     }
 
     fn file(mut self, path: &str, data: Vec<u8>) -> Fake {
@@ -201,12 +206,13 @@ impl LlbBridge for Fake {
         request: Request<gw::SolveRequest>,
     ) -> Result<Response<gw::SolveResponse>, Status> {
         let request = request.into_inner();
-        let runs_containers = request
-            .definition
-            .as_ref()
-            .is_some_and(|def| !execs(&decode(def)).is_empty());
+        let builds_go = request.definition.as_ref().is_some_and(|def| {
+            execs(&decode(def))
+                .iter()
+                .any(|(_, exec)| args(exec).starts_with(&["go", "build"]))
+        });
         let mut log = self.log();
-        if runs_containers && let Some(status) = &self.fail_build_solve {
+        if builds_go && let Some(status) = &self.fail_build_solve {
             log.solves.push((request, String::new()));
             return Err(status.clone());
         }
@@ -450,11 +456,25 @@ fn execs(ops: &[(String, pb::Op)]) -> Vec<(&pb::Op, &pb::ExecOp)> {
         .collect()
 }
 
+/// The Go command an exec runs, as words: its args, or for `sh -c SCRIPT` the script's words
+/// from its first `go` on, without shell quotes.
 fn args(exec: &pb::ExecOp) -> Vec<&str> {
-    exec.meta
+    let all: Vec<&str> = exec
+        .meta
         .as_ref()
         .map(|m| m.args.iter().map(String::as_str).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match all.as_slice() {
+        ["sh", "-c", script] => {
+            let words: Vec<&str> = script
+                .split_whitespace()
+                .map(|w| w.trim_matches('\''))
+                .collect();
+            let go = words.iter().position(|w| *w == "go").unwrap_or(words.len());
+            words[go..].to_vec()
+        }
+        _ => all,
+    }
 }
 
 fn env_of(exec: &pb::ExecOp) -> BTreeMap<String, String> {
@@ -548,7 +568,11 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     let run = run(Fake::hello(), &[]).await;
     assert!(run.error.is_none(), "build failed: {:?}", run.error);
     let solves = &run.log.solves;
-    assert_eq!(solves.len(), 4, "spec, .dockerignore, module files, build");
+    assert_eq!(
+        solves.len(),
+        5,
+        "spec, .dockerignore, module files, embed scan, build"
+    );
 
     // Every solve asks for a result back, never an evaluation.
     for (request, _) in solves {
@@ -585,7 +609,11 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
             (solves[0].1.as_str(), "go-build.yaml"),
             (solves[0].1.as_str(), "go-build.yaml.dockerignore"),
             (solves[1].1.as_str(), ".dockerignore"),
-            (solves[2].1.as_str(), "go.mod")
+            (solves[2].1.as_str(), "go.mod"),
+            (solves[2].1.as_str(), "go.work"),
+            (solves[2].1.as_str(), "vendor/modules.txt"),
+            (solves[3].1.as_str(), "files"),
+            (solves[3].1.as_str(), "embeds")
         ],
         "the spec (and its ignore file) from the spec solve, .dockerignore from the context, go.mod from the module-files solve"
     );
@@ -604,7 +632,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     // 3. The result is one ref: the last solve's.
     let result = run.returned_result();
     match &result.result {
-        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[3].1),
+        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[4].1),
         other => panic!("expected Result.ref, got {other:?}"),
     }
     let config: Value = serde_json::from_slice(
@@ -623,7 +651,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     assert_eq!(config["os"], "linux");
 
     // 4. The build graph.
-    let def = run.solved(3);
+    let def = run.solved(4);
     let ops = decode(def);
     let images: Vec<&pb::SourceOp> = ops
         .iter()
@@ -672,12 +700,14 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         mod_files.attrs.get("local.session").map(String::as_str),
         Some(SESSION_ID)
     );
-    // The build step sees the whole context minus the spec.
+    // The build step sees what Go reads: sources and module files, not the spec.
     let sources = source(mount_source(&ops, build_op, "/src")).expect("/src is a source");
     assert_eq!(sources.identifier, "local://context");
-    assert!(
-        json_list(sources.attrs.get("local.excludepatterns"))
-            .contains(&"go-build.yaml".to_string())
+    let included = json_list(sources.attrs.get("local.includepattern"));
+    assert_eq!(
+        included,
+        ["go.mod", "main.go"],
+        "exact paths, from the source scan"
     );
 
     // Ops point back into go-build.yaml; the build step at its binary's entry.
@@ -719,8 +749,8 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
     assert!(run.error.is_none(), "build failed: {:?}", run.error);
     assert_eq!(
         run.log.solves.len(),
-        5,
-        "spec, .dockerignore, module files, one build per platform"
+        6,
+        "spec, .dockerignore, module files, embed scan, one build per platform"
     );
     assert_eq!(run.log.resolves.len(), 1, "the builder is resolved once");
 
@@ -861,14 +891,16 @@ async fn missing_llb_caps_stop_the_build_before_its_graph_is_sent() {
 
         assert_eq!(
             run.log.solves.len(),
-            3,
-            "{what}: spec, .dockerignore and module files only"
+            4,
+            "{what}: spec, .dockerignore, module files and the embed scan only"
         );
         for (request, _) in &run.log.solves {
             let def = request.definition.as_ref().expect("a definition");
             assert!(
-                execs(&decode(def)).is_empty(),
-                "{what}: a graph that runs containers was sent"
+                execs(&decode(def))
+                    .iter()
+                    .all(|(_, exec)| !args(exec).starts_with(&["go"])),
+                "{what}: a graph that runs Go was sent"
             );
         }
     }
@@ -902,10 +934,10 @@ async fn buildkit_solve_errors_pass_through_unchanged() {
     assert_eq!(run.returned_error(), &details);
     assert_eq!(
         run.log.solves.len(),
-        4,
+        5,
         "the failing solve was the build graph"
     );
-    assert!(run.log.solves[3].1.is_empty());
+    assert!(run.log.solves[4].1.is_empty());
 }
 
 #[tokio::test]
@@ -988,12 +1020,12 @@ async fn cache_network_and_no_cache_options_are_forwarded() {
         r#type: "registry".to_string(),
         attrs: BTreeMap::from([("ref".to_string(), "reg/cache:1".to_string())]),
     }];
-    assert_eq!(run.log.solves.len(), 4);
+    assert_eq!(run.log.solves.len(), 5);
     for (request, _) in &run.log.solves {
         assert_eq!(request.cache_imports, wanted);
     }
 
-    let def = run.solved(3);
+    let def = run.solved(4);
     let ops = decode(def);
     let (deps_op, deps) = exec_with(&ops, &["go", "mod", "download"]);
     let (build_op, build) = exec_with(&ops, &["go", "build"]);
@@ -1010,9 +1042,9 @@ async fn cache_network_and_no_cache_options_are_forwarded() {
     }
 }
 
-/// The `local.excludepatterns` of the build context source in the build graph.
+/// The `local.excludepatterns` of the build context the source scan lists.
 fn context_excludes(run: &Run) -> Vec<String> {
-    let def = run.solved(run.log.solves.len() - 1);
+    let def = run.solved(run.log.solves.len() - 2);
     let ops = decode(def);
     let context = ops
         .iter()
@@ -1030,10 +1062,7 @@ async fn dockerignore_patterns_keep_files_out_of_the_build_step() {
     );
     let context = run(fake, &[]).await;
     assert!(context.error.is_none(), "build failed: {:?}", context.error);
-    assert_eq!(
-        context_excludes(&context),
-        [".git", "go-build.yaml", "docs", "*.md", "!README.md"]
-    );
+    assert_eq!(context_excludes(&context), ["docs", "*.md", "!README.md"]);
 
     // `<spec>.dockerignore` next to the spec wins, and the context's is then not even read.
     let fake = Fake::hello()
@@ -1041,10 +1070,7 @@ async fn dockerignore_patterns_keep_files_out_of_the_build_step() {
         .file("go-build.yaml.dockerignore", b"testdata\n".to_vec());
     let beside = run(fake, &[]).await;
     assert!(beside.error.is_none(), "build failed: {:?}", beside.error);
-    assert_eq!(
-        context_excludes(&beside),
-        [".git", "go-build.yaml", "testdata"]
-    );
+    assert_eq!(context_excludes(&beside), ["testdata"]);
     assert!(
         beside
             .log

@@ -8,7 +8,9 @@ const GO_MOD: &str = "module example.com/shop/v2\n\ngo 1.26\n";
 
 struct Fixture {
     spec: Spec,
-    go_mod: GoMod,
+    context_files: Vec<String>,
+    modules: ModuleFacts,
+    embeds: Vec<EmbedDirective>,
     options: Options,
     build_platform: Platform,
     dockerignore: Vec<String>,
@@ -20,9 +22,31 @@ impl Fixture {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let spec = spec::load("go-build.yaml", spec_text.as_bytes()).expect("valid spec");
+        let file = modules::in_dir(&spec.module.value, "go.mod");
+        let context_files = [
+            "README.md",
+            "asm_amd64.s",
+            "cmd/shop/main.go",
+            "cmd/shop/templates/index.html",
+            "docs/guide.md",
+            "go-build.yaml",
+            "go.mod",
+            "go.sum",
+            "internal/x/x.go",
+            "testdata/in.txt",
+            "vendor/example.com/x/x.go",
+            "vendor/modules.txt",
+        ]
+        .map(String::from)
+        .to_vec();
         Fixture {
-            spec: spec::load("go-build.yaml", spec_text.as_bytes()).expect("valid spec"),
-            go_mod: GoMod::parse("go.mod", go_mod).expect("valid go.mod"),
+            context_files,
+            modules: ModuleFacts::module(
+                crate::gomod::GoMod::parse(&file, go_mod).expect("valid go.mod"),
+            ),
+            spec,
+            embeds: Vec::new(),
             options: Options::parse(&opts).expect("valid options"),
             build_platform: Platform::new("linux", "amd64", None),
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
@@ -33,7 +57,9 @@ impl Fixture {
         Inputs {
             spec: &self.spec,
             spec_file: "go-build.yaml",
-            go_mod: &self.go_mod,
+            modules: &self.modules,
+            context_files: &self.context_files,
+            embeds: &self.embeds,
             options: &self.options,
             build_platform: &self.build_platform,
             dockerignore: &self.dockerignore,
@@ -115,7 +141,7 @@ fn invalid_builder_reference_points_at_the_builder_field() {
 fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     let fixture = Fixture::new(
         "module: services/api\n",
-        GO_MOD,
+        "module example.com/shop/v2\n\ngo 1.26\n",
         &[
             ("build-arg:GOPROXY", "http://127.0.0.1:3000"),
             ("force-network-mode", "host"),
@@ -126,9 +152,15 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
         plan.mod_files,
         ["services/api/go.mod", "services/api/go.sum"]
     );
-    let deps = &plan.deps;
+    let deps = plan.deps.as_ref().expect("a deps step");
     assert_eq!(deps.name, "[deps 1/1] go mod download");
-    assert_eq!(deps.args, ["go", "mod", "download"]);
+    assert_eq!(deps.args[..2], ["sh", "-c"]);
+    assert_eq!(
+        deps.args[2],
+        "set -e\nGOMODCACHE=/var/cache/gobuild/gomod go mod download\n\
+GOMODCACHE=/go/pkg/mod GOPROXY=file:///var/cache/gobuild/gomod/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download",
+        "layer mode: download into the cache mount, then fill the layer from it"
+    );
     assert_eq!(deps.root, StepRoot::Builder);
     assert_eq!(deps.cwd, "/src/services/api");
     assert_eq!(deps.network, NetMode::Host);
@@ -143,9 +175,9 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
                 source: MountSource::ModFiles
             },
             StepMount {
-                dest: GOMODCACHE.into(),
+                dest: DOWNLOAD_CACHE.into(),
                 source: MountSource::Cache {
-                    id: "gobuild/gomodcache".into()
+                    id: "gobuild/gomod-download".into()
                 }
             },
         ]
@@ -165,18 +197,19 @@ fn build_step_is_offline_static_and_reproducible() {
     let step = &build.step;
     assert_eq!(build.binary, "shop");
     assert_eq!(step.name, "[build 1/1] go build -o /out/shop ./cmd/shop");
-    assert_eq!(
-        step.args,
-        [
-            "go",
-            "build",
-            "-trimpath",
-            "-buildvcs=false",
-            "-o",
-            "/out/shop",
-            "./cmd/shop"
-        ]
+    assert_eq!(step.args[..2], ["sh", "-c"]);
+    assert!(
+        step.args[2].starts_with(
+            "go 'build' '-trimpath' '-buildvcs=false' '-o' '/out/shop' './cmd/shop' 2>/tmp/gobuild-stderr"
+        ),
+        "{}",
+        step.args[2]
     );
+    assert!(
+        step.args[2].contains("this step builds offline"),
+        "explains offline failures"
+    );
+    assert_eq!(step.env["GOFLAGS"], "-mod=readonly");
     assert_eq!(step.root, StepRoot::Deps, "ordered after the download");
     assert_eq!(step.network, NetMode::None);
     assert_eq!(step.env["CGO_ENABLED"], "0");
@@ -194,12 +227,6 @@ fn build_step_is_offline_static_and_reproducible() {
         [
             (SRC, &MountSource::Sources),
             (
-                GOMODCACHE,
-                &MountSource::Cache {
-                    id: "gobuild/gomodcache".into()
-                }
-            ),
-            (
                 GOCACHE,
                 &MountSource::Cache {
                     id: "gobuild/gocache/1.26/linux-amd64".into()
@@ -210,9 +237,123 @@ fn build_step_is_offline_static_and_reproducible() {
     );
     assert_eq!(step.at.line, 2, "points at the binary entry");
     assert_eq!(
-        plan.source_excludes,
-        [".git", "go-build.yaml", "docs", "!docs/embed.txt"]
+        plan.sources,
+        [
+            "asm_amd64.s",
+            "cmd/shop/main.go",
+            "go.mod",
+            "go.sum",
+            "internal/x/x.go"
+        ],
+        "exactly what Go reads: no spec, docs, vendor/ or testdata"
     );
+}
+
+#[test]
+fn sources_follow_embeds_vendoring_and_the_spec() {
+    let mut fixture = Fixture::new(
+        "sources:\n  include: [\"docs/*.md\"]\n  exclude: [\"internal/**\"]\n",
+        GO_MOD,
+        &[],
+    );
+    fixture.embeds = vec![EmbedDirective {
+        dir: "cmd/shop".into(),
+        patterns: vec!["templates".into()],
+    }];
+    fixture.modules.vendor_manifest = true;
+    let plan = fixture.plan();
+    assert_eq!(
+        plan.sources,
+        [
+            "asm_amd64.s",
+            "cmd/shop/main.go",
+            "cmd/shop/templates/index.html",
+            "docs/guide.md",
+            "go.mod",
+            "go.sum",
+            "vendor/example.com/x/x.go",
+            "vendor/modules.txt"
+        ]
+    );
+    assert!(plan.deps.is_none(), "vendored: nothing to download");
+    let step = &plan.targets[0].builds[0].step;
+    assert_eq!(step.root, StepRoot::Builder);
+    assert_eq!(step.env["GOFLAGS"], "-mod=vendor");
+    assert_eq!(step.name, "[build 1/1] go build -mod=vendor -o /out/shop .");
+}
+
+#[test]
+fn vendoring_can_be_forced_either_way() {
+    let mut off = Fixture::new("modules:\n  vendor: false\n", GO_MOD, &[]);
+    off.modules.vendor_manifest = true;
+    let planned = off.plan();
+    assert!(planned.deps.is_some());
+    assert_eq!(
+        planned.targets[0].builds[0].step.env["GOFLAGS"],
+        "-mod=readonly"
+    );
+
+    let on = Fixture::new("modules:\n  vendor: true\n", GO_MOD, &[]);
+    let inputs = on.inputs();
+    let choice = builder_choice(&inputs).expect("choice");
+    let builder = ResolvedImage {
+        reference: choice.reference.clone(),
+        facts: ImageFacts::default(),
+    };
+    let diagnostic = plan(&inputs, &choice, builder).expect_err("no vendor/modules.txt");
+    assert!(
+        diagnostic
+            .to_string()
+            .starts_with("go-build.yaml:2:11: modules.vendor: there is no vendor/modules.txt"),
+        "{diagnostic}"
+    );
+}
+
+#[test]
+fn module_settings_become_go_variables_and_build_args_win() {
+    let spec = "modules:\n  proxy: https://proxy.corp\n  private: [git.corp/*, github.com/corp]\n  sumdb: sum.corp\n  goflags: [-tags=netgo]\n  verify: true\n  cache: mount\n";
+    let plan = Fixture::new(spec, GO_MOD, &[("build-arg:GOPROXY", "http://127.0.0.1:1")]).plan();
+    let deps = plan.deps.as_ref().expect("deps");
+    assert_eq!(
+        deps.env["GOPROXY"], "http://127.0.0.1:1",
+        "the build arg wins"
+    );
+    assert_eq!(deps.env["GOPRIVATE"], "git.corp/*,github.com/corp");
+    assert_eq!(deps.env["GONOSUMDB"], "git.corp/*,github.com/corp");
+    assert_eq!(deps.env["GONOPROXY"], "git.corp/*,github.com/corp");
+    assert_eq!(deps.env["GOSUMDB"], "sum.corp");
+    assert_eq!(deps.name, "[deps 1/1] go mod download && go mod verify");
+    assert_eq!(deps.args[2], "set -e\ngo mod download\ngo mod verify");
+    assert_eq!(
+        deps.mounts[1],
+        StepMount {
+            dest: GOMODCACHE.into(),
+            source: MountSource::Cache {
+                id: "gobuild/gomodcache".into()
+            }
+        },
+        "mount mode: the module cache is only a cache mount"
+    );
+    let build = &plan.targets[0].builds[0].step;
+    assert_eq!(build.env["GOFLAGS"], "-mod=readonly -tags=netgo");
+    assert!(
+        build.mounts.contains(&deps.mounts[1]),
+        "the build mounts the same cache"
+    );
+    assert_eq!(build.env["GOPROXY"], "off");
+}
+
+#[test]
+fn network_for_the_build_step_is_opt_in() {
+    let plan = Fixture::new(
+        "modules:\n  network: true\n",
+        GO_MOD,
+        &[("build-arg:GOPROXY", "http://p")],
+    )
+    .plan();
+    let build = &plan.targets[0].builds[0].step;
+    assert_eq!(build.network, NetMode::Sandbox);
+    assert_eq!(build.env["GOPROXY"], "http://p");
 }
 
 #[test]
@@ -229,7 +370,8 @@ fn module_proxy_build_args_only_reach_the_deps_step() {
         &[("build-arg:GOPRIVATE", "example.com/private")],
     )
     .plan();
-    assert_eq!(plan.deps.env["GOPRIVATE"], "example.com/private");
+    let deps = plan.deps.as_ref().expect("a deps step");
+    assert_eq!(deps.env["GOPRIVATE"], "example.com/private");
     assert!(!plan.targets[0].builds[0].step.env.contains_key("GOPRIVATE"));
 }
 
@@ -242,9 +384,15 @@ fn cache_ids_are_namespaced_on_request() {
     )
     .plan();
     assert_eq!(
-        plan.deps.mounts[1].source,
+        plan.deps.as_ref().expect("deps").mounts[1].source,
         MountSource::Cache {
-            id: "team-a/gobuild/gomodcache".into()
+            id: "team-a/gobuild/gomod-download".into()
+        }
+    );
+    assert_eq!(
+        plan.targets[0].builds[0].step.mounts[1].source,
+        MountSource::Cache {
+            id: "team-a/gobuild/gocache/1.26/linux-amd64".into()
         }
     );
 }
@@ -354,7 +502,7 @@ fn every_target_platform_cross_compiles_on_the_build_platform() {
     );
     assert_eq!(plan.targets[1].builds[0].step.env["GOARM"], "7");
     assert_eq!(
-        plan.targets[1].builds[0].step.mounts[2].source,
+        plan.targets[1].builds[0].step.mounts[1].source,
         MountSource::Cache {
             id: "gobuild/gocache/1.26/linux-arm-v7".into()
         }

@@ -1,0 +1,3 @@
+module example.com/ws/worker
+
+go 1.27
