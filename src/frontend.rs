@@ -89,7 +89,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
 
     let facts_ref = session
         .solve(
-            render::module_facts(&env.session_id).marshal(),
+            render::module_facts(&spec.module.value, &env.session_id).marshal(),
             &options.cache_imports,
             false,
         )

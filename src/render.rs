@@ -45,16 +45,12 @@ fn mod_files(files: &[String], session_id: &str) -> State {
         .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
 }
 
-/// Every file that could define the module graph (go.mod, go.sum, go.work, vendor manifests),
-/// which the frontend reads before planning.
-pub fn module_facts(session_id: &str) -> State {
-    let patterns: Vec<String> = modules::FACT_PATTERNS
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+/// Every file that could define the module graph (go.mod and go.work files, the module's
+/// vendor manifest), which the frontend reads before planning.
+pub fn module_facts(module_dir: &str, session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .include_patterns(&patterns)
+        .include_patterns(&modules::fact_patterns(module_dir))
         .shared_key_hint("gobuild-modulefacts")
         .state(OpMeta::new().name("[internal] load module files"))
 }

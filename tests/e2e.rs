@@ -8,10 +8,13 @@
 //! re-runs are proven from BuildKit's plain progress output (`#N CACHED`), never from image
 //! sizes (linker padding can keep a size identical across rebuilds).
 
+#[path = "e2e/goproxy.rs"]
+mod goproxy;
 #[path = "e2e/support.rs"]
 mod support;
 
-use support::{Build, Env, HELLO_OUTPUT, ImageTag, Project, Vertex};
+use goproxy::GoProxy;
+use support::{Build, Env, HELLO_OUTPUT, ImageTag, Project, Vertex, unique};
 
 const STAGES: [&str; 3] = ["[deps ", "[build ", "[runtime "];
 
@@ -326,5 +329,255 @@ fn spec_platforms_give_one_binary_per_platform() {
             .contains("[warning] dockerd's image store takes one platform per build"),
         "the build output carries our explanation:\n{}",
         to_store.output
+    );
+}
+
+// ---- Go modules: the local proxy on 127.0.0.1 serves tests/modules and counts requests ----
+
+const WITH_DEPS_OUTPUT: &str = "withdeps: *** <red>hi there, gopher (greet v1.1.0)</red> ***";
+
+/// Builds with the module proxy reachable: host networking (it listens on 127.0.0.1 only;
+/// the build step itself stays offline) and GOPROXY / GOSUMDB build args.
+fn build_online(env: &Env, project: &Project, proxy: &GoProxy, tag: &ImageTag) -> Build {
+    let goproxy = format!("GOPROXY={}", proxy.url());
+    env.build_with(
+        project,
+        &[
+            "--network=host",
+            "--build-arg",
+            &goproxy,
+            "--build-arg",
+            "GOSUMDB=off",
+            "-t",
+            tag.name(),
+        ],
+    )
+}
+
+/// The single vertex whose name starts with `prefix`.
+fn vertex<'a>(build: &'a Build, prefix: &str) -> &'a Vertex {
+    let found = build.some_vertices(prefix);
+    assert_eq!(found.len(), 1, "one {prefix} vertex: {}", describe(&found));
+    found[0]
+}
+
+/// Replaces the unique marker comment in main.go, so the build step must run again.
+fn touch_main(project: &Project) {
+    let text = project.read("main.go");
+    let cleaned: Vec<&str> = text.lines().filter(|l| !l.starts_with("// e2e ")).collect();
+    project.write(
+        "main.go",
+        &format!("{}\n// e2e {}\n", cleaned.join("\n"), unique()),
+    );
+}
+
+/// Editing a .go file downloads nothing; neither does a build after BuildKit dropped every
+/// cache mount (modules live in the deps step's layer, `modules.cache: layer`).
+#[test]
+fn modules_are_downloaded_once_and_survive_cache_mount_gc() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    let tag = ImageTag::new(&env, "withdeps");
+    touch_main(&project);
+    build_online(&env, &project, &proxy, &tag).assert_success();
+    assert_eq!(stdout(&env.run(&[], tag.name(), &[])), WITH_DEPS_OUTPUT);
+
+    proxy.reset_counts();
+    touch_main(&project);
+    let edited = build_online(&env, &project, &proxy, &tag);
+    edited.assert_success();
+    print_stages("after a .go edit", &edited);
+    assert!(
+        vertex(&edited, "[deps ").cached,
+        "the deps step stays cached"
+    );
+    assert!(!vertex(&edited, "[build ").cached, "the build step runs");
+    assert!(
+        proxy.requests().is_empty(),
+        "no module requests: {}",
+        proxy.describe_requests()
+    );
+
+    env.docker_ok(&["builder", "prune", "-f", "--filter", "type=exec.cachemount"]);
+    proxy.reset_counts();
+    touch_main(&project);
+    let after_gc = build_online(&env, &project, &proxy, &tag);
+    after_gc.assert_success();
+    print_stages("after pruning cache mounts", &after_gc);
+    assert!(vertex(&after_gc, "[deps ").cached);
+    assert!(
+        proxy.requests().is_empty(),
+        "no module requests: {}",
+        proxy.describe_requests()
+    );
+    assert_eq!(stdout(&env.run(&[], tag.name(), &[])), WITH_DEPS_OUTPUT);
+}
+
+/// Adding one requirement fetches that module and nothing else.
+#[test]
+fn a_new_requirement_fetches_only_that_module() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    let tag = ImageTag::new(&env, "withdeps-extra");
+    build_online(&env, &project, &proxy, &tag).assert_success();
+
+    proxy.reset_counts();
+    project.replace(
+        "go.mod",
+        "require example.com/color v1.0.0 // indirect",
+        "require example.com/color v1.0.0 // indirect\n\nrequire example.com/extra v1.0.0",
+    );
+    let sum = project.read("go.sum");
+    project.write(
+        "go.sum",
+        &format!("{sum}{}", proxy.go_sum("example.com/extra@v1.0.0")),
+    );
+    project.replace(
+        "main.go",
+        "\"example.com/greet\"",
+        "\"example.com/extra\"\n\t\"example.com/greet\"",
+    );
+    project.replace(
+        "main.go",
+        "fmt.Println(\"withdeps: \" + banner.Banner(greet.Hello(\"gopher\")))",
+        "fmt.Println(\"withdeps: \" + banner.Banner(greet.Hello(\"gopher\")) + \" + \" + extra.Extra())",
+    );
+    let added = build_online(&env, &project, &proxy, &tag);
+    added.assert_success();
+    assert!(!vertex(&added, "[deps ").cached, "go.mod changed");
+    assert_eq!(
+        proxy.module_requests(),
+        ["example.com/extra@v1.0.0"],
+        "only the new module is downloaded: {}",
+        proxy.describe_requests()
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
+    );
+}
+
+/// go.work and `replace ../lib` examples build from an empty BuildKit cache: the deps step
+/// really sees every module file they need (no stale-layer luck).
+#[test]
+fn workspace_and_replace_build_cold() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    env.docker_ok(&["builder", "prune", "-af"]);
+    for (example, output) in [
+        (
+            "workspace",
+            "api: lib[<red>hi there, workspace (greet v1.1.0)</red>]",
+        ),
+        ("replace", "replace: lib says hello, replace (greet v1.0.0)"),
+    ] {
+        let project = Project::example(&env, example);
+        let tag = ImageTag::new(&env, example);
+        let build = build_online(&env, &project, &proxy, &tag);
+        build.assert_success();
+        assert!(!vertex(&build, "[deps ").cached, "{example}: cold");
+        assert_eq!(stdout(&env.run(&[], tag.name(), &[])), output, "{example}");
+    }
+}
+
+/// A module the deps step did not fetch fails the offline build step with an explanation,
+/// instead of a silent download.
+#[test]
+fn a_module_missing_from_the_deps_step_fails_loudly() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    // main.go imports a module go.mod does not require: the deps step cannot know it.
+    project.replace(
+        "main.go",
+        "\"example.com/greet\"",
+        "\"example.com/extra\"\n\t\"example.com/greet\"",
+    );
+    project.replace(
+        "main.go",
+        "greet.Hello(\"gopher\")",
+        "greet.Hello(extra.Extra())",
+    );
+    let tag = ImageTag::new(&env, "missing-module");
+    proxy.reset_counts();
+    let build = build_online(&env, &project, &proxy, &tag);
+    assert!(!build.success, "the build must fail:\n{}", build.output);
+    assert!(
+        build.output.contains("this step builds offline"),
+        "the failure explains itself:\n{}",
+        build.output
+    );
+    assert!(
+        build.output.contains("example.com/extra"),
+        "{}",
+        build.output
+    );
+    assert!(
+        !proxy
+            .module_requests()
+            .contains(&"example.com/extra@v1.0.0".to_string()),
+        "nothing downloaded the missing module: {}",
+        proxy.describe_requests()
+    );
+}
+
+/// The vendored example needs no proxy at all.
+#[test]
+fn vendored_example_builds_without_any_network() {
+    let env = Env::get();
+    let project = Project::example(&env, "vendored");
+    let tag = ImageTag::new(&env, "vendored");
+    let build = env.build(&project, &tag);
+    build.assert_success();
+    assert!(
+        build.vertices("[deps ").is_empty(),
+        "vendored: no download step"
+    );
+    vertex(&build, "[build 1/1] go build -mod=vendor");
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        "vendored: hello, vendor (greet v1.0.0)"
+    );
+}
+
+/// Files no Go code reads never re-run the build; embedded files do, and end up in the binary.
+#[test]
+fn only_files_go_reads_invalidate_the_build() {
+    let env = Env::get();
+    let project = Project::example(&env, "embed");
+    let tag = ImageTag::new(&env, "embed");
+    touch_main(&project);
+    env.build(&project, &tag).assert_success();
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        "embed: hello, gopher, from templates/hello.tmpl"
+    );
+
+    let readme = project.read("README.md");
+    project.write(
+        "README.md",
+        &format!("{readme}\nMore words {}.\n", unique()),
+    );
+    project.write("docs/notes.md", &format!("notes {}\n", unique()));
+    let docs_only = env.build(&project, &tag);
+    docs_only.assert_success();
+    print_stages("after README/docs edits", &docs_only);
+    assert!(
+        vertex(&docs_only, "[build ").cached,
+        "README.md is not a build input"
+    );
+
+    project.replace("templates/hello.tmpl", "hello", "howdy");
+    let template = env.build(&project, &tag);
+    template.assert_success();
+    assert!(
+        !vertex(&template, "[build ").cached,
+        "the embedded template changed"
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        "embed: howdy, gopher, from templates/hello.tmpl"
     );
 }

@@ -9,15 +9,18 @@ use serde::Serialize;
 
 use crate::gomod::{GoMod, GoModError, GoWork, Replace};
 
-/// Include patterns that find every file the module graph could depend on; the frontend reads
-/// the graph from this small transfer before planning.
-pub const FACT_PATTERNS: &[&str] = &[
-    "**/go.mod",
-    "**/go.sum",
-    "**/go.work",
-    "**/go.work.sum",
-    "**/vendor/modules.txt",
-];
+/// Include patterns that find every file the module graph could depend on, for a module in
+/// `module_dir`; the frontend reads the graph from this small transfer before planning.
+pub fn fact_patterns(module_dir: &str) -> Vec<String> {
+    let mut patterns: Vec<String> = ["**/go.mod", "**/go.work"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    // Exact, not `**/vendor/modules.txt`: BuildKit v0.8 does not descend into directories for
+    // a multi-part `**` pattern.
+    patterns.push(in_dir(module_dir, "vendor/modules.txt"));
+    patterns
+}
 
 /// What the context says about the module graph. File names are relative to the context.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,17 +122,16 @@ impl Env {
     }
 
     /// Builds `project` with extra `docker build` arguments (`-o`, `--platform`, `-t`, ...).
+    /// Without a `--network` among them the build gets `--network=none`.
     pub fn build_with(&self, project: &Project, args: &[&str]) -> Build {
         let dir = project.dir();
         let spec = dir.join("go-build.yaml");
         let mut cmd = self.command();
-        cmd.arg("build")
-            .arg("--progress=plain")
-            .arg("--network=none")
-            .arg("-f")
-            .arg(&spec)
-            .args(args)
-            .arg(dir);
+        cmd.arg("build").arg("--progress=plain");
+        if !args.iter().any(|a| a.starts_with("--network")) {
+            cmd.arg("--network=none");
+        }
+        cmd.arg("-f").arg(&spec).args(args).arg(dir);
         let log_start = self.dockerd_log_len();
         let mut build = Build::run(cmd);
         if !build.success {
@@ -280,9 +279,16 @@ pub struct Project {
 
 impl Project {
     pub fn hello(env: &Env) -> Project {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+        Project::example(env, "hello")
+    }
+
+    /// A private copy of `examples/NAME`.
+    pub fn example(env: &Env, name: &str) -> Project {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
         let dir = tempfile::Builder::new()
-            .prefix("gobuild-e2e-hello-")
+            .prefix(&format!("gobuild-e2e-{name}-"))
             .tempdir()
             .expect("tempdir");
         copy_dir(&src, dir.path());
