@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks reported in BENCHMARKS.md (numbers, never pass/fail): examples/hello cold, cached
 # and after an edit, and cold builds for one vs three target platforms. Each cold run starts
-# from `docker builder prune -af` (which also empties the cache mounts).
+# from `docker builder prune -af` (which also empties the cache mounts). Then the modules
+# benchmark (scripts/bench-modules.sh: with-deps built by three Dockerfiles and by us).
 # Needs the private dockerd and the frontend image (scripts/setup.sh, scripts/frontend-image.sh).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -40,3 +41,6 @@ echo "| cold, 3 platforms (amd64, arm64, arm/v7), -o type=local | $(median cold 
 echo
 echo "image size: $("$DOCKER" image inspect -f '{{.Size}}' gobuild-bench) bytes"
 "$DOCKER" rmi gobuild-bench >/dev/null
+
+echo
+RUNS=$RUNS "$GOBUILD_ROOT/scripts/bench-modules.sh"

@@ -121,13 +121,28 @@ pub fn render_offline(
         options: &options,
         build_platform: &build_platform,
         dockerignore: &dockerignore,
+        runtime_bases: &BTreeMap::new(),
     };
-    let choice = plan::builder_choice(&inputs).map_err(|d| anyhow::anyhow!("{d}"))?;
-    // Offline there is no registry to ask: the builder stays unpinned, its config unknown.
-    let builder = ResolvedImage {
-        reference: choice.reference.clone(),
+    // Offline there is no registry to ask: base images stay unpinned, their config unknown.
+    let unresolved = |reference: &str| ResolvedImage {
+        reference: reference.to_string(),
         facts: ImageFacts::default(),
     };
+    let runtime_bases: BTreeMap<Platform, ResolvedImage> =
+        match plan::runtime_base(&inputs).map_err(|d| anyhow::anyhow!("{d}"))? {
+            Some(reference) => plan::target_platforms(&inputs)
+                .map_err(|d| anyhow::anyhow!("{d}"))?
+                .into_iter()
+                .map(|p| (p, unresolved(&reference)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+    let inputs = Inputs {
+        runtime_bases: &runtime_bases,
+        ..inputs
+    };
+    let choice = plan::builder_choice(&inputs).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let builder = unresolved(&choice.reference);
     let plan = plan::plan(&inputs, &choice, builder).map_err(|d| anyhow::anyhow!("{d}"))?;
     let ctx = RenderContext {
         session_id: OFFLINE_SESSION.to_string(),
@@ -144,11 +159,13 @@ pub fn render_offline(
     for target in render::render(&plan, &ctx)? {
         out.push_str(&format!("\n# llb for {}\n", target.platform));
         out.push_str(&llb::dump(&target.state.marshal()));
-        out.push_str(&format!(
-            "\n# image config for {}\n{}\n",
-            target.platform,
-            String::from_utf8_lossy(&target.config)
-        ));
+        if let Some(config) = &target.config {
+            out.push_str(&format!(
+                "\n# image config for {}\n{}\n",
+                target.platform,
+                String::from_utf8_lossy(config)
+            ));
+        }
     }
     Ok(out)
 }

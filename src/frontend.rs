@@ -106,29 +106,21 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)?;
     let facts = modules::gather(&files, go_mod).await?;
 
-    let inputs = |context_files, embeds| Inputs {
+    let inputs = |context_files, embeds, runtime_bases| Inputs {
         spec: &spec,
         spec_file: &options.filename,
         modules: &facts,
         context_files,
         embeds,
+        runtime_bases,
         options: &options,
         build_platform: &build_platform,
         dockerignore: &dockerignore,
     };
-    let choice = plan::builder_choice(&inputs(&[], &[])).map_err(spec_error)?;
-    let (digest, config) = session
-        .resolve_image_config(
-            &choice.reference,
-            &build_platform,
-            options.image_resolve_mode.as_str(),
-        )
-        .await
-        .with_context(|| format!("resolving builder image {}", choice.reference))?;
-    let builder = ResolvedImage {
-        reference: pin_reference(&choice.reference, &digest),
-        facts: ImageFacts::from_config_json(&config)?,
-    };
+    let no_bases = BTreeMap::new();
+    let choice = plan::builder_choice(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
+    let runtime_base = plan::runtime_base(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
+    let builder = resolve(session, &choice.reference, &build_platform, &options).await?;
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
         spec: spec_file,
@@ -152,8 +144,20 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         .await?
         .unwrap_or_default();
     let embeds = modules::parse_embed_scan(&String::from_utf8_lossy(&embed_lines), ".");
-    let plan =
-        plan::plan(&inputs(&context_files, &embeds), &choice, builder).map_err(spec_error)?;
+    let mut runtime_bases = BTreeMap::new();
+    if let Some(reference) = &runtime_base {
+        let targets = plan::target_platforms(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
+        for platform in targets {
+            let image = resolve(session, reference, &platform, &options).await?;
+            runtime_bases.insert(platform, image);
+        }
+    }
+    let plan = plan::plan(
+        &inputs(&context_files, &embeds, &runtime_bases),
+        &choice,
+        builder,
+    )
+    .map_err(spec_error)?;
 
     let multi = match options.multi_platform {
         Some(false) if plan.targets.len() > 1 => bail!(
@@ -281,6 +285,24 @@ async fn read_dockerignore(
     Ok(ignore_file
         .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default())
+}
+
+/// Resolves an image for a platform: pinned to its digest when BuildKit gives one (dockerd's
+/// local store does not), with the config facts the plan uses.
+async fn resolve(
+    session: &Session,
+    reference: &str,
+    platform: &Platform,
+    options: &Options,
+) -> Result<ResolvedImage> {
+    let (digest, config) = session
+        .resolve_image_config(reference, platform, options.image_resolve_mode.as_str())
+        .await
+        .with_context(|| format!("resolving image {reference} for {platform}"))?;
+    Ok(ResolvedImage {
+        reference: pin_reference(reference, &digest),
+        facts: ImageFacts::from_config_json(&config)?,
+    })
 }
 
 /// Context files through a solved local source.

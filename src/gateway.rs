@@ -75,12 +75,13 @@ pub struct Ref {
 
 /// What the frontend hands back: one image, or one per platform.
 pub enum FrontendResult {
+    /// `config` is the image config; `None` for a plain filesystem (`--target binaries`).
     Single {
         reference: Ref,
-        config: Vec<u8>,
+        config: Option<Vec<u8>>,
     },
     Multi {
-        platforms: Vec<(Platform, Ref, Vec<u8>)>,
+        platforms: Vec<(Platform, Ref, Option<Vec<u8>>)>,
     },
     /// A subrequest's answer: metadata only.
     Metadata(BTreeMap<String, Vec<u8>>),
@@ -219,7 +220,9 @@ impl Session {
                     id: reference.id,
                     def: None,
                 })),
-                BTreeMap::from([("containerimage.config".to_string(), config)]),
+                config
+                    .map(|c| BTreeMap::from([("containerimage.config".to_string(), c)]))
+                    .unwrap_or_default(),
             ),
             FrontendResult::Multi { platforms } => {
                 let mut metadata = BTreeMap::new();
@@ -227,7 +230,9 @@ impl Session {
                 let mut listed = Vec::new();
                 for (platform, reference, config) in platforms {
                     let id = platform.to_string();
-                    metadata.insert(format!("containerimage.config/{id}"), config);
+                    if let Some(config) = config {
+                        metadata.insert(format!("containerimage.config/{id}"), config);
+                    }
                     refs.insert(
                         id.clone(),
                         gw::Ref {

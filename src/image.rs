@@ -3,9 +3,11 @@
 
 use anyhow::{Context, Result};
 use oci_spec::distribution::Reference;
+use std::collections::BTreeMap;
+
 use oci_spec::image::{
-    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
-    RootFsBuilder,
+    Arch, ConfigBuilder, History, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
+    Os, RootFsBuilder,
 };
 
 use crate::platform::Platform;
@@ -35,6 +37,10 @@ pub struct ImageFacts {
     pub env: Vec<String>,
     pub working_dir: String,
     pub user: String,
+    pub labels: BTreeMap<String, String>,
+    /// The base image's history, kept in the image we build on it.
+    #[serde(skip)]
+    pub history: Vec<History>,
 }
 
 impl ImageFacts {
@@ -47,6 +53,13 @@ impl ImageFacts {
             env: inner.env().clone().unwrap_or_default(),
             working_dir: inner.working_dir().clone().unwrap_or_default(),
             user: inner.user().clone().unwrap_or_default(),
+            labels: inner
+                .labels()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            history: config.history().clone().unwrap_or_default(),
         })
     }
 }
@@ -63,32 +76,56 @@ pub struct ResolvedImage {
 pub struct RuntimeConfig {
     pub platform: Platform,
     pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub user: String,
     pub working_dir: String,
-    /// One entry per layer we add, oldest first.
+    /// `PORT/PROTO`.
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    /// RFC 3339, from SOURCE_DATE_EPOCH; `None` lets the exporter use the build time.
+    pub created: Option<String>,
+    /// The base image's history, then one entry per layer we add.
+    #[serde(skip)]
+    pub base_history: Vec<History>,
     pub history: Vec<String>,
 }
 
 impl RuntimeConfig {
-    /// Serializes the OCI image config BuildKit's exporters complete (rootfs, created).
+    /// Serializes the OCI image config BuildKit's exporters complete (rootfs).
     pub fn to_json(&self) -> Result<Vec<u8>> {
-        let config = ConfigBuilder::default()
+        let mut config = ConfigBuilder::default()
             .user(self.user.clone())
-            .entrypoint(self.entrypoint.clone())
             .env(self.env.clone())
             .working_dir(self.working_dir.clone())
             .build()?;
-        let history = self
-            .history
-            .iter()
-            .map(|created_by| {
-                HistoryBuilder::default()
-                    .created_by(created_by.clone())
-                    .comment("gobuild-frontend".to_string())
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        if !self.entrypoint.is_empty() {
+            config.set_entrypoint(Some(self.entrypoint.clone()));
+        }
+        if !self.cmd.is_empty() {
+            config.set_cmd(Some(self.cmd.clone()));
+        }
+        if !self.ports.is_empty() {
+            config.set_exposed_ports(Some(self.ports.clone()));
+        }
+        if !self.volumes.is_empty() {
+            config.set_volumes(Some(self.volumes.clone()));
+        }
+        if !self.labels.is_empty() {
+            config.set_labels(Some(self.labels.clone().into_iter().collect()));
+        }
+        config.set_stop_signal(self.stop_signal.clone());
+        let mut history = self.base_history.clone();
+        for created_by in &self.history {
+            let mut entry = HistoryBuilder::default()
+                .created_by(created_by.clone())
+                .comment("gobuild-frontend".to_string())
+                .build()?;
+            entry.set_created(self.created.clone());
+            history.push(entry);
+        }
         let mut image = ImageConfigurationBuilder::default()
             .architecture(Arch::from(self.platform.architecture.as_str()))
             .os(Os::from(self.platform.os.as_str()))
@@ -101,6 +138,7 @@ impl RuntimeConfig {
             )
             .history(history)
             .build()?;
+        image.set_created(self.created.clone());
         if let Some(variant) = &self.platform.variant {
             image.set_variant(Some(variant.clone()));
         }
@@ -158,7 +196,14 @@ mod tests {
             env: vec!["PATH=/usr/local/bin".into()],
             user: "65532:65532".into(),
             working_dir: "/".into(),
+            ports: vec!["8080/tcp".into()],
+            labels: BTreeMap::from([("a".into(), "b".into())]),
+            stop_signal: Some("SIGINT".into()),
+            created: Some("2024-01-01T00:00:00Z".into()),
             history: vec!["base files".into(), "binaries".into()],
+            cmd: Vec::new(),
+            volumes: Vec::new(),
+            base_history: Vec::new(),
         };
         let json: serde_json::Value =
             serde_json::from_slice(&config.to_json().expect("serializes")).expect("valid JSON");
@@ -167,5 +212,14 @@ mod tests {
         assert_eq!(json["config"]["User"], "65532:65532");
         assert_eq!(json["config"]["Entrypoint"][0], "/usr/local/bin/hello");
         assert_eq!(json["history"].as_array().map(Vec::len), Some(2));
+        assert_eq!(json["history"][1]["created"], "2024-01-01T00:00:00Z");
+        assert_eq!(json["created"], "2024-01-01T00:00:00Z");
+        assert_eq!(
+            json["config"]["ExposedPorts"]["8080/tcp"],
+            serde_json::json!({})
+        );
+        assert_eq!(json["config"]["Labels"]["a"], "b");
+        assert_eq!(json["config"]["StopSignal"], "SIGINT");
+        assert!(json["config"].get("Cmd").is_none());
     }
 }

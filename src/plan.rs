@@ -9,14 +9,17 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::gomod::binary_name_for;
-use crate::image::{ResolvedImage, RuntimeConfig, normalize_reference};
+use crate::image::{ResolvedImage, normalize_reference};
 use crate::llb::NetMode;
 use crate::options::Options;
 use crate::platform::Platform;
-use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, User, Vendor};
+use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
 
+mod build;
 pub mod modules;
+mod runtime;
 pub use modules::{EmbedDirective, ModuleFacts};
+pub use runtime::{Runtime, RuntimeBase, runtime_base};
 
 /// Where the Go module cache lives in builder containers.
 pub const GOMODCACHE: &str = "/go/pkg/mod";
@@ -54,15 +57,6 @@ const GO_SOURCE_EXTENSIONS: &[&str] = &[
 /// Module files the Go command reads wherever they are.
 const MODULE_FILE_NAMES: &[&str] = &["go.mod", "go.sum", "go.work", "go.work.sum"];
 
-/// Errors Go prints when a module is missing from the offline build step.
-const OFFLINE_SYMPTOMS: &[&str] = &[
-    "GOPROXY=off",
-    "missing go.sum entry",
-    "no required module provides",
-    "updates to go.mod needed",
-    "cannot find module",
-];
-
 /// Everything the planner reads.
 pub struct Inputs<'a> {
     pub spec: &'a Spec,
@@ -77,6 +71,8 @@ pub struct Inputs<'a> {
     pub build_platform: &'a Platform,
     /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
     pub dockerignore: &'a [String],
+    /// The runtime base image, resolved for each target platform (none for scratch).
+    pub runtime_bases: &'a BTreeMap<Platform, ResolvedImage>,
 }
 
 /// The builder image a spec needs, before it is resolved.
@@ -102,6 +98,7 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// `None` when building from `vendor/`.
     pub deps: Option<Step>,
+    pub output: Output,
     pub targets: Vec<Target>,
 }
 
@@ -149,29 +146,27 @@ pub enum MountSource {
     Output,
 }
 
+/// What the build hands back (`--target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Output {
+    /// The runtime image (all binaries, or the one `--target NAME` names).
+    Image,
+    /// Only the built files, for `--output type=local`.
+    Binaries,
+    /// `go test ./...`; fails the build when a test fails.
+    Test,
+}
+
 /// What one target platform gets.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub platform: Platform,
-    pub builds: Vec<Build>,
-    pub runtime: Runtime,
-}
-
-/// One binary and the step that builds it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Build {
-    pub binary: String,
+    /// The binaries built, in spec order; they land in `/out`.
+    pub binaries: Vec<String>,
+    /// `go build` (or `go test` for [`Output::Test`]).
     pub step: Step,
-}
-
-/// The runtime image: scratch with the files below, then the binaries.
-#[derive(Debug, Clone, Serialize)]
-pub struct Runtime {
-    pub base_name: String,
-    pub binaries_name: String,
-    pub passwd: String,
-    pub group: String,
-    pub config: RuntimeConfig,
+    /// The runtime image, for [`Output::Image`].
+    pub runtime: Option<Runtime>,
 }
 
 /// Picks the builder image: the spec's override, else `golang:<go line>-bookworm` with the Go
@@ -289,25 +284,6 @@ fn script(lines: &[String]) -> Vec<String> {
     ]
 }
 
-/// Runs `go build ARGS` and, when it fails the way a module missing offline fails, says why.
-fn offline_build(args: &[String]) -> Vec<String> {
-    let quoted: Vec<String> = args
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    let symptoms = OFFLINE_SYMPTOMS.join("|");
-    let script = format!(
-        "go {args} 2>/tmp/gobuild-stderr; rc=$?\ncat /tmp/gobuild-stderr >&2\n\
-if [ $rc -ne 0 ] && grep -qE '{symptoms}' /tmp/gobuild-stderr; then\n\
-  echo 'gobuild-frontend: this step builds offline (no network, GOPROXY=off), so every module must come from the deps step.' >&2\n\
-  echo 'gobuild-frontend: a module is missing there: run `go mod tidy` and commit go.mod and go.sum (the deps step reads only those),' >&2\n\
-  echo 'gobuild-frontend: or let this step fetch with `modules: {{network: true}}` in go-build.yaml.' >&2\n\
-fi\nexit $rc",
-        args = quoted.join(" ")
-    );
-    vec!["sh".into(), "-c".into(), script]
-}
-
 /// Plans the whole build once the builder image is resolved.
 pub fn plan(
     inputs: &Inputs,
@@ -414,7 +390,36 @@ pub fn plan(
     });
 
     let binaries = binary_names(inputs)?;
+    let (output, selected) = output(inputs, &binaries)?;
     let targets = targets(inputs)?;
+    let settings_build = &spec.build;
+    let cross = targets.iter().find(|(p, _)| p != inputs.build_platform);
+    if let Some((platform, _)) = cross.filter(|_| settings_build.cgo.value) {
+        return Err(diagnostic(
+            inputs,
+            settings_build.cgo.pos,
+            "build.cgo",
+            format!(
+                "cgo for {platform} means cross-compiling C, and the builder has no C cross toolchain for it"
+            ),
+            Some("build that platform without cgo, or on a machine of that platform"),
+        ));
+    }
+    let epoch = source_date_epoch(inputs)?;
+    let date = epoch.map(rfc3339);
+    let ldflags = match &settings_build.ldflags {
+        Some(ldflags) => {
+            let values = build::TemplateValues {
+                build_args: &inputs.options.build_args,
+                date: date.as_deref(),
+            };
+            Some(build::expand(&ldflags.value, &values).map_err(|message| {
+                diagnostic(inputs, ldflags.pos, "build.ldflags", message, None)
+            })?)
+        }
+        None => None,
+    };
+    let flags = build::go_flags(settings_build, ldflags.as_deref());
     // Name the platform in progress output whenever it is not simply the build platform.
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
     let mod_flag = if vendor {
@@ -426,6 +431,15 @@ pub fn plan(
         .chain(user_flags.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
+    let chosen: Vec<(String, String, String)> = selected
+        .iter()
+        .map(|&i| {
+            let package = spec.binaries[i].package.value.clone();
+            let default = build::default_name(&package, &facts.main.module);
+            (binaries[i].clone(), package, default)
+        })
+        .collect();
+    let at = spec.binaries[selected[0]].pos;
     let targets = targets
         .iter()
         .map(|(platform, target_env)| {
@@ -436,104 +450,169 @@ pub fn plan(
                     stage.to_string()
                 }
             };
-            let builds = spec
-                .binaries
-                .iter()
-                .zip(&binaries)
-                .enumerate()
-                .map(|(i, (binary, name))| {
-                    let mut env = base_env.clone();
-                    env.extend(target_env.clone());
-                    env.insert("CGO_ENABLED".into(), "0".into());
-                    let network = if settings.network {
-                        env.extend(module_env.clone());
-                        inputs.options.network.unwrap_or(NetMode::Sandbox)
-                    } else {
-                        // Offline: a module the deps step missed fails here, loudly.
-                        env.insert("GOPROXY".into(), "off".into());
-                        NetMode::None
-                    };
-                    env.insert("GOFLAGS".into(), goflags.clone());
-                    let output = format!("{OUT}/{name}");
-                    let package = binary.package.value.clone();
-                    let go_args: Vec<String> = [
-                        "build",
-                        "-trimpath",
-                        "-buildvcs=false",
-                        "-o",
-                        &output,
-                        &package,
-                    ]
-                    .map(str::to_string)
-                    .to_vec();
-                    let vendored = if vendor { " -mod=vendor" } else { "" };
-                    let mut mounts = vec![StepMount {
-                        dest: SRC.to_string(),
-                        source: MountSource::Sources,
-                    }];
-                    if !vendor && settings.cache.value == ModuleCache::Mount {
-                        mounts.push(cache(GOMODCACHE, "gomodcache"));
-                    }
-                    mounts.push(cache(
-                        GOCACHE,
-                        &format!(
-                            "gocache/{}/{}",
-                            choice.go.line(),
-                            platform.to_string().replace('/', "-")
-                        ),
-                    ));
-                    mounts.push(StepMount {
-                        dest: OUT.to_string(),
-                        source: MountSource::Output,
-                    });
-                    let step = Step {
-                        name: format!(
-                            "[{} {}/{}] go build{vendored} -o {output} {package}",
-                            prefix("build"),
-                            i + 1,
-                            binaries.len()
-                        ),
-                        root: if vendor {
-                            StepRoot::Builder
-                        } else {
-                            StepRoot::Deps
-                        },
-                        args: offline_build(&go_args),
-                        env,
-                        cwd: workdir.clone(),
-                        network,
-                        mounts,
-                        at: binary.pos,
-                    };
-                    Build {
-                        binary: name.clone(),
-                        step,
-                    }
-                })
-                .collect();
-            Target {
-                platform: platform.clone(),
-                builds,
-                runtime: runtime(
-                    spec.runtime.user.value,
-                    platform,
-                    &binaries,
-                    &prefix("runtime"),
-                ),
+            let mut env = base_env.clone();
+            env.extend(target_env.clone());
+            env.insert(
+                "CGO_ENABLED".into(),
+                if settings_build.cgo.value { "1" } else { "0" }.into(),
+            );
+            env.extend(settings_build.env.clone());
+            let network = if settings.network {
+                env.extend(module_env.clone());
+                inputs.options.network.unwrap_or(NetMode::Sandbox)
+            } else {
+                // Offline: a module the deps step missed fails here, loudly.
+                env.insert("GOPROXY".into(), "off".into());
+                NetMode::None
+            };
+            env.insert("GOFLAGS".into(), goflags.clone());
+            let mut mounts = vec![StepMount {
+                dest: SRC.to_string(),
+                source: MountSource::Sources,
+            }];
+            if !vendor && settings.cache.value == ModuleCache::Mount {
+                mounts.push(cache(GOMODCACHE, "gomodcache"));
             }
+            mounts.push(cache(
+                GOCACHE,
+                &format!(
+                    "gocache/{}/{}",
+                    choice.go.line(),
+                    platform.to_string().replace('/', "-")
+                ),
+            ));
+            mounts.push(StepMount {
+                dest: OUT.to_string(),
+                source: MountSource::Output,
+            });
+            let vendored = if vendor { " -mod=vendor" } else { "" };
+            let (name, commands) = match output {
+                Output::Test => {
+                    let test: Vec<String> = ["go", "test"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .chain(flags.iter().cloned())
+                        .chain(std::iter::once("./...".to_string()))
+                        .collect();
+                    (
+                        format!("[{} 1/1] go test{vendored} ./...", prefix("test")),
+                        vec![test],
+                    )
+                }
+                _ => {
+                    let packages: Vec<&str> = chosen.iter().map(|(_, p, _)| p.as_str()).collect();
+                    let target = match chosen.as_slice() {
+                        [(name, _, _)] => format!("{OUT}/{name}"),
+                        _ => format!("{OUT}/"),
+                    };
+                    (
+                        format!(
+                            "[{} 1/1] go build{vendored} -o {target} {}",
+                            prefix("build"),
+                            packages.join(" ")
+                        ),
+                        build::build_commands(&chosen, &flags),
+                    )
+                }
+            };
+            let step = Step {
+                name,
+                root: if vendor {
+                    StepRoot::Builder
+                } else {
+                    StepRoot::Deps
+                },
+                args: build::offline_script(&commands),
+                env,
+                cwd: workdir.clone(),
+                network,
+                mounts,
+                at,
+            };
+            let names: Vec<String> = chosen.iter().map(|(n, _, _)| n.clone()).collect();
+            let runtime = match output {
+                Output::Image => Some(runtime::plan(
+                    inputs,
+                    platform,
+                    &names,
+                    &prefix("runtime"),
+                    epoch,
+                    date.clone(),
+                )?),
+                _ => None,
+            };
+            Ok(Target {
+                platform: platform.clone(),
+                binaries: names,
+                step,
+                runtime,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, Diagnostic>>()?;
 
     Ok(Plan {
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        sources: sources(inputs, vendor),
+        sources: sources(inputs, vendor, output == Output::Test),
         mod_files,
         module_dir,
         deps,
+        output,
         targets,
     })
+}
+
+/// What `--target` asks for, and which binaries (indexes into the spec) it builds.
+fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Diagnostic> {
+    let all: Vec<usize> = (0..names.len()).collect();
+    match inputs.options.target.as_deref() {
+        None | Some("image") => Ok((Output::Image, all)),
+        Some("binaries") => Ok((Output::Binaries, all)),
+        Some("test") => Ok((Output::Test, all)),
+        Some(name) => match names.iter().position(|n| n == name) {
+            Some(i) => Ok((Output::Image, vec![i])),
+            None => Err(Diagnostic {
+                file: "--target".to_string(),
+                pos: Pos::default(),
+                path: String::new(),
+                message: format!(
+                    "`{name}` is not a target; this spec has image, binaries, test, {}",
+                    names.join(", ")
+                ),
+                hint: None,
+            }),
+        },
+    }
+}
+
+/// SOURCE_DATE_EPOCH (build arg), in seconds.
+fn source_date_epoch(inputs: &Inputs) -> Result<Option<i64>, Diagnostic> {
+    match inputs.options.build_args.get("SOURCE_DATE_EPOCH") {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Diagnostic {
+                file: "--build-arg".to_string(),
+                pos: Pos::default(),
+                path: "SOURCE_DATE_EPOCH".to_string(),
+                message: format!("`{text}` is not a number of seconds since 1970"),
+                hint: None,
+            }),
+    }
+}
+
+/// `2024-01-01T00:00:00Z` for a Unix time.
+fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether the build uses `vendor/`: the spec decides, else the Go command's own rule (a
@@ -567,7 +646,7 @@ fn vendoring(inputs: &Inputs) -> Result<bool, Diagnostic> {
 /// What the build step sees: Go sources, module files, vendor/ when vendoring, embedded
 /// files and the spec's `sources.include`, minus `sources.exclude`. Exact paths, so that a
 /// change to any other file leaves the build step cached.
-fn sources(inputs: &Inputs, vendor: bool) -> Vec<String> {
+fn sources(inputs: &Inputs, vendor: bool, with_testdata: bool) -> Vec<String> {
     let spec = inputs.spec;
     let vendor_dir = modules::in_dir(&spec.module.value, "vendor/");
     let globs = |patterns: &[crate::spec::Located<String>]| {
@@ -582,8 +661,10 @@ fn sources(inputs: &Inputs, vendor: bool) -> Vec<String> {
             let name = file.rsplit('/').next().unwrap_or(file);
             let in_vendor = file.starts_with(&vendor_dir);
             // Go never compiles testdata/, nor vendor/ unless it builds from it.
-            let ignored_dir = file.split('/').any(|part| part == "testdata") || in_vendor;
+            let in_testdata = file.split('/').any(|part| part == "testdata");
+            let ignored_dir = (in_testdata && !with_testdata) || in_vendor;
             let go_reads = (vendor && in_vendor)
+                || (with_testdata && in_testdata && !in_vendor)
                 || (!ignored_dir
                     && (name
                         .rsplit_once('.')
@@ -686,6 +767,11 @@ fn variant_env(arch: &str, variant: &str) -> Option<(&'static str, String)> {
     }
 }
 
+/// The target platforms (see [`targets`]), for resolving per-platform base images.
+pub fn target_platforms(inputs: &Inputs) -> Result<Vec<Platform>, Diagnostic> {
+    Ok(targets(inputs)?.into_iter().map(|(p, _)| p).collect())
+}
+
 /// Target platforms with their Go environment: `--platform` wins over the spec's `platforms`,
 /// and with neither the build platform is the target.
 fn targets(inputs: &Inputs) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
@@ -721,45 +807,6 @@ fn targets(inputs: &Inputs) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
             Err(message) => Err(diagnostic(inputs, pos, &path, message, None)),
         })
         .collect()
-}
-
-fn runtime(user: User, platform: &Platform, binaries: &[String], stage: &str) -> Runtime {
-    let mut passwd = String::from("root:x:0:0:root:/root:/sbin/nologin\n");
-    let mut group = String::from("root:x:0:\n");
-    if user != User::ROOT {
-        let name = if user == User::NONROOT {
-            "nonroot"
-        } else {
-            "app"
-        };
-        passwd.push_str(&format!(
-            "{name}:x:{}:{}:{name}:/home/{name}:/sbin/nologin\n",
-            user.uid, user.gid
-        ));
-        group.push_str(&format!("{name}:x:{}:\n", user.gid));
-    }
-    let entrypoint = binaries
-        .first()
-        .map(|name| vec![format!("{BIN_DIR}/{name}")])
-        .unwrap_or_default();
-    let base_name = format!("[{stage} 1/2] users, CA certificates and /tmp");
-    let binaries_name = format!("[{stage} 2/2] copy {}", binaries.join(", "));
-    Runtime {
-        config: RuntimeConfig {
-            platform: platform.clone(),
-            entrypoint,
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            ],
-            user: user.to_string(),
-            working_dir: "/".to_string(),
-            history: vec![base_name.clone(), binaries_name.clone()],
-        },
-        base_name,
-        binaries_name,
-        passwd,
-        group,
-    }
 }
 
 fn diagnostic(

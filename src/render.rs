@@ -10,7 +10,8 @@ use crate::llb::{
     SourceLocation, State,
 };
 use crate::plan::{
-    self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Plan, Runtime, Step, StepRoot, modules,
+    self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot,
+    modules,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -32,8 +33,8 @@ pub struct RenderContext {
 pub struct RenderedTarget {
     pub platform: Platform,
     pub state: State,
-    /// The image config JSON for `containerimage.config`.
-    pub config: Vec<u8>,
+    /// The image config JSON for `containerimage.config` (images only).
+    pub config: Option<Vec<u8>>,
 }
 
 /// The module files the deps step sees.
@@ -120,21 +121,28 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
     plan.targets
         .iter()
         .map(|target| {
-            let outputs: Vec<(String, State)> = target
-                .builds
-                .iter()
-                .map(|build| {
-                    (
-                        build.binary.clone(),
-                        r.exec(&build.step, &stages, &after_deps).output(OUT),
-                    )
-                })
-                .collect();
-            let state = r.runtime(&target.runtime, &target.platform, &stages.builder, &outputs);
+            let out = r.exec(&target.step, &stages, &after_deps).output(OUT);
+            let (state, config) = match (plan.output, &target.runtime) {
+                (Output::Image, Some(runtime)) => (
+                    r.runtime(
+                        runtime,
+                        &target.platform,
+                        &stages.builder,
+                        &out,
+                        &target.binaries,
+                    ),
+                    Some(runtime.config.to_json()?),
+                ),
+                (Output::Binaries, _) => {
+                    (r.binaries(&target.platform, &out, &target.binaries), None)
+                }
+                // The test step's (empty) output: the build succeeds only when the tests do.
+                _ => (out, None),
+            };
             Ok(RenderedTarget {
                 platform: target.platform.clone(),
                 state,
-                config: target.runtime.config.to_json()?,
+                config,
             })
         })
         .collect()
@@ -203,48 +211,85 @@ impl Renderer<'_> {
         )
     }
 
+    /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then
+    /// one layer with the binaries. Every path we create gets the spec's timestamp, so the
+    /// layers are reproducible.
     fn runtime(
         &self,
         runtime: &Runtime,
         platform: &Platform,
         builder: &State,
-        outputs: &[(String, State)],
+        out: &State,
+        binaries: &[String],
     ) -> State {
-        let base = State::scratch().file(
-            FileOp::new()
-                .mkdir("/etc", 0o755)
-                .mkfile("/etc/passwd", 0o644, runtime.passwd.clone())
-                .mkfile("/etc/group", 0o644, runtime.group.clone())
-                .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default())
-                // BuildKit's mkdir drops the sticky bit; copying the builder's (empty) /tmp
-                // keeps its 1777 mode.
-                .copy(
-                    builder,
-                    "/tmp",
-                    "/tmp",
-                    CopyOptions {
-                        dir_copy_contents: false,
-                        ..CopyOptions::default()
-                    },
-                ),
+        let meta = |name: &str| self.meta(Pos::default(), platform).name(name.to_string());
+        let (base, new_dirs): (State, &[&str]) = match &runtime.base {
+            RuntimeBase::Scratch {
+                name,
+                passwd,
+                group,
+            } => {
+                let base = State::scratch().file(
+                    FileOp::new()
+                        .timestamp(runtime.timestamp)
+                        .mkdir("/etc", 0o755)
+                        .mkfile("/etc/passwd", 0o644, passwd.clone())
+                        .mkfile("/etc/group", 0o644, group.clone())
+                        .mkdir("/etc/ssl", 0o755)
+                        .mkdir("/etc/ssl/certs", 0o755)
+                        .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default())
+                        // BuildKit's mkdir drops the sticky bit; copying the builder's (empty)
+                        // /tmp keeps its 1777 mode.
+                        .copy(
+                            builder,
+                            "/tmp",
+                            "/tmp",
+                            CopyOptions {
+                                dir_copy_contents: false,
+                                ..CopyOptions::default()
+                            },
+                        ),
+                    meta(name),
+                );
+                (base, &["/usr", "/usr/local", BIN_DIR])
+            }
+            RuntimeBase::Image { reference } => {
+                let image = Image::new(reference)
+                    .resolve_mode(self.ctx.resolve_mode)
+                    .state(meta(&format!("[runtime] FROM {reference}")));
+                (image, &[])
+            }
+        };
+        let mut files = FileOp::new().timestamp(runtime.timestamp);
+        for dir in new_dirs {
+            files = files.mkdir(*dir, 0o755);
+        }
+        base.file(
+            self.copy_binaries(files, out, binaries, BIN_DIR),
+            meta(&runtime.binaries_name),
+        )
+    }
+
+    /// Only the built files, at the root of an empty filesystem.
+    fn binaries(&self, platform: &Platform, out: &State, binaries: &[String]) -> State {
+        State::scratch().file(
+            self.copy_binaries(FileOp::new(), out, binaries, ""),
             self.meta(Pos::default(), platform)
-                .name(runtime.base_name.clone()),
-        );
-        let binaries = outputs.iter().fold(FileOp::new(), |op, (name, output)| {
+                .name(format!("[binaries] copy {}", binaries.join(", "))),
+        )
+    }
+
+    fn copy_binaries(&self, op: FileOp, out: &State, binaries: &[String], dir: &str) -> FileOp {
+        binaries.iter().fold(op, |op, name| {
             op.copy(
-                output,
+                out,
                 format!("/{name}"),
-                format!("{BIN_DIR}/{name}"),
+                format!("{dir}/{name}"),
                 CopyOptions {
                     mode: Some(0o755),
                     ..CopyOptions::default()
                 },
             )
-        });
-        base.file(
-            binaries,
-            self.meta(Pos::default(), platform)
-                .name(runtime.binaries_name.clone()),
-        )
+        })
     }
 }

@@ -10,6 +10,10 @@ use serde_saphyr::Spanned;
 
 use crate::platform::Platform;
 
+mod runtime;
+pub use runtime::{Base, BuildSettings, Entrypoint, Runtime, SHORT_BASES};
+use runtime::{RawBuild, RawRuntime};
+
 /// Where the spec lives when the user does not say otherwise.
 pub const DEFAULT_FILENAME: &str = "go-build.yaml";
 
@@ -61,6 +65,7 @@ pub struct Spec {
     pub platforms: Vec<Located<Platform>>,
     pub modules: Modules,
     pub sources: Sources,
+    pub build: BuildSettings,
     pub runtime: Runtime,
 }
 
@@ -123,11 +128,6 @@ pub enum Vendor {
 pub struct Sources {
     pub include: Vec<Located<String>>,
     pub exclude: Vec<Located<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Runtime {
-    pub user: Located<User>,
 }
 
 /// The user the program runs as in the runtime image.
@@ -269,6 +269,7 @@ struct RawSpec {
     platforms: Option<Spanned<Vec<Spanned<String>>>>,
     modules: Option<Spanned<RawModules>>,
     sources: Option<Spanned<RawSources>>,
+    build: Option<Spanned<RawBuild>>,
     runtime: Option<Spanned<RawRuntime>>,
 }
 
@@ -305,12 +306,6 @@ struct RawSources {
 struct RawBinary {
     package: Spanned<String>,
     name: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRuntime {
-    user: Option<Spanned<String>>,
 }
 
 /// Parses and validates a spec. `file` is the name used in diagnostics.
@@ -404,6 +399,7 @@ fn schema_message(error: &serde_saphyr::Error) -> String {
     text.replace("struct RawSpec", "spec")
         .replace("struct RawBinary", "binary")
         .replace("struct RawRuntime", "runtime")
+        .replace("struct RawBuild", "build")
         .replace("struct RawModules", "modules")
         .replace("struct RawSources", "sources")
 }
@@ -548,26 +544,8 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         }
     }
 
-    let user = raw
-        .runtime
-        .and_then(|r| r.value.user)
-        .map(|user| {
-            let pos = Pos::of(&user);
-            let value = parse_user(&user.value).unwrap_or_else(|| {
-                problems.push(
-                    pos,
-                    "runtime.user",
-                    format!("`{}` is not a user", user.value),
-                    Some("use nonroot, root, a uid, or uid:gid"),
-                );
-                User::NONROOT
-            });
-            Located { value, pos }
-        })
-        .unwrap_or(Located {
-            value: User::NONROOT,
-            pos: Pos { line: 1, column: 1 },
-        });
+    let runtime = runtime::runtime(raw.runtime, problems);
+    let build = runtime::build(raw.build, problems);
 
     let modules = modules(raw.modules, problems);
     let sources = raw
@@ -599,7 +577,8 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         platforms,
         modules,
         sources,
-        runtime: Runtime { user },
+        build,
+        runtime,
     })
 }
 

@@ -7,6 +7,8 @@ use crate::proto::pb;
 #[derive(Clone, Default)]
 pub struct FileOp {
     actions: Vec<Action>,
+    /// Modification time for everything the actions create, in Unix nanoseconds.
+    timestamp: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -53,6 +55,13 @@ impl Default for CopyOptions {
 impl FileOp {
     pub fn new() -> FileOp {
         FileOp::default()
+    }
+
+    /// Gives every file and directory the actions create this modification time (Unix
+    /// nanoseconds); `None` keeps BuildKit's default (now, or the source's for copies).
+    pub fn timestamp(mut self, nanos: Option<i64>) -> FileOp {
+        self.timestamp = nanos;
+        self
     }
 
     /// Creates a directory (and its parents).
@@ -121,6 +130,7 @@ impl State {
             .collect();
         let first_result = i64::try_from(inputs.len()).unwrap_or(i64::MAX);
         let last = op.actions.len().saturating_sub(1);
+        let timestamp = op.timestamp.unwrap_or(-1);
 
         let actions = op
             .actions
@@ -137,7 +147,7 @@ impl State {
                     },
                     secondary_input,
                     output: if k == last { 0 } else { -1 },
-                    action: Some(encode(action)),
+                    action: Some(encode(action, timestamp)),
                 }
             })
             .collect();
@@ -146,21 +156,21 @@ impl State {
     }
 }
 
-fn encode(action: Action) -> pb::file_action::Action {
+fn encode(action: Action, timestamp: i64) -> pb::file_action::Action {
     use pb::file_action::Action as A;
     match action {
         Action::Mkdir { path, mode } => A::Mkdir(pb::FileActionMkDir {
             path,
             mode: mode as i32,
             make_parents: true,
-            timestamp: -1,
+            timestamp,
             ..Default::default()
         }),
         Action::Mkfile { path, mode, data } => A::Mkfile(pb::FileActionMkFile {
             path,
             mode: mode as i32,
             data,
-            timestamp: -1,
+            timestamp,
             ..Default::default()
         }),
         Action::Copy {
@@ -174,7 +184,7 @@ fn encode(action: Action) -> pb::file_action::Action {
             create_dest_path: options.create_dest_path,
             allow_wildcard: true,
             allow_empty_wildcard: true,
-            timestamp: -1,
+            timestamp,
             ..Default::default()
         }),
     }

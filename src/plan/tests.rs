@@ -8,6 +8,7 @@ const GO_MOD: &str = "module example.com/shop/v2\n\ngo 1.26\n";
 
 struct Fixture {
     spec: Spec,
+    runtime_bases: BTreeMap<Platform, ResolvedImage>,
     context_files: Vec<String>,
     modules: ModuleFacts,
     embeds: Vec<EmbedDirective>,
@@ -41,6 +42,7 @@ impl Fixture {
         .map(String::from)
         .to_vec();
         Fixture {
+            runtime_bases: BTreeMap::new(),
             context_files,
             modules: ModuleFacts::module(
                 crate::gomod::GoMod::parse(&file, go_mod).expect("valid go.mod"),
@@ -63,6 +65,7 @@ impl Fixture {
             options: &self.options,
             build_platform: &self.build_platform,
             dockerignore: &self.dockerignore,
+            runtime_bases: &self.runtime_bases,
         }
     }
 
@@ -77,7 +80,7 @@ impl Fixture {
                     "GOPATH=/go".into(),
                 ],
                 working_dir: "/go".into(),
-                user: String::new(),
+                ..ImageFacts::default()
             },
         };
         plan(&inputs, &choice, builder).expect("plan")
@@ -191,16 +194,13 @@ fn build_step_is_offline_static_and_reproducible() {
     let [target] = plan.targets.as_slice() else {
         panic!("one target")
     };
-    let [build] = target.builds.as_slice() else {
-        panic!("one binary")
-    };
-    let step = &build.step;
-    assert_eq!(build.binary, "shop");
+    let step = &target.step;
+    assert_eq!(target.binaries, ["shop"]);
     assert_eq!(step.name, "[build 1/1] go build -o /out/shop ./cmd/shop");
     assert_eq!(step.args[..2], ["sh", "-c"]);
     assert!(
         step.args[2].starts_with(
-            "go 'build' '-trimpath' '-buildvcs=false' '-o' '/out/shop' './cmd/shop' 2>/tmp/gobuild-stderr"
+            "( set -e\n'go' 'build' '-trimpath' '-buildvcs=false' '-o' '/out/shop' './cmd/shop'\n) 2>/tmp/gobuild-stderr"
         ),
         "{}",
         step.args[2]
@@ -276,7 +276,7 @@ fn sources_follow_embeds_vendoring_and_the_spec() {
         ]
     );
     assert!(plan.deps.is_none(), "vendored: nothing to download");
-    let step = &plan.targets[0].builds[0].step;
+    let step = &plan.targets[0].step;
     assert_eq!(step.root, StepRoot::Builder);
     assert_eq!(step.env["GOFLAGS"], "-mod=vendor");
     assert_eq!(step.name, "[build 1/1] go build -mod=vendor -o /out/shop .");
@@ -288,10 +288,7 @@ fn vendoring_can_be_forced_either_way() {
     off.modules.vendor_manifest = true;
     let planned = off.plan();
     assert!(planned.deps.is_some());
-    assert_eq!(
-        planned.targets[0].builds[0].step.env["GOFLAGS"],
-        "-mod=readonly"
-    );
+    assert_eq!(planned.targets[0].step.env["GOFLAGS"], "-mod=readonly");
 
     let on = Fixture::new("modules:\n  vendor: true\n", GO_MOD, &[]);
     let inputs = on.inputs();
@@ -334,7 +331,7 @@ fn module_settings_become_go_variables_and_build_args_win() {
         },
         "mount mode: the module cache is only a cache mount"
     );
-    let build = &plan.targets[0].builds[0].step;
+    let build = &plan.targets[0].step;
     assert_eq!(build.env["GOFLAGS"], "-mod=readonly -tags=netgo");
     assert!(
         build.mounts.contains(&deps.mounts[1]),
@@ -351,7 +348,7 @@ fn network_for_the_build_step_is_opt_in() {
         &[("build-arg:GOPROXY", "http://p")],
     )
     .plan();
-    let build = &plan.targets[0].builds[0].step;
+    let build = &plan.targets[0].step;
     assert_eq!(build.network, NetMode::Sandbox);
     assert_eq!(build.env["GOPROXY"], "http://p");
 }
@@ -359,7 +356,7 @@ fn network_for_the_build_step_is_opt_in() {
 #[test]
 fn client_network_never_reaches_the_build_step() {
     let plan = Fixture::new("", GO_MOD, &[("force-network-mode", "host")]).plan();
-    assert_eq!(plan.targets[0].builds[0].step.network, NetMode::None);
+    assert_eq!(plan.targets[0].step.network, NetMode::None);
 }
 
 #[test]
@@ -372,7 +369,7 @@ fn module_proxy_build_args_only_reach_the_deps_step() {
     .plan();
     let deps = plan.deps.as_ref().expect("a deps step");
     assert_eq!(deps.env["GOPRIVATE"], "example.com/private");
-    assert!(!plan.targets[0].builds[0].step.env.contains_key("GOPRIVATE"));
+    assert!(!plan.targets[0].step.env.contains_key("GOPRIVATE"));
 }
 
 #[test]
@@ -390,7 +387,7 @@ fn cache_ids_are_namespaced_on_request() {
         }
     );
     assert_eq!(
-        plan.targets[0].builds[0].step.mounts[1].source,
+        plan.targets[0].step.mounts[1].source,
         MountSource::Cache {
             id: "team-a/gobuild/gocache/1.26/linux-amd64".into()
         }
@@ -405,22 +402,23 @@ fn binary_names_follow_go_build_and_must_be_unique() {
         &[],
     )
     .plan();
-    let names: Vec<&str> = planned.targets[0]
-        .builds
-        .iter()
-        .map(|b| b.binary.as_str())
-        .collect();
+    let target = &planned.targets[0];
     assert_eq!(
-        names,
+        target.binaries,
         ["shop", "worker", "xtool"],
         "module root named without /v2"
     );
     assert_eq!(
-        planned.targets[0].builds[1].step.name,
-        "[build 2/3] go build -o /out/worker ./cmd/worker"
+        target.step.name, "[build 1/1] go build -o /out/ . ./cmd/worker ./tools/x",
+        "one go build for all binaries"
+    );
+    assert!(
+        target.step.args[2].contains("\n'mv' '/out/x' '/out/xtool'\n"),
+        "{}",
+        target.step.args[2]
     );
     assert_eq!(
-        planned.targets[0].runtime.config.entrypoint,
+        target.runtime.as_ref().expect("an image").config.entrypoint,
         ["/usr/local/bin/shop"]
     );
 
@@ -443,30 +441,40 @@ fn binary_names_follow_go_build_and_must_be_unique() {
     assert!(diagnostic.to_string().contains("give one of them a `name`"));
 }
 
+/// The image of the first target, and its scratch passwd and group.
+fn scratch_runtime(plan: &Plan) -> (&Runtime, &str, &str) {
+    let runtime = plan.targets[0].runtime.as_ref().expect("an image");
+    match &runtime.base {
+        RuntimeBase::Scratch { passwd, group, .. } => (runtime, passwd, group),
+        RuntimeBase::Image { reference } => panic!("expected scratch, got {reference}"),
+    }
+}
+
 #[test]
 fn runtime_is_scratch_with_a_nonroot_user_by_default() {
-    let runtime = &Fixture::new("", GO_MOD, &[]).plan().targets[0].runtime;
+    let plan = Fixture::new("", GO_MOD, &[]).plan();
+    let (runtime, passwd, group) = scratch_runtime(&plan);
     assert_eq!(runtime.config.user, "65532:65532");
-    assert!(runtime.passwd.contains("nonroot:x:65532:65532:"));
-    assert!(runtime.group.contains("nonroot:x:65532:"));
-    assert_eq!(
-        runtime.base_name,
-        "[runtime 1/2] users, CA certificates and /tmp"
-    );
+    assert!(passwd.contains("nonroot:x:65532:65532:"));
+    assert!(group.contains("nonroot:x:65532:"));
     assert_eq!(runtime.binaries_name, "[runtime 2/2] copy shop");
+    assert_eq!(
+        runtime.config.history,
+        [
+            "[runtime 1/2] users, CA certificates and /tmp",
+            "[runtime 2/2] copy shop"
+        ]
+    );
+    assert_eq!(runtime.timestamp, None);
+    assert_eq!(runtime.config.created, None);
 
-    let root = &Fixture::new("runtime:\n  user: root\n", GO_MOD, &[])
-        .plan()
-        .targets[0]
-        .runtime;
-    assert_eq!(root.config.user, "0:0");
-    assert_eq!(root.passwd.lines().count(), 1);
+    let root = Fixture::new("runtime:\n  user: root\n", GO_MOD, &[]).plan();
+    let (runtime, passwd, _) = scratch_runtime(&root);
+    assert_eq!(runtime.config.user, "0:0");
+    assert_eq!(passwd.lines().count(), 1);
 
-    let custom = &Fixture::new("runtime:\n  user: \"1000:1001\"\n", GO_MOD, &[])
-        .plan()
-        .targets[0]
-        .runtime;
-    assert!(custom.passwd.contains("app:x:1000:1001:"));
+    let custom = Fixture::new("runtime:\n  user: \"1000:1001\"\n", GO_MOD, &[]).plan();
+    assert!(scratch_runtime(&custom).1.contains("app:x:1000:1001:"));
 }
 
 #[test]
@@ -477,7 +485,7 @@ fn every_target_platform_cross_compiles_on_the_build_platform() {
         .targets
         .iter()
         .map(|t| {
-            let step = &t.builds[0].step;
+            let step = &t.step;
             (
                 t.platform.to_string(),
                 step.env["GOARCH"].clone(),
@@ -500,9 +508,9 @@ fn every_target_platform_cross_compiles_on_the_build_platform() {
             ),
         ]
     );
-    assert_eq!(plan.targets[1].builds[0].step.env["GOARM"], "7");
+    assert_eq!(plan.targets[1].step.env["GOARM"], "7");
     assert_eq!(
-        plan.targets[1].builds[0].step.mounts[1].source,
+        plan.targets[1].step.mounts[1].source,
         MountSource::Cache {
             id: "gobuild/gocache/1.26/linux-arm-v7".into()
         }
@@ -598,8 +606,7 @@ fn spec_platforms_are_the_default_and_the_option_wins() {
         .collect();
     assert_eq!(names, ["linux/s390x"]);
     assert_eq!(
-        from_option.targets[0].builds[0].step.name,
-        "[linux/s390x build 1/1] go build -o /out/shop .",
+        from_option.targets[0].step.name, "[linux/s390x build 1/1] go build -o /out/shop .",
         "a cross-compiled build says for which platform"
     );
 }

@@ -1,0 +1,371 @@
+//! The `runtime:` and `build:` sections: the image we hand back and how binaries are built.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::{Located, Pos, Problems, User, parse_user};
+
+/// Short names for common runtime bases. `GOBUILD_RUNTIME_BASE` (build arg) overrides any base.
+pub const SHORT_BASES: &[(&str, &str)] = &[
+    (
+        "distroless-static",
+        "gcr.io/distroless/static-debian12:nonroot",
+    ),
+    ("distroless-base", "gcr.io/distroless/base-debian12:nonroot"),
+    ("alpine", "alpine:3.20"),
+    ("debian-slim", "debian:bookworm-slim"),
+];
+
+/// The runtime image (`runtime:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Runtime {
+    /// `None` means the default: scratch, or debian-slim when cgo is on.
+    pub base: Option<Located<Base>>,
+    pub user: Located<User>,
+    pub entrypoint: Option<Located<Entrypoint>>,
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE`, in spec order.
+    pub env: Vec<String>,
+    pub workdir: Option<Located<String>>,
+    /// Normalized as `PORT/PROTO`.
+    pub ports: Vec<Located<String>>,
+    pub volumes: Vec<Located<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<Located<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Base {
+    Scratch,
+    /// An image reference as written, or what a short name stands for.
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Entrypoint {
+    /// One of the binaries, by name.
+    Binary(String),
+    /// A full command.
+    Command(Vec<String>),
+}
+
+/// How binaries are built (`build:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildSettings {
+    pub tags: Vec<String>,
+    /// May use `{{ .Version }}`, `{{ .Revision }}`, `{{ .Date }}`, `{{ .Arg.NAME }}`.
+    pub ldflags: Option<Located<String>>,
+    pub gcflags: Option<Located<String>>,
+    pub trimpath: bool,
+    /// Extra `go build` flags.
+    pub flags: Vec<Located<String>>,
+    pub env: BTreeMap<String, String>,
+    pub cgo: Located<bool>,
+    /// Stamp VCS information (needs .git in the context).
+    pub vcs: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuntime {
+    base: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    entrypoint: Option<Spanned<RawEntrypoint>>,
+    cmd: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    workdir: Option<Spanned<String>>,
+    ports: Option<Vec<Spanned<RawPort>>>,
+    volumes: Option<Vec<Spanned<String>>>,
+    labels: Option<BTreeMap<String, String>>,
+    stop_signal: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawEntrypoint {
+    Binary(String),
+    Command(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPort {
+    Number(u32),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBuild {
+    tags: Option<Vec<String>>,
+    ldflags: Option<Spanned<String>>,
+    gcflags: Option<Spanned<String>>,
+    trimpath: Option<bool>,
+    flags: Option<Vec<Spanned<String>>>,
+    env: Option<BTreeMap<String, String>>,
+    cgo: Option<Spanned<bool>>,
+    vcs: Option<bool>,
+}
+
+pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems) -> Runtime {
+    let start = Pos { line: 1, column: 1 };
+    let raw = raw.map(|r| r.value);
+    let Some(raw) = raw else {
+        return Runtime {
+            base: None,
+            user: Located {
+                value: User::NONROOT,
+                pos: start,
+            },
+            entrypoint: None,
+            cmd: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            labels: BTreeMap::new(),
+            stop_signal: None,
+        };
+    };
+
+    let base = raw.base.map(|base| {
+        let base = Located::from_spanned(base);
+        let written = base.value.trim();
+        let value = if written == "scratch" {
+            Base::Scratch
+        } else if let Some((_, reference)) = SHORT_BASES.iter().find(|(n, _)| *n == written) {
+            Base::Image(reference.to_string())
+        } else if written.is_empty() || written.contains(char::is_whitespace) {
+            let names: Vec<&str> = SHORT_BASES.iter().map(|(n, _)| *n).collect();
+            let hint = format!("use scratch, {}, or an image reference", names.join(", "));
+            problems.push(
+                base.pos,
+                "runtime.base",
+                format!("`{written}` is not an image"),
+                Some(&hint),
+            );
+            Base::Scratch
+        } else {
+            Base::Image(written.to_string())
+        };
+        Located {
+            value,
+            pos: base.pos,
+        }
+    });
+
+    let user = raw
+        .user
+        .map(|user| {
+            let pos = super::Pos::of(&user);
+            let value = parse_user(&user.value).unwrap_or_else(|| {
+                problems.push(
+                    pos,
+                    "runtime.user",
+                    format!("`{}` is not a user", user.value),
+                    Some("use nonroot, root, a uid, or uid:gid"),
+                );
+                User::NONROOT
+            });
+            Located { value, pos }
+        })
+        .unwrap_or(Located {
+            value: User::NONROOT,
+            pos: start,
+        });
+
+    let entrypoint = raw.entrypoint.map(|e| {
+        let pos = super::Pos::of(&e);
+        let value = match e.value {
+            RawEntrypoint::Binary(name) => Entrypoint::Binary(name),
+            RawEntrypoint::Command(command) => {
+                if command.is_empty() {
+                    problems.push(
+                        pos,
+                        "runtime.entrypoint",
+                        "the command is empty".to_string(),
+                        Some("name a binary, or give the command as a list"),
+                    );
+                }
+                Entrypoint::Command(command)
+            }
+        };
+        Located { value, pos }
+    });
+
+    let mut env = Vec::new();
+    for (key, value) in raw.env.unwrap_or_default() {
+        if key.is_empty() || key.contains('=') {
+            problems.push(
+                start,
+                "runtime.env",
+                format!("`{key}` is not a variable name"),
+                None,
+            );
+        }
+        env.push(format!("{key}={value}"));
+    }
+
+    let workdir = raw.workdir.map(Located::from_spanned);
+    if let Some(dir) = workdir.as_ref().filter(|d| !d.value.starts_with('/')) {
+        problems.push(
+            dir.pos,
+            "runtime.workdir",
+            format!("`{}` is not an absolute path", dir.value),
+            None,
+        );
+    }
+
+    let ports = raw
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let pos = super::Pos::of(&port);
+            let text = match port.value {
+                RawPort::Number(n) => n.to_string(),
+                RawPort::Text(t) => t,
+            };
+            let value = normalize_port(&text).unwrap_or_else(|| {
+                problems.push(
+                    pos,
+                    &format!("runtime.ports[{i}]"),
+                    format!("`{text}` is not a port"),
+                    Some("write 8080, 8080/tcp or 53/udp"),
+                );
+                text.clone()
+            });
+            Located { value, pos }
+        })
+        .collect();
+
+    let volumes: Vec<Located<String>> = raw
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(Located::from_spanned)
+        .collect();
+    for (i, volume) in volumes.iter().enumerate() {
+        if !volume.value.starts_with('/') {
+            problems.push(
+                volume.pos,
+                &format!("runtime.volumes[{i}]"),
+                format!("`{}` is not an absolute path", volume.value),
+                None,
+            );
+        }
+    }
+
+    let stop_signal = raw.stop_signal.map(Located::from_spanned);
+    if let Some(signal) = stop_signal.as_ref().filter(|s| !valid_signal(&s.value)) {
+        problems.push(
+            signal.pos,
+            "runtime.stop_signal",
+            format!("`{}` is not a signal", signal.value),
+            Some("for example SIGTERM, SIGINT or 15"),
+        );
+    }
+
+    Runtime {
+        base,
+        user,
+        entrypoint,
+        cmd: raw.cmd.unwrap_or_default(),
+        env,
+        workdir,
+        ports,
+        volumes,
+        labels: raw.labels.unwrap_or_default(),
+        stop_signal,
+    }
+}
+
+pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> BuildSettings {
+    let start = raw
+        .as_ref()
+        .map(super::Pos::of)
+        .unwrap_or(Pos { line: 1, column: 1 });
+    let raw = raw.map(|r| r.value);
+    let flags: Vec<Located<String>> = raw
+        .as_ref()
+        .and_then(|r| r.flags.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(Located::from_spanned)
+        .collect();
+    for (i, flag) in flags.iter().enumerate() {
+        let reserved = [
+            "-o",
+            "-mod",
+            "-ldflags",
+            "-gcflags",
+            "-tags",
+            "-trimpath",
+            "-buildvcs",
+        ];
+        let name = flag.value.split('=').next().unwrap_or_default();
+        if !flag.value.starts_with('-') {
+            problems.push(
+                flag.pos,
+                &format!("build.flags[{i}]"),
+                format!("`{}` is not a go build flag", flag.value),
+                None,
+            );
+        } else if reserved.contains(&name) || reserved.contains(&name.trim_start_matches('-')) {
+            problems.push(
+                flag.pos,
+                &format!("build.flags[{i}]"),
+                format!("`{}` has its own setting", flag.value),
+                Some("use build.tags, build.ldflags, build.gcflags, build.trimpath or build.vcs"),
+            );
+        }
+    }
+    let Some(raw) = raw else {
+        return BuildSettings {
+            tags: Vec::new(),
+            ldflags: None,
+            gcflags: None,
+            trimpath: true,
+            flags,
+            env: BTreeMap::new(),
+            cgo: Located {
+                value: false,
+                pos: start,
+            },
+            vcs: false,
+        };
+    };
+    BuildSettings {
+        tags: raw.tags.unwrap_or_default(),
+        ldflags: raw.ldflags.map(Located::from_spanned),
+        gcflags: raw.gcflags.map(Located::from_spanned),
+        trimpath: raw.trimpath.unwrap_or(true),
+        flags,
+        env: raw.env.unwrap_or_default(),
+        cgo: raw.cgo.map(Located::from_spanned).unwrap_or(Located {
+            value: false,
+            pos: start,
+        }),
+        vcs: raw.vcs.unwrap_or(false),
+    }
+}
+
+/// `8080` → `8080/tcp`; `53/udp` stays.
+fn normalize_port(text: &str) -> Option<String> {
+    let (number, proto) = text.split_once('/').unwrap_or((text, "tcp"));
+    let number: u16 = number.parse().ok().filter(|n| *n > 0)?;
+    matches!(proto, "tcp" | "udp" | "sctp").then(|| format!("{number}/{proto}"))
+}
+
+fn valid_signal(text: &str) -> bool {
+    let numeric = text.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n));
+    let named = text.strip_prefix("SIG").unwrap_or(text);
+    numeric
+        || (!named.is_empty()
+            && named
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+}

@@ -1,0 +1,753 @@
+//! The modules benchmark: a report, never a test. It builds one Go program with module
+//! dependencies (a copy of `examples/with-deps`: example.com/greet v1.1.0 and
+//! example.com/banner v0.1.0, which brings example.com/color) four ways on the same BuildKit:
+//!
+//! 1. `tests/bench/naive.Dockerfile`: `COPY . .` then `go build`; debian:bookworm-slim runtime;
+//! 2. `tests/bench/classic.Dockerfile`: go.mod/go.sum first, `go mod download`, then the rest;
+//! 3. `tests/bench/expert.Dockerfile`: deps step on bind-mounted go.mod/go.sum, cache mounts
+//!    for the module cache and GOCACHE, context bind-mounted, scratch runtime, non-root;
+//! 4. ours: `-f go-build.yaml` with `# syntax=<frontend image>`.
+//!
+//! Scenarios, each starting from a state it re-creates every run: cold (after
+//! `docker builder prune -af`), no change, one .go file edited, a requirement added
+//! (go.mod/go.sum + an import; the starting state is a build of the unmodified project after a
+//! prune, so the module caches hold exactly its three modules), README.md edited. Within each
+//! round of a scenario the order of the ways rotates. Modules come from the local proxy of the
+//! e2e tests (tests/e2e/goproxy.rs), which counts the requests of every timed build.
+//!
+//! Markdown goes to stdout, progress to stderr. It prunes the whole BuildKit cache of the
+//! daemon it talks to, so it only runs when asked: `scripts/bench-modules.sh`, or
+//! `cargo test --features e2e --test bench-modules -- --run` with the project's dockerd
+//! (`eval "$(scripts/dockerd.sh env)"`). `RUNS` (default 3) runs per scenario and way.
+
+#[path = "e2e/goproxy.rs"]
+mod goproxy;
+// Only part of the e2e support is used here; its unit tests are not built without a harness.
+#[allow(dead_code, unused_imports)]
+#[path = "e2e/support.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use goproxy::GoProxy;
+use support::{Env, ImageTag, Project, Vertex, parse_vertices, unique};
+
+/// What the unmodified program prints.
+const WITH_DEPS_OUTPUT: &str = "withdeps: *** <red>hi there, gopher (greet v1.1.0)</red> ***";
+/// A timed build that takes longer than this is killed and the benchmark fails.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+/// The frontend's own pre-solve step (src/plan.rs `source_scan`).
+const SCAN_VERTEX: &str = "[internal] list sources and //go:embed patterns";
+/// A README the copy of examples/with-deps gets, so that a non-Go file can be edited.
+const README: &str = "# withdeps\n\nA copy of examples/with-deps for the modules benchmark.\n";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Way {
+    Naive,
+    Classic,
+    Expert,
+    Ours,
+}
+
+const WAYS: [Way; 4] = [Way::Naive, Way::Classic, Way::Expert, Way::Ours];
+
+impl Way {
+    fn label(self) -> &'static str {
+        match self {
+            Way::Naive => "(1) naive",
+            Way::Classic => "(2) classic split",
+            Way::Expert => "(3) expert",
+            Way::Ours => "(4) ours",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Way::Naive => "naive",
+            Way::Classic => "classic",
+            Way::Expert => "expert",
+            Way::Ours => "ours",
+        }
+    }
+
+    fn runtime(self) -> &'static str {
+        match self {
+            Way::Naive => "debian:bookworm-slim + binary, root",
+            Way::Classic => "scratch + CA bundle + binary, root",
+            Way::Expert => "scratch + CA bundle + binary, USER 65532:65532",
+            Way::Ours => "scratch + CA bundle + passwd/group + /tmp + binary, 65532:65532",
+        }
+    }
+
+    /// The `-f` file of this way's build.
+    fn file(self, project: &Project) -> PathBuf {
+        match self {
+            Way::Ours => project.dir().join("go-build.yaml"),
+            _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/bench")
+                .join(format!("{}.Dockerfile", self.short())),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Cold,
+    NoChange,
+    GoEdit,
+    RequirementAdded,
+    ReadmeEdited,
+}
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario::Cold,
+    Scenario::NoChange,
+    Scenario::GoEdit,
+    Scenario::RequirementAdded,
+    Scenario::ReadmeEdited,
+];
+
+impl Scenario {
+    fn label(self) -> &'static str {
+        match self {
+            Scenario::Cold => "cold (after `docker builder prune -af`)",
+            Scenario::NoChange => "no change (fully cached)",
+            Scenario::GoEdit => "one .go file edited",
+            Scenario::RequirementAdded => "requirement added (go.mod + go.sum + import)",
+            Scenario::ReadmeEdited => "README.md edited",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Scenario::Cold => "cold",
+            Scenario::NoChange => "no change",
+            Scenario::GoEdit => ".go edit",
+            Scenario::RequirementAdded => "requirement",
+            Scenario::ReadmeEdited => "README",
+        }
+    }
+}
+
+/// One way's private copy of the program and its image tag.
+struct Subject {
+    way: Way,
+    project: Project,
+    tag: ImageTag,
+    /// The unmodified files, written back before every scenario run.
+    pristine: Vec<(&'static str, String)>,
+}
+
+impl Subject {
+    fn new(env: &Env, way: Way) -> Subject {
+        let project = Project::example(env, "with-deps");
+        project.write("README.md", README);
+        let pristine = ["go-build.yaml", "go.mod", "go.sum", "main.go", "README.md"]
+            .into_iter()
+            .map(|f| (f, project.read(f)))
+            .collect();
+        Subject {
+            way,
+            project,
+            tag: ImageTag::new(env, &format!("bench-{}", way.short())),
+            pristine,
+        }
+    }
+
+    fn reset(&self) {
+        for (file, text) in &self.pristine {
+            self.project.write(file, text);
+        }
+    }
+
+    /// A real code edit: the name greeted becomes unique. Returns the new expected output.
+    fn edit_go(&self) -> String {
+        let name = format!("gopher-{}", unique());
+        self.project.replace(
+            "main.go",
+            "greet.Hello(\"gopher\")",
+            &format!("greet.Hello(\"{name}\")"),
+        );
+        WITH_DEPS_OUTPUT.replace("gopher", &name)
+    }
+
+    /// Adds example.com/extra v1.0.0 the way a developer does after `go get`: the requirement
+    /// in go.mod, its sums in go.sum, and the import that uses it. Returns the expected output.
+    fn add_requirement(&self, proxy: &GoProxy) -> String {
+        let p = &self.project;
+        p.replace(
+            "go.mod",
+            "require example.com/color v1.0.0 // indirect",
+            "require example.com/color v1.0.0 // indirect\n\nrequire example.com/extra v1.0.0",
+        );
+        let sum = p.read("go.sum");
+        p.write(
+            "go.sum",
+            &format!("{sum}{}", proxy.go_sum("example.com/extra@v1.0.0")),
+        );
+        p.replace(
+            "main.go",
+            "\"example.com/greet\"",
+            "\"example.com/extra\"\n\t\"example.com/greet\"",
+        );
+        p.replace(
+            "main.go",
+            "banner.Banner(greet.Hello(\"gopher\")))",
+            "banner.Banner(greet.Hello(\"gopher\")) + \" + \" + extra.Extra())",
+        );
+        format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
+    }
+
+    fn edit_readme(&self) {
+        let text = self.project.read("README.md");
+        self.project
+            .write("README.md", &format!("{text}\nEdited {}.\n", unique()));
+    }
+}
+
+/// What one timed build measured.
+struct Sample {
+    secs: f64,
+    /// `module@version` of every `.zip` the proxy served during the build.
+    zips: Vec<String>,
+    /// Every request the proxy got during the build (list, info, mod, zip; any status).
+    requests: usize,
+    size: u64,
+    /// BuildKit's own time of our source-scan vertex (`DONE`), when it ran.
+    scan_ran: Option<f64>,
+    /// Build-step vertices that ran (not CACHED), short names.
+    ran: Vec<String>,
+}
+
+struct BuildRun {
+    success: bool,
+    output: String,
+    secs: f64,
+}
+
+/// `docker build` of one subject with the proxy reachable (host network) and GOPROXY/GOSUMDB
+/// build args; wall time of the client process.
+fn docker_build(env: &Env, s: &Subject, proxy: &GoProxy) -> BuildRun {
+    let mut cmd = env.command();
+    cmd.args(["build", "--progress=plain", "--network=host"])
+        .arg("--build-arg")
+        .arg(format!("GOPROXY={}", proxy.url()))
+        .args(["--build-arg", "GOSUMDB=off", "-f"])
+        .arg(s.way.file(&s.project))
+        .args(["-t", s.tag.name()])
+        .arg(s.project.dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for docker build") {
+            break Some(status);
+        }
+        if start.elapsed() > BUILD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let mut output = out_t.join().unwrap_or_default();
+    output.push_str(&err_t.join().unwrap_or_default());
+    BuildRun {
+        success: status.is_some_and(|s| s.success()),
+        output,
+        secs,
+    }
+}
+
+fn must_build(env: &Env, s: &Subject, proxy: &GoProxy, what: &str) -> BuildRun {
+    let run = docker_build(env, s, proxy);
+    assert!(
+        run.success,
+        "{what}: {} build failed after {:.1}s:\n{}",
+        s.way.label(),
+        run.secs,
+        run.output
+    );
+    run
+}
+
+/// Brings the BuildKit cache to "this project was just built" (not timed).
+fn prepare(env: &Env, s: &Subject, proxy: &GoProxy) {
+    must_build(env, s, proxy, "starting state");
+}
+
+/// The timed build: proxy counts, image size, and the image must print `expected`.
+fn timed(env: &Env, s: &Subject, proxy: &GoProxy, scenario: Scenario, expected: &str) -> Sample {
+    proxy.reset_counts();
+    let run = must_build(env, s, proxy, scenario.short());
+    let zips = proxy.module_requests();
+    let requests = proxy.requests().len();
+    let printed = env.run(&[], s.tag.name(), &[]);
+    let printed = String::from_utf8_lossy(&printed.stdout).trim().to_string();
+    assert_eq!(
+        printed,
+        expected,
+        "{}: the {} image prints the wrong thing",
+        scenario.short(),
+        s.way.label()
+    );
+    let size = env.inspect(s.tag.name())["Size"]
+        .as_u64()
+        .expect("image Size");
+    let vertices = parse_vertices(&run.output);
+    let scan_ran = vertices
+        .iter()
+        .find(|v| v.name == SCAN_VERTEX)
+        .filter(|v| v.ran())
+        .and_then(|v| v.done);
+    let ran = vertices
+        .iter()
+        .filter(|v| v.ran() && is_step(v))
+        .map(|v| short_step(&v.name))
+        .collect();
+    Sample {
+        secs: run.secs,
+        zips,
+        requests,
+        size,
+        scan_ran,
+        ran,
+    }
+}
+
+/// A build step of the program (`[stage n/m] ...`), not BuildKit's or the frontend's
+/// bookkeeping (`[internal] ...`, `[builder] FROM`, exporting, resolving image configs).
+fn is_step(v: &Vertex) -> bool {
+    let Some(rest) = v.name.strip_prefix('[') else {
+        return false;
+    };
+    let Some((inside, _)) = rest.split_once(']') else {
+        return false;
+    };
+    let Some((_, n_of_m)) = inside.rsplit_once(' ') else {
+        return false;
+    };
+    n_of_m
+        .split('/')
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `[build 4/4] RUN CGO_ENABLED=0 go build -o /app .` → `RUN CGO_ENABLED=0 go build -o /app .`,
+/// at most 40 characters.
+fn short_step(name: &str) -> String {
+    let text = name.split_once("] ").map_or(name, |(_, t)| t);
+    let text = text.split(" --mount").next().unwrap_or(text);
+    let text = text.replace('\n', " ");
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(39).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn prune(env: &Env) {
+    env.docker_ok(&["builder", "prune", "-af"]);
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `3` when every run gave 3, else `2–3 (median 3)`.
+fn count_cell(values: &[usize]) -> String {
+    let min = values.iter().min().copied().unwrap_or(0);
+    let max = values.iter().max().copied().unwrap_or(0);
+    if min == max {
+        min.to_string()
+    } else {
+        let m = median(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        format!("{min}–{max} (median {m})")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// Keeps the frontend image the run started with under its own tag, so a concurrent
+/// `scripts/frontend-image.sh` cannot swap the frontend in the middle of the benchmark.
+struct PinnedFrontend {
+    env_host: String,
+    name: String,
+    id: String,
+}
+
+impl PinnedFrontend {
+    fn pin(env: &Env) -> PinnedFrontend {
+        let id = env
+            .docker_ok(&["image", "inspect", "-f", "{{.Id}}", &env.frontend_image])
+            .trim()
+            .to_string();
+        let name = format!("gobuild-frontend:bench-{}", std::process::id());
+        env.docker_ok(&["tag", &id, &name]);
+        PinnedFrontend {
+            env_host: env.docker_host.clone(),
+            name,
+            id,
+        }
+    }
+}
+
+impl Drop for PinnedFrontend {
+    fn drop(&mut self) {
+        let _ = Command::new(support::DOCKER)
+            .env("DOCKER_HOST", &self.env_host)
+            .args(["rmi", &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--run") {
+        eprintln!(
+            "bench-modules: not run (it prunes the BuildKit cache). Use scripts/bench-modules.sh \
+             or `cargo test --features e2e --test bench-modules -- --run`."
+        );
+        return;
+    }
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
+    let mut env = Env::get();
+    let requested_frontend = env.frontend_image.clone();
+    let pinned = PinnedFrontend::pin(&env);
+    env.frontend_image = pinned.name.clone();
+    let proxy = GoProxy::start();
+    let subjects: Vec<Subject> = WAYS.iter().map(|&w| Subject::new(&env, w)).collect();
+
+    let started = Instant::now();
+    // samples[scenario][way]
+    let mut samples: Vec<Vec<Vec<Sample>>> = SCENARIOS
+        .iter()
+        .map(|_| WAYS.iter().map(|_| Vec::new()).collect())
+        .collect();
+    for (si, &scenario) in SCENARIOS.iter().enumerate() {
+        for round in 0..runs {
+            let order: Vec<usize> = (0..WAYS.len()).map(|i| (round + i) % WAYS.len()).collect();
+            if scenario == Scenario::RequirementAdded {
+                // One prune per round, then every way builds the unmodified project: the
+                // module caches hold exactly its modules, nothing of an earlier round's edit.
+                prune(&env);
+                for &wi in &order {
+                    subjects[wi].reset();
+                    prepare(&env, &subjects[wi], &proxy);
+                }
+            }
+            for &wi in &order {
+                let s = &subjects[wi];
+                let expected = match scenario {
+                    Scenario::Cold => {
+                        s.reset();
+                        prune(&env);
+                        WITH_DEPS_OUTPUT.to_string()
+                    }
+                    Scenario::NoChange => {
+                        s.reset();
+                        prepare(&env, s, &proxy);
+                        WITH_DEPS_OUTPUT.to_string()
+                    }
+                    Scenario::GoEdit => {
+                        s.reset();
+                        prepare(&env, s, &proxy);
+                        s.edit_go()
+                    }
+                    Scenario::RequirementAdded => s.add_requirement(&proxy),
+                    Scenario::ReadmeEdited => {
+                        s.reset();
+                        prepare(&env, s, &proxy);
+                        s.edit_readme();
+                        WITH_DEPS_OUTPUT.to_string()
+                    }
+                };
+                let sample = timed(&env, s, &proxy, scenario, &expected);
+                eprintln!(
+                    "[{} {}/{runs}] {:<18} {:>7.2}s  zips {} requests {:>2}  ran: {}",
+                    scenario.short(),
+                    round + 1,
+                    s.way.label(),
+                    sample.secs,
+                    sample.zips.len(),
+                    sample.requests,
+                    if sample.ran.is_empty() {
+                        "(all cached)".to_string()
+                    } else {
+                        sample.ran.join(" | ")
+                    }
+                );
+                samples[si][wi].push(sample);
+            }
+            reset_all(&subjects);
+        }
+    }
+    let elapsed = started.elapsed();
+
+    print!(
+        "{}",
+        report(
+            &samples,
+            runs,
+            &requested_frontend,
+            &pinned.id,
+            &env,
+            elapsed
+        )
+    );
+}
+
+fn reset_all(subjects: &[Subject]) {
+    for s in subjects {
+        s.reset();
+    }
+}
+
+fn report(
+    samples: &[Vec<Vec<Sample>>],
+    runs: usize,
+    frontend: &str,
+    frontend_id: &str,
+    env: &Env,
+    elapsed: Duration,
+) -> String {
+    let med = |si: usize, wi: usize| {
+        median(&samples[si][wi].iter().map(|s| s.secs).collect::<Vec<f64>>())
+    };
+    let ours = WAYS.iter().position(|&w| w == Way::Ours).expect("ours");
+    let expert = WAYS.iter().position(|&w| w == Way::Expert).expect("expert");
+    let mut o = String::new();
+
+    let server = env.docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    let go = env.docker_ok(&[
+        "run",
+        "--rm",
+        "--network=none",
+        "golang:1.27-bookworm",
+        "go",
+        "version",
+    ]);
+    let _ = writeln!(
+        o,
+        "Modules benchmark: a copy of examples/with-deps (greet v1.1.0, banner v0.1.0 → color \
+         v1.0.0, from the local proxy), median of {runs} runs per cell, ways rotated within \
+         each round."
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "- date {} · dockerd {} (BuildKit embedded) · {} cores · {}",
+        command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        server.trim(),
+        command_line("nproc", &[]),
+        go.trim()
+    );
+    let _ = writeln!(
+        o,
+        "- frontend {frontend} = {} · tree {} · total run {:.0} s",
+        frontend_id
+            .trim_start_matches("sha256:")
+            .get(..12)
+            .unwrap_or(frontend_id),
+        command_line(
+            "git",
+            &[
+                "-C",
+                env!("CARGO_MANIFEST_DIR"),
+                "describe",
+                "--always",
+                "--dirty"
+            ]
+        ),
+        elapsed.as_secs_f64()
+    );
+    let _ = writeln!(o);
+
+    // --- wall times and ratios
+    let _ = write!(o, "| scenario (wall s, median) |");
+    for w in WAYS {
+        let _ = write!(o, " {} |", w.label());
+    }
+    for w in WAYS.iter().filter(|&&w| w != Way::Ours) {
+        let _ = write!(o, " ours/{} |", &w.label()[..3]);
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        let _ = write!(o, "| {} |", scenario.label());
+        for wi in 0..WAYS.len() {
+            let _ = write!(o, " {:.2} |", med(si, wi));
+        }
+        for (wi, _) in WAYS.iter().enumerate().filter(|&(_, &w)| w != Way::Ours) {
+            let _ = write!(o, " {:.2} |", med(si, ours) / med(si, wi));
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Ratios are ours ÷ theirs (below 1: ours is faster).");
+    let _ = writeln!(o);
+
+    // --- proxy requests
+    let _ = write!(o, "| proxy requests per timed build: .zip / all |");
+    for w in WAYS {
+        let _ = write!(o, " {} |", w.label());
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        let _ = write!(o, "| {} |", scenario.label());
+        for way_samples in &samples[si] {
+            let zips: Vec<usize> = way_samples.iter().map(|s| s.zips.len()).collect();
+            let all: Vec<usize> = way_samples.iter().map(|s| s.requests).collect();
+            let _ = write!(o, " {} / {} |", count_cell(&zips), count_cell(&all));
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o);
+
+    // --- image sizes (the unmodified program: the cold builds)
+    let _ = writeln!(o, "| image | bytes | runtime |");
+    let _ = writeln!(o, "|---|---:|---|");
+    for (wi, w) in WAYS.iter().enumerate() {
+        let sizes: Vec<u64> = samples[0][wi].iter().map(|s| s.size).collect();
+        let min = sizes.iter().min().copied().unwrap_or(0);
+        let max = sizes.iter().max().copied().unwrap_or(0);
+        let size = if min == max {
+            thousands(min)
+        } else {
+            format!("{}–{}", thousands(min), thousands(max))
+        };
+        let _ = writeln!(o, "| {} | {size} | {} |", w.label(), w.runtime());
+    }
+    let _ = writeln!(o);
+
+    // --- the frontend's own overhead
+    let no_change = SCENARIOS
+        .iter()
+        .position(|&s| s == Scenario::NoChange)
+        .expect("no change");
+    let (ours_cached, expert_cached) = (med(no_change, ours), med(no_change, expert));
+    let _ = writeln!(o, "| frontend overhead | seconds |");
+    let _ = writeln!(o, "|---|---:|");
+    let _ = writeln!(
+        o,
+        "| fully cached build: ours {ours_cached:.2} − (3) {expert_cached:.2} (frontend container start, its gateway solves and reads, ResolveImageConfig, cached source scan) | {:.2} |",
+        ours_cached - expert_cached
+    );
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        let scans: Vec<f64> = samples[si][ours]
+            .iter()
+            .filter_map(|s| s.scan_ran)
+            .collect();
+        let cell = if scans.is_empty() {
+            "cached".to_string()
+        } else {
+            format!(
+                "{:.2} (ran in {} of {} runs)",
+                median(&scans),
+                scans.len(),
+                samples[si][ours].len()
+            )
+        };
+        let _ = writeln!(
+            o,
+            "| source-scan step `{SCAN_VERTEX}`, BuildKit's DONE time, {} | {cell} |",
+            scenario.short()
+        );
+    }
+    let _ = writeln!(o);
+
+    // --- every run, and what ran
+    let _ = writeln!(
+        o,
+        "<details><summary>every run (seconds, in run order) and the build steps that ran in the last one</summary>"
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| scenario | way | runs | .zip downloads (last run) | steps that ran (last run) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        for (wi, w) in WAYS.iter().enumerate() {
+            let list = &samples[si][wi];
+            let times: Vec<String> = list.iter().map(|s| format!("{:.2}", s.secs)).collect();
+            let last = list.last();
+            let zips = last
+                .map(|s| s.zips.join(", "))
+                .filter(|z| !z.is_empty())
+                .unwrap_or_else(|| "—".to_string());
+            let ran = last
+                .map(|s| s.ran.join(" · "))
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "(all cached)".to_string());
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {zips} | {} |",
+                scenario.short(),
+                w.label(),
+                times.join(", "),
+                ran.replace('|', "\\|")
+            );
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "</details>");
+    o
+}
