@@ -654,3 +654,218 @@ fn planning_is_pure() {
     let second = serde_json::to_string(&fixture.plan()).expect("serializes");
     assert_eq!(first, second);
 }
+
+fn plan_error(fixture: &Fixture) -> Diagnostic {
+    let inputs = fixture.inputs();
+    let choice = builder_choice(&inputs).expect("choice");
+    let builder = ResolvedImage {
+        reference: choice.reference.clone(),
+        facts: ImageFacts::default(),
+    };
+    plan(&inputs, &choice, builder).expect_err("the plan must be refused")
+}
+
+#[test]
+fn image_config_comes_from_the_spec_build_args_and_labels() {
+    let spec = "runtime:\n  cmd: [serve]\n  env: {MODE: prod}\n  workdir: /srv\n  ports: [8080]\n  volumes: [/data]\n  labels: {team: core}\n  stop_signal: SIGINT\n";
+    let plan = Fixture::new(
+        spec,
+        GO_MOD,
+        &[
+            ("build-arg:SOURCE_DATE_EPOCH", "1700000000"),
+            ("build-arg:VERSION", "1.4.0"),
+            ("build-arg:REVISION", "abc123"),
+            ("label:team", "platform"),
+        ],
+    )
+    .plan();
+    let runtime = plan.targets[0].runtime.as_ref().expect("an image");
+    let config = &runtime.config;
+    assert_eq!(config.cmd, ["serve"]);
+    assert!(config.env.contains(&"MODE=prod".to_string()));
+    assert!(config.env.iter().any(|e| e.starts_with("PATH=")));
+    assert_eq!(config.working_dir, "/srv");
+    assert_eq!(config.ports, ["8080/tcp"]);
+    assert_eq!(config.volumes, ["/data"]);
+    assert_eq!(config.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(config.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+    assert_eq!(runtime.timestamp, Some(1_700_000_000_000_000_000));
+    assert_eq!(
+        config.labels["team"], "platform",
+        "--label wins over the spec"
+    );
+    assert_eq!(config.labels["org.opencontainers.image.version"], "1.4.0");
+    assert_eq!(config.labels["org.opencontainers.image.revision"], "abc123");
+    assert_eq!(
+        config.labels["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+
+    let bad = Fixture::new("", GO_MOD, &[("build-arg:SOURCE_DATE_EPOCH", "yesterday")]);
+    assert!(
+        plan_error(&bad)
+            .to_string()
+            .starts_with("--build-arg: SOURCE_DATE_EPOCH: `yesterday`")
+    );
+}
+
+#[test]
+fn a_base_image_is_merged_under_our_config() {
+    let mut fixture = Fixture::new(
+        "runtime:\n  base: debian-slim\n  env: {MODE: prod}\n",
+        GO_MOD,
+        &[],
+    );
+    let inputs = fixture.inputs();
+    assert_eq!(
+        runtime_base(&inputs).expect("base").as_deref(),
+        Some("docker.io/library/debian:bookworm-slim")
+    );
+    fixture.runtime_bases.insert(
+        Platform::new("linux", "amd64", None),
+        ResolvedImage {
+            reference: "docker.io/library/debian:bookworm-slim@sha256:00".into(),
+            facts: ImageFacts {
+                env: vec![
+                    "PATH=/usr/bin:/bin".into(),
+                    "MODE=dev".into(),
+                    "LANG=C.UTF-8".into(),
+                ],
+                working_dir: "/home".into(),
+                user: "1000".into(),
+                labels: BTreeMap::from([("vendor".into(), "debian".into())]),
+                history: Vec::new(),
+            },
+        },
+    );
+    let plan = fixture.plan();
+    let runtime = plan.targets[0].runtime.as_ref().expect("an image");
+    assert!(
+        matches!(&runtime.base, RuntimeBase::Image { reference } if reference.ends_with("@sha256:00"))
+    );
+    assert_eq!(
+        runtime.config.env,
+        ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "MODE=prod"]
+    );
+    assert_eq!(
+        runtime.config.working_dir, "/home",
+        "the base's workdir when the spec has none"
+    );
+    assert_eq!(
+        runtime.config.user, "65532:65532",
+        "still non-root by default"
+    );
+    assert_eq!(runtime.config.labels["vendor"], "debian");
+    assert_eq!(runtime.binaries_name, "[runtime 1/1] copy shop");
+}
+
+#[test]
+fn runtime_base_choices() {
+    let base = |spec: &str, args: &[(&str, &str)]| {
+        let fixture = Fixture::new(spec, GO_MOD, args);
+        runtime_base(&fixture.inputs()).map_err(|d| d.to_string())
+    };
+    assert_eq!(base("", &[]), Ok(None), "scratch by default");
+    assert_eq!(
+        base("build:\n  cgo: true\n", &[]),
+        Ok(Some("docker.io/library/debian:bookworm-slim".into())),
+        "cgo needs a C library"
+    );
+    assert_eq!(
+        base(
+            "runtime:\n  base: ghcr.io/acme/base:1\n",
+            &[("build-arg:GOBUILD_RUNTIME_BASE", "alpine:3.20")]
+        ),
+        Ok(Some("docker.io/library/alpine:3.20".into())),
+        "the build arg overrides the spec"
+    );
+    let refused =
+        base("runtime:\n  base: scratch\nbuild:\n  cgo: true\n", &[]).expect_err("scratch + cgo");
+    assert!(
+        refused.starts_with("go-build.yaml:2:9: runtime.base: scratch has no C library"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn targets_select_what_the_build_returns() {
+    let spec = "binaries:\n  - package: ./cmd/api\n  - package: ./cmd/worker\n";
+    let only = Fixture::new(spec, GO_MOD, &[("target", "worker")]).plan();
+    assert_eq!(only.output, Output::Image);
+    assert_eq!(only.targets[0].binaries, ["worker"]);
+    assert_eq!(
+        only.targets[0].step.name,
+        "[build 1/1] go build -o /out/worker ./cmd/worker"
+    );
+    assert_eq!(
+        only.targets[0]
+            .runtime
+            .as_ref()
+            .expect("an image")
+            .config
+            .entrypoint,
+        ["/usr/local/bin/worker"]
+    );
+
+    let files = Fixture::new(spec, GO_MOD, &[("target", "binaries")]).plan();
+    assert_eq!(files.output, Output::Binaries);
+    assert!(files.targets[0].runtime.is_none());
+
+    let test = Fixture::new(spec, GO_MOD, &[("target", "test")]).plan();
+    assert_eq!(test.output, Output::Test);
+    assert_eq!(test.targets[0].step.name, "[test 1/1] go test ./...");
+    assert!(
+        test.targets[0].step.args[2].contains("'go' 'test' '-trimpath' '-buildvcs=false' './...'")
+    );
+    assert!(
+        test.sources.contains(&"testdata/in.txt".to_string()),
+        "tests read testdata"
+    );
+
+    let unknown = plan_error(&Fixture::new(spec, GO_MOD, &[("target", "web")]));
+    assert_eq!(
+        unknown.to_string(),
+        "--target: `web` is not a target; this spec has image, binaries, test, api, worker"
+    );
+}
+
+#[test]
+fn build_settings_reach_go_build() {
+    let spec = "build:\n  tags: [netgo, osusergo]\n  ldflags: -s -w -X main.version={{ .Version }}\n  gcflags: all=-N\n  trimpath: false\n  flags: [-v]\n  env: {GOEXPERIMENT: rangefunc}\n";
+    let plan = Fixture::new(spec, GO_MOD, &[("build-arg:VERSION", "2.0.0")]).plan();
+    let step = &plan.targets[0].step;
+    assert!(
+        step.args[2].contains("'go' 'build' '-buildvcs=false' '-tags=netgo,osusergo' '-ldflags=-s -w -X main.version=2.0.0' '-gcflags=all=-N' '-v' '-o' '/out/shop' '.'"),
+        "{}",
+        step.args[2]
+    );
+    assert_eq!(step.env["GOEXPERIMENT"], "rangefunc");
+
+    let bad = plan_error(&Fixture::new(
+        "build:\n  ldflags: -X a={{ .Nope }}\n",
+        GO_MOD,
+        &[],
+    ));
+    assert!(
+        bad.to_string()
+            .starts_with("go-build.yaml:2:12: build.ldflags: `{{ .Nope }}`"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn cgo_builds_with_the_c_toolchain_and_never_cross_compiles() {
+    let plan = Fixture::new("build:\n  cgo: true\n", GO_MOD, &[]).plan();
+    assert_eq!(plan.targets[0].step.env["CGO_ENABLED"], "1");
+    let cross = plan_error(&Fixture::new(
+        "build:\n  cgo: true\n",
+        GO_MOD,
+        &[("platform", "linux/arm64")],
+    ));
+    assert!(
+        cross
+            .to_string()
+            .starts_with("go-build.yaml:2:8: build.cgo: cgo for linux/arm64"),
+        "{cross}"
+    );
+}

@@ -235,3 +235,72 @@ fn platforms_are_parsed_normalized_and_unique() {
     );
     assert!(message.contains("already listed on line 2"), "{message}");
 }
+
+#[test]
+fn runtime_and_build_sections() {
+    let spec = load_ok(
+        "runtime:\n  base: distroless-static\n  entrypoint: worker\n  cmd: [--port, \"8080\"]\n  env: {MODE: prod}\n  workdir: /srv\n  ports: [8080, 53/udp]\n  volumes: [/data]\n  labels: {team: core}\n  stop_signal: SIGINT\nbuild:\n  tags: [netgo]\n  ldflags: -s -w -X main.version={{ .Version }}\n  trimpath: false\n  flags: [-race]\n  env: {GOEXPERIMENT: loopvar}\n  cgo: true\n  vcs: true\n",
+    );
+    let runtime = &spec.runtime;
+    assert_eq!(
+        runtime.base.as_ref().map(|b| &b.value),
+        Some(&Base::Image(
+            "gcr.io/distroless/static-debian12:nonroot".into()
+        ))
+    );
+    assert_eq!(
+        runtime.entrypoint.as_ref().map(|e| &e.value),
+        Some(&Entrypoint::Binary("worker".into()))
+    );
+    assert_eq!(runtime.cmd, ["--port", "8080"]);
+    assert_eq!(runtime.env, ["MODE=prod"]);
+    let ports: Vec<&str> = runtime.ports.iter().map(|p| p.value.as_str()).collect();
+    assert_eq!(ports, ["8080/tcp", "53/udp"]);
+    assert_eq!(
+        runtime.stop_signal.as_ref().map(|s| s.value.as_str()),
+        Some("SIGINT")
+    );
+    let build = &spec.build;
+    assert_eq!(build.tags, ["netgo"]);
+    assert!(!build.trimpath && build.vcs && build.cgo.value);
+    assert_eq!(build.cgo.pos.line, 17);
+    assert_eq!(build.ldflags.as_ref().map(|l| l.pos.line), Some(13));
+}
+
+#[test]
+fn runtime_and_build_mistakes_are_located() {
+    let error = load(
+        "go-build.yaml",
+        b"runtime:\n  base: \"my image\"\n  workdir: srv\n  ports: [0, 80/icmp]\n  volumes: [data]\n  stop_signal: sigterm\n  entrypoint: []\nbuild:\n  flags: [-o=x, race]\n",
+    )
+    .expect_err("every field is wrong");
+    let found: Vec<(u32, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.pos.line, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, "runtime.base"),
+            (7, "runtime.entrypoint"),
+            (3, "runtime.workdir"),
+            (4, "runtime.ports[0]"),
+            (4, "runtime.ports[1]"),
+            (5, "runtime.volumes[0]"),
+            (6, "runtime.stop_signal"),
+            (9, "build.flags[0]"),
+            (9, "build.flags[1]"),
+        ]
+    );
+    let message = problem("build:\n  cgo: maybe\n");
+    assert!(
+        message.starts_with("go-build.yaml:2:8: build.cgo: "),
+        "{message}"
+    );
+    let message = problem("runtime:\n  bse: scratch\n");
+    assert!(
+        message.starts_with("go-build.yaml:2:3: runtime.bse: unknown field `bse`"),
+        "{message}"
+    );
+}
