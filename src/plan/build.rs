@@ -24,8 +24,8 @@ pub struct TemplateValues<'a> {
     pub date: Option<&'a str>,
 }
 
-/// Expands `{{ .Version }}`, `{{ .Revision }}`, `{{ .Date }}` and `{{ .Arg.NAME }}`; a value
-/// that was not given expands to nothing.
+/// Expands `{{ .Version }}` (build arg VERSION, `dev` without one), `{{ .Revision }}`,
+/// `{{ .Date }}` and `{{ .Arg.NAME }}`; other values that were not given expand to nothing.
 pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
@@ -38,7 +38,11 @@ pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
         let key = after[..end].trim();
         let arg = |name: &str| values.build_args.get(name).cloned().unwrap_or_default();
         let value = match key {
-            ".Version" => arg("VERSION"),
+            ".Version" => values
+                .build_args
+                .get("VERSION")
+                .cloned()
+                .unwrap_or_else(|| "dev".to_string()),
             ".Revision" => arg("REVISION"),
             ".Date" => values.date.unwrap_or_default().to_string(),
             other => match other.strip_prefix(".Arg.") {
@@ -167,6 +171,15 @@ mod tests {
             Ok("-X main.version=1.2.3 -X main.rev= -X main.date=2024-01-01T00:00:00Z -X main.ch=beta".to_string())
         );
         assert!(expand("{{ .Nope }}", &values).is_err_and(|e| e.contains(".Nope")));
+        let none = BTreeMap::new();
+        let bare = TemplateValues {
+            build_args: &none,
+            date: None,
+        };
+        assert_eq!(
+            expand("{{ .Version }}/{{ .Date }}", &bare),
+            Ok("dev/".to_string())
+        );
         assert!(expand("{{ .Version", &values).is_err());
     }
 
