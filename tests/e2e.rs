@@ -106,25 +106,36 @@ fn hello_image_is_minimal_nonroot_and_rebuild_is_fully_cached() {
 
     // --- CA bundle present (a Go program making TLS calls needs it)
     let entries = env.image_entries(tag.name());
-    let files: Vec<&str> = entries.iter().map(|(_, path)| path.as_str()).collect();
+    let files: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     assert!(
         files.contains(&"etc/ssl/certs/ca-certificates.crt"),
         "etc/ssl/certs/ca-certificates.crt missing from the image; files: {files:?}"
     );
     let tmp_mode = entries
         .iter()
-        .find(|(_, path)| path.trim_end_matches('/') == "tmp")
-        .map(|(mode, _)| mode.as_str());
+        .find(|e| e.path.trim_end_matches('/') == "tmp")
+        .map(|e| e.mode.as_str());
     assert_eq!(
         tmp_mode,
         Some("drwxrwxrwt"),
         "/tmp must exist with mode 1777 so the non-root user can write temp files"
     );
     let size = image["Size"].as_u64().expect("image Size");
+    let binary = entries
+        .iter()
+        .find(|e| e.path == "usr/local/bin/hello")
+        .map_or(0, |e| e.size);
+    // Only what the frontend adds (dockerd adds empty runtime files such as /etc/hosts).
+    let overhead = size.saturating_sub(binary);
     println!(
-        "hello image: {size} bytes ({:.1} KiB), {} files, entrypoint {entrypoint:?}",
+        "hello image: {size} bytes ({:.1} KiB): binary {binary} + {overhead} bytes of users, CA bundle and /tmp; {} files",
         size as f64 / 1024.0,
         files.len()
+    );
+    assert!(binary > 0, "the binary is in the image");
+    assert!(
+        overhead < 300 * 1024,
+        "the image is the binary plus less than 300 KB, but the rest is {overhead} bytes"
     );
 
     // --- rebuild without changes: every stage vertex comes from the cache
@@ -580,4 +591,190 @@ fn only_files_go_reads_invalidate_the_build() {
         stdout(&env.run(&[], tag.name(), &[])),
         "embed: howdy, gopher, from templates/hello.tmpl"
     );
+}
+
+// ---- runtime images, several binaries, build flags, cgo, reproducibility ----
+
+/// A non-scratch base by reference (the local debian stand-in): its env is merged under ours.
+#[test]
+fn an_image_base_keeps_its_env_under_ours() {
+    let env = Env::get();
+    let project = Project::hello(&env);
+    let spec = project.read("go-build.yaml");
+    project.write(
+        "go-build.yaml",
+        &format!("{spec}runtime:\n  base: debian:bookworm-slim\n  env: {{GREETING: hi}}\n"),
+    );
+    let tag = ImageTag::new(&env, "on-debian");
+    let build = env.build(&project, &tag);
+    build.assert_success();
+    vertex(
+        &build,
+        "[runtime] FROM docker.io/library/debian:bookworm-slim",
+    );
+    let config = &env.inspect(tag.name())["Config"];
+    let vars: Vec<&str> = config["Env"]
+        .as_array()
+        .expect("Env")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(vars.contains(&"GREETING=hi"), "{vars:?}");
+    assert!(
+        vars.iter().any(|v| v.starts_with("PATH=/usr/local/sbin")),
+        "the base's PATH is kept: {vars:?}"
+    );
+    assert_eq!(config["User"], "65532:65532");
+    // The base has a shell: the image really is debian plus our binary.
+    let sh = env.run(&["--entrypoint", "/bin/sh"], tag.name(), &["-c", "hello"]);
+    assert_eq!(stdout(&sh), HELLO_OUTPUT);
+}
+
+/// Two binaries from one `go build`; `--target` picks one, `binaries` exports only the files,
+/// `test` runs the module's tests and fails the build when one fails.
+#[test]
+fn several_binaries_and_targets() {
+    let env = Env::get();
+    let project = Project::example(&env, "multi");
+    let tag = ImageTag::new(&env, "multi");
+    let all = env.build_with(
+        &project,
+        &["--build-arg", "VERSION=1.0.0", "-t", tag.name()],
+    );
+    all.assert_success();
+    assert_eq!(
+        vertex(&all, "[build ").name,
+        "[build 1/1] go build -o /out/ ./cmd/api ./cmd/worker"
+    );
+    assert_eq!(stdout(&env.run(&[], tag.name(), &[])), "api 1.0.0");
+    let worker = env.run(&["--entrypoint", "/usr/local/bin/worker"], tag.name(), &[]);
+    assert_eq!(stdout(&worker), "worker 1.0.0");
+    let labels = &env.inspect(tag.name())["Config"]["Labels"];
+    assert_eq!(labels["org.example.team"], "platform");
+    assert_eq!(labels["org.opencontainers.image.version"], "1.0.0");
+
+    let only = ImageTag::new(&env, "multi-worker");
+    env.build_with(&project, &["--target", "worker", "-t", only.name()])
+        .assert_success();
+    assert_eq!(stdout(&env.run(&[], only.name(), &[])), "worker dev");
+    let files: Vec<String> = env
+        .image_entries(only.name())
+        .into_iter()
+        .map(|e| e.path)
+        .filter(|p| p.starts_with("usr/local/bin/"))
+        .collect();
+    assert_eq!(files, ["usr/local/bin/", "usr/local/bin/worker"]);
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = format!("type=local,dest={}", out.path().display());
+    env.build_with(&project, &["--target", "binaries", "-o", &dest])
+        .assert_success();
+    let mut exported: Vec<String> = std::fs::read_dir(out.path())
+        .expect("exported files")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    exported.sort();
+    assert_eq!(exported, ["api", "worker"], "only the built files");
+
+    let tests = env.build_with(&project, &["--target", "test", "-o", &dest]);
+    tests.assert_success();
+    vertex(&tests, "[test 1/1] go test ./...");
+    project.replace(
+        "internal/version/version_test.go",
+        "\"api \"+Version",
+        "\"nope\"",
+    );
+    let failing = env.build_with(&project, &["--target", "test", "-o", &dest]);
+    assert!(!failing.success, "a failing test fails the build");
+    assert!(
+        failing.output.contains("--- FAIL: TestDescribe"),
+        "go test's output is visible:\n{}",
+        failing.output
+    );
+}
+
+/// A new version string in the ldflags template re-links only: the compiled packages come
+/// from GOCACHE (the timing is reported, not asserted).
+#[test]
+fn a_new_version_relinks_only() {
+    let env = Env::get();
+    let project = Project::example(&env, "multi");
+    let tag = ImageTag::new(&env, "multi-version");
+    let version = format!("2.{}", unique().replace(['-', '.'], ""));
+    env.build_with(
+        &project,
+        &[
+            "--build-arg",
+            &format!("VERSION={version}"),
+            "-t",
+            tag.name(),
+        ],
+    )
+    .assert_success();
+    let next = format!("{version}.1");
+    let relinked = env.build_with(
+        &project,
+        &["--build-arg", &format!("VERSION={next}"), "-t", tag.name()],
+    );
+    relinked.assert_success();
+    let build = vertex(&relinked, "[build ");
+    assert!(!build.cached, "the build step runs for a new version");
+    println!(
+        "TIMING rebuild with a new version string: build step {:.1}s (whole build {:.1}s)",
+        build.done.unwrap_or(f64::NAN),
+        relinked.duration.as_secs_f64()
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        format!("api {next}")
+    );
+}
+
+/// cgo: linked against the C library, on debian-slim by default, and it runs.
+#[test]
+fn cgo_example_runs() {
+    let env = Env::get();
+    let project = Project::example(&env, "cgo");
+    let tag = ImageTag::new(&env, "cgo");
+    let build = env.build(&project, &tag);
+    build.assert_success();
+    vertex(
+        &build,
+        "[runtime] FROM docker.io/library/debian:bookworm-slim",
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        "cgo: the C library says 42"
+    );
+}
+
+/// Two cold builds with the same SOURCE_DATE_EPOCH give the same image: config digest and
+/// every layer digest.
+#[test]
+fn builds_are_reproducible() {
+    let env = Env::get();
+    let project = Project::example(&env, "multi");
+    let mut digests = Vec::new();
+    for round in 0..2 {
+        env.docker_ok(&["builder", "prune", "-af"]);
+        let tag = ImageTag::new(&env, &format!("repro-{round}"));
+        env.build_with(
+            &project,
+            &[
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
+                "--build-arg",
+                "VERSION=1.0.0",
+                "-t",
+                tag.name(),
+            ],
+        )
+        .assert_success();
+        let image = env.inspect(tag.name());
+        assert_eq!(image["Created"], "2023-11-14T22:13:20Z");
+        digests.push((image["Id"].clone(), image["RootFS"]["Layers"].clone()));
+    }
+    println!("image digests: {digests:?}");
+    assert_eq!(digests[0], digests[1], "same inputs, same image");
 }

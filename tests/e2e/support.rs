@@ -187,10 +187,8 @@ impl Env {
         all.remove(0)
     }
 
-    /// `(mode, path)` of every entry in the image's filesystem (`docker create` +
-    /// `docker export`), mode as `tar -tv` prints it
-    /// (`drwxrwxrwt`), path without a leading `./` or `/`.
-    pub fn image_entries(&self, image: &str) -> Vec<(String, String)> {
+    /// Every entry of the image's filesystem (`docker create` + `docker export`).
+    pub fn image_entries(&self, image: &str) -> Vec<Entry> {
         // An image without a shell still needs a command for `docker create`; it never runs.
         let id = self
             .docker_ok(&["create", "--network=none", image, "/nonexistent"])
@@ -217,12 +215,27 @@ impl Env {
                 // mode owner/group size date time path [-> target]
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 let mode = fields.first()?.to_string();
+                let size = fields.get(2)?.parse().ok()?;
                 let path = fields.get(5)?;
                 let path = path.trim_start_matches("./").trim_start_matches('/');
-                (!path.is_empty()).then(|| (mode, path.to_string()))
+                (!path.is_empty()).then(|| Entry {
+                    mode,
+                    size,
+                    path: path.to_string(),
+                })
             })
             .collect()
     }
+}
+
+/// One file of an image, as `tar -tv` lists it.
+#[derive(Debug)]
+pub struct Entry {
+    /// `drwxrwxrwt`, `-rwxr-xr-x`, ...
+    pub mode: String,
+    pub size: u64,
+    /// Without a leading `./` or `/`.
+    pub path: String,
 }
 
 /// A unique image tag, removed from dockerd when dropped.
