@@ -17,6 +17,7 @@ use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
 
 mod build;
 pub mod modules;
+mod private;
 mod runtime;
 pub use modules::{EmbedDirective, ModuleFacts};
 pub use runtime::{Runtime, RuntimeBase, runtime_base};
@@ -144,6 +145,12 @@ pub enum MountSource {
     Cache { id: String },
     /// An empty, writable directory whose contents are the step's result.
     Output,
+    /// The client's SSH agent (`--ssh ID`), if it forwards one.
+    Ssh { id: String },
+    /// A build secret file (`--secret id=ID`), if the client gives it.
+    Secret { id: String },
+    /// A read-only directory holding one small file written by the frontend.
+    File { name: String, contents: String },
 }
 
 /// What the build hands back (`--target`).
@@ -256,8 +263,13 @@ fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
     if let Some(proxy) = &settings.proxy {
         env.insert("GOPROXY".to_string(), proxy.value.clone());
     }
-    if !settings.private.is_empty() {
-        let private: Vec<&str> = settings.private.iter().map(|p| p.value.as_str()).collect();
+    let private: Vec<String> = settings
+        .private
+        .iter()
+        .map(|p| p.value.clone())
+        .chain(private::patterns(&spec.private))
+        .collect();
+    if !private.is_empty() {
         let private = private.join(",");
         // What Go would derive anyway, written out so the plan shows it.
         for key in ["GOPRIVATE", "GONOPROXY", "GONOSUMDB"] {
@@ -275,13 +287,23 @@ fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
     env
 }
 
-/// A POSIX shell script from command lines, stopping at the first failure.
-fn script(lines: &[String]) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("set -e\n{}", lines.join("\n")),
-    ]
+/// The script of a step that fetches modules: credential checks that name the missing
+/// `docker build` flag, the commands (stopping at the first failure), then an explanation
+/// when git failed in a way the spec can fix.
+fn fetch_script(access: &private::Access, lines: &[String]) -> Vec<String> {
+    let mut script: Vec<String> = access.checks.clone();
+    script.push(format!(
+        "( set -e\n{}\n) 2>/tmp/gobuild-fetch; rc=$?\ncat /tmp/gobuild-fetch >&2",
+        lines.join("\n")
+    ));
+    for (symptom, hint) in &access.hints {
+        script.push(format!(
+            "if [ $rc -ne 0 ] && grep -q '{symptom}' /tmp/gobuild-fetch; then echo '{}' >&2; fi",
+            format!("gobuild-frontend: {hint}").replace('\'', "'\\''")
+        ));
+    }
+    script.push("exit $rc".to_string());
+    vec!["sh".into(), "-c".into(), script.join("\n")]
 }
 
 /// Plans the whole build once the builder image is resolved.
@@ -339,9 +361,11 @@ pub fn plan(
     let module_env = module_env(spec, inputs.options);
     let user_flags: Vec<&str> = settings.goflags.iter().map(|f| f.value.as_str()).collect();
 
+    let access = private::access(inputs)?;
     let deps = (!vendor).then(|| {
         let mut env = base_env.clone();
         env.extend(module_env.clone());
+        env.extend(access.env.clone());
         let verify = settings.verify.then(|| "go mod verify".to_string());
         let (lines, mounts) = match settings.cache.value {
             // Download into the persistent cache mount, then fill the layer from it: the
@@ -375,7 +399,7 @@ pub fn plan(
         Step {
             name,
             root: StepRoot::Builder,
-            args: script(&lines),
+            args: fetch_script(&access, &lines),
             env,
             cwd: workdir.clone(),
             network: inputs.options.network.unwrap_or(NetMode::Sandbox),
@@ -384,6 +408,7 @@ pub fn plan(
                 source: MountSource::ModFiles,
             })
             .chain(mounts)
+            .chain(access.mounts.iter().cloned())
             .collect(),
             at: spec.module.pos,
         }
@@ -459,6 +484,7 @@ pub fn plan(
             env.extend(settings_build.env.clone());
             let network = if settings.network {
                 env.extend(module_env.clone());
+                env.extend(access.env.clone());
                 inputs.options.network.unwrap_or(NetMode::Sandbox)
             } else {
                 // Offline: a module the deps step missed fails here, loudly.
@@ -485,6 +511,9 @@ pub fn plan(
                 dest: OUT.to_string(),
                 source: MountSource::Output,
             });
+            if settings.network {
+                mounts.extend(access.mounts.iter().cloned());
+            }
             let vendored = if vendor { " -mod=vendor" } else { "" };
             let (name, commands) = match output {
                 Output::Test => {

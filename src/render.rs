@@ -198,6 +198,16 @@ impl Renderer<'_> {
                 // Go locks its caches itself, so concurrent builds can share them.
                 MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
                 MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
+                // Optional: the step's own check names the missing --ssh / --secret flag.
+                MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
+                MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),
+                MountSource::File { name, contents } => {
+                    let dir = State::scratch().file(
+                        FileOp::new().mkfile(format!("/{name}"), 0o644, contents.clone()),
+                        OpMeta::new().name(format!("[internal] write {name}")),
+                    );
+                    Mount::bind(&dir, &mount.dest).readonly()
+                }
             });
         }
         let root = match step.root {

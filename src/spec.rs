@@ -10,7 +10,10 @@ use serde_saphyr::Spanned;
 
 use crate::platform::Platform;
 
+mod private;
 mod runtime;
+use private::RawPrivate;
+pub use private::{Auth, KnownHosts, Private};
 pub use runtime::{Base, BuildSettings, Entrypoint, Runtime, SHORT_BASES};
 use runtime::{RawBuild, RawRuntime};
 
@@ -67,6 +70,7 @@ pub struct Spec {
     pub sources: Sources,
     pub build: BuildSettings,
     pub runtime: Runtime,
+    pub private: Vec<Private>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,6 +275,7 @@ struct RawSpec {
     sources: Option<Spanned<RawSources>>,
     build: Option<Spanned<RawBuild>>,
     runtime: Option<Spanned<RawRuntime>>,
+    private: Option<Vec<Spanned<RawPrivate>>>,
 }
 
 #[derive(Deserialize)]
@@ -400,6 +405,10 @@ fn schema_message(error: &serde_saphyr::Error) -> String {
         .replace("struct RawBinary", "binary")
         .replace("struct RawRuntime", "runtime")
         .replace("struct RawBuild", "build")
+        .replace("struct RawPrivate", "private entry")
+        .replace("struct RawSsh", "ssh")
+        .replace("struct RawToken", "token")
+        .replace("struct RawNetrc", "netrc")
         .replace("struct RawModules", "modules")
         .replace("struct RawSources", "sources")
 }
@@ -545,6 +554,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
     }
 
     let runtime = runtime::runtime(raw.runtime, problems);
+    let private = private::private(raw.private, problems);
     let build = runtime::build(raw.build, problems);
 
     let modules = modules(raw.modules, problems);
@@ -579,6 +589,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         sources,
         build,
         runtime,
+        private,
     })
 }
 

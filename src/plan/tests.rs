@@ -158,11 +158,13 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     let deps = plan.deps.as_ref().expect("a deps step");
     assert_eq!(deps.name, "[deps 1/1] go mod download");
     assert_eq!(deps.args[..2], ["sh", "-c"]);
-    assert_eq!(
-        deps.args[2],
-        "set -e\nGOMODCACHE=/var/cache/gobuild/gomod go mod download\n\
-GOMODCACHE=/go/pkg/mod GOPROXY=file:///var/cache/gobuild/gomod/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download",
-        "layer mode: download into the cache mount, then fill the layer from it"
+    assert!(
+        deps.args[2].starts_with(
+            "( set -e\nGOMODCACHE=/var/cache/gobuild/gomod go mod download\n\
+GOMODCACHE=/go/pkg/mod GOPROXY=file:///var/cache/gobuild/gomod/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download\n) 2>/tmp/gobuild-fetch"
+        ),
+        "layer mode: download into the cache mount, then fill the layer from it: {}",
+        deps.args[2]
     );
     assert_eq!(deps.root, StepRoot::Builder);
     assert_eq!(deps.cwd, "/src/services/api");
@@ -320,7 +322,11 @@ fn module_settings_become_go_variables_and_build_args_win() {
     assert_eq!(deps.env["GONOPROXY"], "git.corp/*,github.com/corp");
     assert_eq!(deps.env["GOSUMDB"], "sum.corp");
     assert_eq!(deps.name, "[deps 1/1] go mod download && go mod verify");
-    assert_eq!(deps.args[2], "set -e\ngo mod download\ngo mod verify");
+    assert!(
+        deps.args[2].starts_with("( set -e\ngo mod download\ngo mod verify\n)"),
+        "{}",
+        deps.args[2]
+    );
     assert_eq!(
         deps.mounts[1],
         StepMount {
@@ -867,5 +873,78 @@ fn cgo_builds_with_the_c_toolchain_and_never_cross_compiles() {
             .to_string()
             .starts_with("go-build.yaml:2:8: build.cgo: cgo for linux/arm64"),
         "{cross}"
+    );
+}
+
+#[test]
+fn private_modules_get_credentials_only_in_the_fetching_step() {
+    let spec = "private:\n  - modules: private.example/*\n    git: ssh://git@127.0.0.1:2222/\n    ssh:\n      known_hosts: [\"[127.0.0.1]:2222 ssh-ed25519 AAAAkey\"]\n  - modules: tokens.example/*\n    git: http://127.0.0.1:8080/\n    token:\n      secret: git_token\n      username: git\n  - modules: netrc.example/*\n    netrc:\n      secret: netrc\n";
+    let plan = Fixture::new(spec, GO_MOD, &[]).plan();
+    let deps = plan.deps.as_ref().expect("deps");
+    let env = &deps.env;
+    assert_eq!(
+        env["GOPRIVATE"],
+        "private.example/*,tokens.example/*,netrc.example/*"
+    );
+    assert_eq!(env["GONOSUMDB"], env["GOPRIVATE"]);
+    assert_eq!(env["GIT_CONFIG_COUNT"], "3");
+    assert_eq!(
+        env["GIT_CONFIG_KEY_0"],
+        "url.ssh://git@127.0.0.1:2222/.insteadOf"
+    );
+    assert_eq!(env["GIT_CONFIG_VALUE_0"], "https://private.example/");
+    assert_eq!(
+        env["GIT_CONFIG_KEY_1"],
+        "url.http://127.0.0.1:8080/.insteadOf"
+    );
+    assert_eq!(
+        env["GIT_CONFIG_KEY_2"],
+        "credential.http://127.0.0.1:8080/.helper"
+    );
+    assert!(env["GIT_CONFIG_VALUE_2"].contains("cat /run/secrets/git_token"));
+    assert!(env["GIT_SSH_COMMAND"].contains("StrictHostKeyChecking=yes"));
+    assert_eq!(env["SSH_AUTH_SOCK"], "/run/buildkit/ssh_agent.0");
+    let sources: Vec<&MountSource> = deps.mounts.iter().map(|m| &m.source).collect();
+    assert!(sources.contains(&&MountSource::Ssh {
+        id: "default".into()
+    }));
+    assert!(sources.contains(&&MountSource::Secret {
+        id: "git_token".into()
+    }));
+    assert!(sources.contains(&&MountSource::Secret { id: "netrc".into() }));
+    assert!(sources.iter().any(|s| matches!(s, MountSource::File { contents, .. } if contents == "[127.0.0.1]:2222 ssh-ed25519 AAAAkey\n")));
+    let script = &deps.args[2];
+    assert!(
+        script.contains("add --ssh default to docker build"),
+        "{script}"
+    );
+    assert!(
+        script.contains("add --secret id=git_token,src=FILE"),
+        "{script}"
+    );
+    assert!(
+        script.contains("add --secret id=netrc,src=FILE"),
+        "{script}"
+    );
+    assert!(script.contains("Host key verification failed"), "{script}");
+
+    // The offline build step sees none of it.
+    let build = &plan.targets[0].step;
+    assert!(build.mounts.iter().all(|m| !matches!(
+        m.source,
+        MountSource::Ssh { .. } | MountSource::Secret { .. }
+    )));
+    assert!(!build.env.contains_key("GIT_CONFIG_COUNT"));
+}
+
+#[test]
+fn one_ssh_agent_per_build() {
+    let spec = "private:\n  - modules: a.example/*\n    git: ssh://git@a/\n    ssh: {id: one, known_hosts: [a]}\n  - modules: b.example/*\n    git: ssh://git@b/\n    ssh: {id: two, known_hosts: [b]}\n";
+    let error = plan_error(&Fixture::new(spec, GO_MOD, &[]));
+    assert!(
+        error
+            .to_string()
+            .starts_with("go-build.yaml:5:5: private[1].ssh.id:"),
+        "{error}"
     );
 }

@@ -304,3 +304,31 @@ fn runtime_and_build_mistakes_are_located() {
         "{message}"
     );
 }
+
+#[test]
+fn private_entries_need_one_way_in_and_known_hosts() {
+    let error = load(
+        "go-build.yaml",
+        b"private:\n  - modules: a.example/*\n  - modules: b.example/*\n    ssh: {id: default}\n  - modules: c.example/*\n    git: ftp://c/\n    netrc: {secret: n}\n",
+    )
+    .expect_err("three broken entries");
+    let found: Vec<(u32, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.pos.line, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, "private[0]"),
+            (4, "private[1].ssh"),
+            (4, "private[1].git"),
+            (6, "private[2].git")
+        ]
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("host-key checking is never turned off")
+    );
+}
