@@ -124,9 +124,16 @@ impl Env {
     /// Builds `project` with extra `docker build` arguments (`-o`, `--platform`, `-t`, ...).
     /// Without a `--network` among them the build gets `--network=none`.
     pub fn build_with(&self, project: &Project, args: &[&str]) -> Build {
+        self.build_with_env(project, args, &[])
+    }
+
+    /// Like [`Env::build_with`], with extra environment for the docker client (e.g.
+    /// `SSH_AUTH_SOCK` for `--ssh default`).
+    pub fn build_with_env(&self, project: &Project, args: &[&str], envs: &[(&str, &str)]) -> Build {
         let dir = project.dir();
         let spec = dir.join("go-build.yaml");
         let mut cmd = self.command();
+        cmd.envs(envs.iter().copied());
         cmd.arg("build").arg("--progress=plain");
         if !args.iter().any(|a| a.starts_with("--network")) {
             cmd.arg("--network=none");
