@@ -3,7 +3,8 @@
 # Idempotent; a second run on the same machine takes seconds.
 #   1. apt-get install docker.io debootstrap unzip file qemu-user-static, without letting the
 #      package start a system dockerd (qemu-user only runs cross-built test binaries; builds
-#      never use emulation)
+#      never use emulation), and openssh-server/openssh-client/git for the private-module
+#      tests' git servers on 127.0.0.1 (no system sshd is started: the tests run their own)
 #   2. start the private dockerd (scripts/dockerd.sh start)
 #   3. make the local base images (no Docker Hub here):
 #        golang:1.27-bookworm (+ golang:1.27, golang:1.27.X-bookworm) and debian:bookworm-slim
@@ -29,7 +30,8 @@ SETUP_T0=$(now_ns)
 
 need_apt() {
   local c
-  for c in /usr/bin/docker dockerd debootstrap unzip file flock setsid qemu-aarch64-static; do
+  for c in /usr/bin/docker dockerd debootstrap unzip file flock setsid qemu-aarch64-static \
+    /usr/sbin/sshd ssh ssh-keygen ssh-agent git; do
     command -v "$c" >/dev/null 2>&1 || return 0
   done
   return 1
@@ -46,7 +48,8 @@ apt_install() {
   local rc=0
   { apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      docker.io debootstrap unzip file util-linux ca-certificates qemu-user-static >/dev/null; } || rc=$?
+      docker.io debootstrap unzip file util-linux ca-certificates qemu-user-static \
+      openssh-server openssh-client git >/dev/null; } || rc=$?
   [ "$created" = 1 ] && rm -f "$policy"
   return $rc
 }

@@ -68,9 +68,6 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     if let Some(request) = &options.request_id {
         return subrequest(request);
     }
-    if let Some(target) = &options.target {
-        bail!("unknown target `{target}`: a go-build.yaml build has one target, the image");
-    }
     let build_platform = env
         .worker_platforms
         .first()
