@@ -296,6 +296,12 @@ fn fetch_script(access: &private::Access, lines: &[String]) -> Vec<String> {
         "( set -e\n{}\n) 2>/tmp/gobuild-fetch; rc=$?\ncat /tmp/gobuild-fetch >&2",
         lines.join("\n")
     ));
+    if !access.hints.is_empty() {
+        // Go shows a failed ping's git error only with -v: ask git again, as Go pinged.
+        script.push(
+            "[ $rc -ne 0 ] && sed -n 's|^go: \\([^@ ]*\\)\\.git\\(/[^@]*\\)\\{0,1\\}@[^:]*: no secure protocol found for repository$|\\1|p' /tmp/gobuild-fetch | sort -u | while read -r repo; do echo \"gobuild-frontend: git ls-remote https://$repo says:\" >&2; git ls-remote -q \"https://$repo\" 2>&1 >/dev/null | tee -a /tmp/gobuild-fetch >&2; done".to_string(),
+        );
+    }
     for (symptom, hint) in &access.hints {
         script.push(format!(
             "if [ $rc -ne 0 ] && grep -q '{symptom}' /tmp/gobuild-fetch; then echo '{}' >&2; fi",

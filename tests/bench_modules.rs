@@ -19,9 +19,9 @@
 //! Then the frontend's fixed cost: `OVERHEAD_RUNS` (default 10) alternating fully cached builds
 //! of (3) and ours, and builds of ours that stop at a spec error.
 //!
-//! The machine may be shared: a timed build waits until no other build process (`docker
-//! build`, cargo, rustc) runs, and is measured again (at most [`ATTEMPTS`] times in all) when
-//! one showed up before, during or after it; the report says if any sample kept one.
+//! The machine may be shared: a timed build waits until no other docker client, cargo, rustc
+//! or qemu process runs, and is measured again (at most [`ATTEMPTS`] times in all) when one
+//! showed up before, during or after it; the report says if any sample kept one.
 //!
 //! Markdown goes to stdout, progress to stderr. It prunes the whole BuildKit cache of the
 //! daemon it talks to, so it only runs when asked: `scripts/bench-modules.sh`, or
@@ -454,11 +454,12 @@ fn timed(env: &Env, s: &Subject, proxy: &GoProxy, scenario: Scenario, expected: 
     }
 }
 
-/// Build processes on this machine that are not this benchmark's (a concurrent build or
-/// compile would skew the timings): `docker build`, cargo, rustc, cc1. This process, its
-/// ancestors and `own_build` (the `docker build` being timed) are skipped. Go's compile/link
-/// are not looked for: the timed build's own run in its containers; another build's come with
-/// that build's `docker build` client.
+/// Processes on this machine that are not this benchmark's and would skew its timings or its
+/// cache states: any `docker` client (another build, run or `builder prune`), buildctl,
+/// cargo, rustc, cc1, qemu-user. This process, its ancestors and `own_build` (the `docker
+/// build` being timed) are skipped; the benchmark runs no other docker command meanwhile. Go's
+/// compile/link are not looked for: the timed build's own run in its containers; another
+/// build's come with that build's docker client.
 fn other_builds(own_build: Option<u32>) -> Vec<String> {
     static ANCESTORS: OnceLock<Vec<u32>> = OnceLock::new();
     let ancestors = ANCESTORS.get_or_init(|| {
@@ -502,8 +503,10 @@ fn other_builds(own_build: Option<u32>) -> Vec<String> {
             .first()
             .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
             .unwrap_or_default();
-        let building = matches!(program.as_str(), "cargo" | "rustc" | "cc1")
-            || (program == "docker" && args.get(1).is_some_and(|a| a == "build"));
+        let building = matches!(
+            program.as_str(),
+            "cargo" | "rustc" | "cc1" | "docker" | "buildctl"
+        ) || program.starts_with("qemu-");
         if building {
             found.push(format!("{program} (pid {pid})"));
         }
@@ -889,7 +892,7 @@ fn report(r: &Results, env: &Env) -> String {
     if disturbed.is_empty() {
         let _ = writeln!(
             o,
-            "- no other build process (docker build, cargo, rustc, cc1) was seen before, during or after any of the {total} timed builds"
+            "- no other docker client, cargo, rustc, cc1 or qemu process was seen before, during or after any of the {total} timed builds"
         );
     } else {
         let _ = writeln!(

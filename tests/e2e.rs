@@ -10,6 +10,8 @@
 
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
+#[path = "e2e/private.rs"]
+mod private;
 #[path = "e2e/support.rs"]
 mod support;
 

@@ -38,10 +38,14 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
     for (i, entry) in private.iter().enumerate() {
         let what = format!("private[{i}] ({})", entry.modules.value);
         if let Some(git) = &entry.git {
-            git_config.push((
-                format!("url.{}.insteadOf", git.value),
-                format!("https://{}", prefix(&entry.modules.value)),
-            ));
+            // Go pings a `.git` path's repository over https, then git+ssh and ssh: every
+            // one must reach `git`, or a failing ping is followed by DNS look-ups.
+            for scheme in ["https", "git+ssh", "ssh"] {
+                git_config.push((
+                    format!("url.{}.insteadOf", git.value),
+                    format!("{scheme}://{}", prefix(&entry.modules.value)),
+                ));
+            }
         }
         match &entry.auth {
             Auth::Ssh { id, known_hosts } => {
@@ -90,10 +94,14 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
                     .as_ref()
                     .map(|g| host_of(&g.value))
                     .unwrap_or_default();
+                let keyscan = match host.rsplit_once(':') {
+                    Some((name, port)) => format!("ssh-keyscan -p {port} {name}"),
+                    None => format!("ssh-keyscan {host}"),
+                };
                 access.hints.push((
                     "Host key verification failed".to_string(),
                     format!(
-                        "the SSH host key of {host} is not in private[{i}].ssh.known_hosts of go-build.yaml; `ssh-keyscan {host}` prints the line to add (check it out of band)"
+                        "the SSH host key of {host} is not in private[{i}].ssh.known_hosts of go-build.yaml; `{keyscan}` prints the line to add (check it out of band)"
                     ),
                 ));
             }

@@ -887,21 +887,32 @@ fn private_modules_get_credentials_only_in_the_fetching_step() {
         "private.example/*,tokens.example/*,netrc.example/*"
     );
     assert_eq!(env["GONOSUMDB"], env["GOPRIVATE"]);
-    assert_eq!(env["GIT_CONFIG_COUNT"], "3");
+    assert_eq!(env["GIT_CONFIG_COUNT"], "7");
+    // Every scheme Go tries for a `.git` path goes to the server: no DNS for the fake host.
+    for (n, scheme) in ["https", "git+ssh", "ssh"].iter().enumerate() {
+        assert_eq!(
+            env[&format!("GIT_CONFIG_KEY_{n}")],
+            "url.ssh://git@127.0.0.1:2222/.insteadOf"
+        );
+        assert_eq!(
+            env[&format!("GIT_CONFIG_VALUE_{n}")],
+            format!("{scheme}://private.example/")
+        );
+    }
     assert_eq!(
-        env["GIT_CONFIG_KEY_0"],
-        "url.ssh://git@127.0.0.1:2222/.insteadOf"
-    );
-    assert_eq!(env["GIT_CONFIG_VALUE_0"], "https://private.example/");
-    assert_eq!(
-        env["GIT_CONFIG_KEY_1"],
+        env["GIT_CONFIG_KEY_3"],
         "url.http://127.0.0.1:8080/.insteadOf"
     );
     assert_eq!(
-        env["GIT_CONFIG_KEY_2"],
+        env["GIT_CONFIG_KEY_6"],
         "credential.http://127.0.0.1:8080/.helper"
     );
-    assert!(env["GIT_CONFIG_VALUE_2"].contains("cat /run/secrets/git_token"));
+    assert!(env["GIT_CONFIG_VALUE_6"].contains("cat /run/secrets/git_token"));
+    assert!(deps.args[2].contains("ssh-keyscan -p 2222 127.0.0.1"));
+    assert!(
+        deps.args[2].contains("git ls-remote"),
+        "git's own error is shown"
+    );
     assert!(env["GIT_SSH_COMMAND"].contains("StrictHostKeyChecking=yes"));
     assert_eq!(env["SSH_AUTH_SOCK"], "/run/buildkit/ssh_agent.0");
     let sources: Vec<&MountSource> = deps.mounts.iter().map(|m| &m.source).collect();

@@ -1,0 +1,3 @@
+module tokens.example/team/vault.git
+
+go 1.22
