@@ -222,8 +222,10 @@ impl Renderer<'_> {
     }
 
     /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then
-    /// one layer with the binaries. Every path we create gets the spec's timestamp, so the
-    /// layers are reproducible.
+    /// one layer with the binaries. Each layer is assembled in a staging state and copied in
+    /// whole with the spec's timestamp: a copy sets a directory's time after filling it, so
+    /// every path of the layer (directories too) gets that time and the layers are
+    /// reproducible.
     fn runtime(
         &self,
         runtime: &Runtime,
@@ -233,20 +235,28 @@ impl Renderer<'_> {
         binaries: &[String],
     ) -> State {
         let meta = |name: &str| self.meta(Pos::default(), platform).name(name.to_string());
-        let (base, new_dirs): (State, &[&str]) = match &runtime.base {
+        let settle = |onto: &State, staging: &State, name: &str| {
+            onto.file(
+                FileOp::new().timestamp(runtime.timestamp).copy(
+                    staging,
+                    "/",
+                    "/",
+                    CopyOptions::default(),
+                ),
+                meta(name),
+            )
+        };
+        let base = match &runtime.base {
             RuntimeBase::Scratch {
                 name,
                 passwd,
                 group,
             } => {
-                let base = State::scratch().file(
+                let staging = State::scratch().file(
                     FileOp::new()
-                        .timestamp(runtime.timestamp)
-                        .mkdir("/etc", 0o755)
+                        .mkdir("/etc/ssl/certs", 0o755)
                         .mkfile("/etc/passwd", 0o644, passwd.clone())
                         .mkfile("/etc/group", 0o644, group.clone())
-                        .mkdir("/etc/ssl", 0o755)
-                        .mkdir("/etc/ssl/certs", 0o755)
                         .copy(builder, CA_BUNDLE, CA_BUNDLE, CopyOptions::default())
                         // BuildKit's mkdir drops the sticky bit; copying the builder's (empty)
                         // /tmp keeps its 1777 mode.
@@ -259,25 +269,19 @@ impl Renderer<'_> {
                                 ..CopyOptions::default()
                             },
                         ),
-                    meta(name),
+                    meta("[runtime] stage users, CA certificates and /tmp"),
                 );
-                (base, &["/usr", "/usr/local", BIN_DIR])
+                settle(&State::scratch(), &staging, name)
             }
-            RuntimeBase::Image { reference } => {
-                let image = Image::new(reference)
-                    .resolve_mode(self.ctx.resolve_mode)
-                    .state(meta(&format!("[runtime] FROM {reference}")));
-                (image, &[])
-            }
+            RuntimeBase::Image { reference } => Image::new(reference)
+                .resolve_mode(self.ctx.resolve_mode)
+                .state(meta(&format!("[runtime] FROM {reference}"))),
         };
-        let mut files = FileOp::new().timestamp(runtime.timestamp);
-        for dir in new_dirs {
-            files = files.mkdir(*dir, 0o755);
-        }
-        base.file(
-            self.copy_binaries(files, out, binaries, BIN_DIR),
-            meta(&runtime.binaries_name),
-        )
+        let staging = State::scratch().file(
+            self.copy_binaries(FileOp::new(), out, binaries, BIN_DIR),
+            meta(&format!("[runtime] stage {}", binaries.join(", "))),
+        );
+        settle(&base, &staging, &runtime.binaries_name)
     }
 
     /// Only the built files, at the root of an empty filesystem.
