@@ -142,7 +142,9 @@ impl RuntimeConfig {
         if let Some(variant) = &self.platform.variant {
             image.set_variant(Some(variant.clone()));
         }
-        Ok(serde_json::to_vec(&image)?)
+        // Through a `Value` (a sorted map): oci-spec keeps labels in a HashMap, whose order
+        // would change the config digest from one build to the next.
+        Ok(serde_json::to_vec(&serde_json::to_value(&image)?)?)
     }
 }
 
@@ -221,5 +223,31 @@ mod tests {
         assert_eq!(json["config"]["Labels"]["a"], "b");
         assert_eq!(json["config"]["StopSignal"], "SIGINT");
         assert!(json["config"].get("Cmd").is_none());
+    }
+
+    #[test]
+    fn runtime_config_json_is_deterministic() {
+        let labels: BTreeMap<String, String> = (0..32)
+            .map(|i| (format!("label.{i}"), i.to_string()))
+            .collect();
+        let config = RuntimeConfig {
+            platform: Platform::new("linux", "amd64", None),
+            entrypoint: vec!["/app".into()],
+            cmd: Vec::new(),
+            env: Vec::new(),
+            user: "65532:65532".into(),
+            working_dir: "/".into(),
+            ports: vec!["80/tcp".into(), "443/tcp".into()],
+            volumes: Vec::new(),
+            labels,
+            stop_signal: None,
+            created: None,
+            base_history: Vec::new(),
+            history: Vec::new(),
+        };
+        let first = config.to_json().expect("serializes");
+        for _ in 0..10 {
+            assert_eq!(config.to_json().expect("serializes"), first);
+        }
     }
 }
