@@ -4,7 +4,8 @@
 # expert Dockerfiles from tests/bench/, and our frontend), cold, unchanged, after a .go edit,
 # after adding a requirement and after a README edit. See tests/bench_modules.rs.
 # Prints markdown to stdout, progress to stderr. RUNS (default 3) samples per cell,
-# OVERHEAD_RUNS (default 10) cached builds for the frontend-overhead line.
+# OVERHEAD_RUNS (default 10) cached builds for the frontend-overhead line, BENCH_SCENARIOS
+# (default cold,no-change,go-edit,requirement,readme) a subset of the scenarios.
 # Needs the private dockerd and the frontend image (scripts/setup.sh, scripts/frontend-image.sh).
 # Prunes the daemon's whole BuildKit cache (docker builder prune -af) several times.
 set -euo pipefail

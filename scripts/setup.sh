@@ -31,7 +31,7 @@ SETUP_T0=$(now_ns)
 need_apt() {
   local c
   for c in /usr/bin/docker dockerd debootstrap unzip file flock setsid qemu-aarch64-static \
-    /usr/sbin/sshd ssh ssh-keygen ssh-agent git; do
+    /usr/sbin/sshd ssh ssh-keygen ssh-agent git jq; do
     command -v "$c" >/dev/null 2>&1 || return 0
   done
   return 1
@@ -49,7 +49,7 @@ apt_install() {
   { apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       docker.io debootstrap unzip file util-linux ca-certificates qemu-user-static \
-      openssh-server openssh-client git >/dev/null; } || rc=$?
+      openssh-server openssh-client git jq >/dev/null; } || rc=$?
   [ "$created" = 1 ] && rm -f "$policy"
   return $rc
 }

@@ -26,7 +26,8 @@
 //! Markdown goes to stdout, progress to stderr. It prunes the whole BuildKit cache of the
 //! daemon it talks to, so it only runs when asked: `scripts/bench-modules.sh`, or
 //! `cargo test --features e2e --test bench-modules -- --run` with the project's dockerd
-//! (`eval "$(scripts/dockerd.sh env)"`). `RUNS` (default 3) samples per scenario and way.
+//! (`eval "$(scripts/dockerd.sh env)"`). `RUNS` (default 3) samples per scenario and way;
+//! `BENCH_SCENARIOS=cold,no-change,go-edit,requirement,readme` (default all) picks scenarios.
 
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
@@ -54,7 +55,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 /// The frontend's own pre-solve step (src/plan.rs `source_scan`).
 const SCAN_VERTEX: &str = "[internal] list sources and //go:embed patterns";
 /// A sample during which another build ran is measured again, at most this many times in all.
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: usize = 5;
 /// How long a sample waits for other builds on the machine to end before measuring anyway.
 const QUIET_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// A README the copy of examples/with-deps gets, so that a non-Go file can be edited.
@@ -134,6 +135,17 @@ impl Scenario {
             Scenario::GoEdit => "one .go file edited",
             Scenario::RequirementAdded => "requirement added (go.mod + go.sum + import)",
             Scenario::ReadmeEdited => "README.md edited",
+        }
+    }
+
+    /// The name `BENCH_SCENARIOS` uses.
+    fn key(self) -> &'static str {
+        match self {
+            Scenario::Cold => "cold",
+            Scenario::NoChange => "no-change",
+            Scenario::GoEdit => "go-edit",
+            Scenario::RequirementAdded => "requirement",
+            Scenario::ReadmeEdited => "readme",
         }
     }
 
@@ -655,6 +667,24 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(3);
+    // BENCH_SCENARIOS=cold,go-edit runs some of them (keys: see `Scenario::key`).
+    let scenarios: Vec<Scenario> = match std::env::var("BENCH_SCENARIOS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|k| {
+                SCENARIOS
+                    .into_iter()
+                    .find(|s| s.key() == k.trim())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "BENCH_SCENARIOS: unknown scenario {k:?}; known: {:?}",
+                            SCENARIOS.map(Scenario::key)
+                        )
+                    })
+            })
+            .collect(),
+        _ => SCENARIOS.to_vec(),
+    };
     let mut env = Env::get();
     let requested_frontend = env.frontend_image.clone();
     let pinned = PinnedFrontend::pin(&env);
@@ -664,11 +694,11 @@ fn main() {
 
     let started = Instant::now();
     // samples[scenario][way]
-    let mut samples: Vec<Vec<Vec<Sample>>> = SCENARIOS
+    let mut samples: Vec<Vec<Vec<Sample>>> = scenarios
         .iter()
         .map(|_| WAYS.iter().map(|_| Vec::new()).collect())
         .collect();
-    for (si, &scenario) in SCENARIOS.iter().enumerate() {
+    for (si, &scenario) in scenarios.iter().enumerate() {
         for round in 0..runs {
             let order: Vec<usize> = (0..WAYS.len()).map(|i| (round + i) % WAYS.len()).collect();
             for &wi in &order {
@@ -712,6 +742,7 @@ fn main() {
         .unwrap_or(10);
     let overhead = measure_overhead(&env, &subjects, &proxy, overhead_runs);
     let results = Results {
+        scenarios,
         samples,
         overhead,
         runs,
@@ -817,7 +848,8 @@ fn measure_overhead(env: &Env, subjects: &[Subject], proxy: &GoProxy, n: usize) 
 }
 
 struct Results {
-    /// `samples[scenario][way]`
+    scenarios: Vec<Scenario>,
+    /// `samples[scenario][way]`, scenarios in the order of `scenarios`
     samples: Vec<Vec<Vec<Sample>>>,
     overhead: Overhead,
     runs: usize,
@@ -833,7 +865,7 @@ fn reset_all(subjects: &[Subject]) {
 }
 
 fn report(r: &Results, env: &Env) -> String {
-    let (samples, runs) = (&r.samples, r.runs);
+    let (scenarios, samples, runs) = (&r.scenarios, &r.samples, r.runs);
     let (frontend, frontend_id, elapsed) = (&r.frontend, &r.frontend_id, r.elapsed);
     let med = |si: usize, wi: usize| {
         median(&samples[si][wi].iter().map(|s| s.secs).collect::<Vec<f64>>())
@@ -876,7 +908,7 @@ fn report(r: &Results, env: &Env) -> String {
             .join(" "),
         elapsed.as_secs_f64()
     );
-    let disturbed: Vec<String> = SCENARIOS
+    let disturbed: Vec<String> = scenarios
         .iter()
         .enumerate()
         .flat_map(|(si, sc)| {
@@ -914,7 +946,7 @@ fn report(r: &Results, env: &Env) -> String {
     }
     let _ = writeln!(o);
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
+    for (si, scenario) in scenarios.iter().enumerate() {
         let _ = write!(o, "| {} |", scenario.label());
         for wi in 0..WAYS.len() {
             let _ = write!(o, " {:.2} |", med(si, wi));
@@ -935,7 +967,7 @@ fn report(r: &Results, env: &Env) -> String {
     }
     let _ = writeln!(o);
     let _ = writeln!(o, "|---|---|---|---|---|");
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
+    for (si, scenario) in scenarios.iter().enumerate() {
         let _ = write!(o, "| {} |", scenario.label());
         for way_samples in &samples[si] {
             let zips: Vec<usize> = way_samples.iter().map(|s| s.zips.len()).collect();
@@ -946,11 +978,24 @@ fn report(r: &Results, env: &Env) -> String {
     }
     let _ = writeln!(o);
 
-    // --- image sizes (the unmodified program: the cold builds)
-    let _ = writeln!(o, "| image | bytes | runtime |");
+    // --- image sizes, of the unmodified program where a scenario built it
+    let size_from = scenarios
+        .iter()
+        .position(|s| {
+            matches!(
+                s,
+                Scenario::Cold | Scenario::NoChange | Scenario::ReadmeEdited
+            )
+        })
+        .unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "| image ({} builds) | bytes | runtime |",
+        scenarios[size_from].short()
+    );
     let _ = writeln!(o, "|---|---:|---|");
     for (wi, w) in WAYS.iter().enumerate() {
-        let sizes: Vec<u64> = samples[0][wi].iter().map(|s| s.size).collect();
+        let sizes: Vec<u64> = samples[size_from][wi].iter().map(|s| s.size).collect();
         let min = sizes.iter().min().copied().unwrap_or(0);
         let max = sizes.iter().max().copied().unwrap_or(0);
         let size = if min == max {
@@ -988,7 +1033,7 @@ fn report(r: &Results, env: &Env) -> String {
         "| ours stopped by a spec error right after reading go-build.yaml (resolve the frontend image, start its container, connect, one solve + read, return) | {:.2} |",
         median(&ov.ours_spec_error)
     );
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
+    for (si, scenario) in scenarios.iter().enumerate() {
         let scans: Vec<f64> = samples[si][ours]
             .iter()
             .filter_map(|s| s.scan_ran)
@@ -1022,7 +1067,7 @@ fn report(r: &Results, env: &Env) -> String {
         "| scenario | way | runs | .zip downloads (last run) | steps that ran (last run) |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|");
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
+    for (si, scenario) in scenarios.iter().enumerate() {
         for (wi, w) in WAYS.iter().enumerate() {
             let list = &samples[si][wi];
             let times: Vec<String> = list.iter().map(|s| format!("{:.2}", s.secs)).collect();
