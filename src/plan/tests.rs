@@ -293,13 +293,7 @@ fn vendoring_can_be_forced_either_way() {
     assert_eq!(planned.targets[0].step.env["GOFLAGS"], "-mod=readonly");
 
     let on = Fixture::new("modules:\n  vendor: true\n", GO_MOD, &[]);
-    let inputs = on.inputs();
-    let choice = builder_choice(&inputs).expect("choice");
-    let builder = ResolvedImage {
-        reference: choice.reference.clone(),
-        facts: ImageFacts::default(),
-    };
-    let diagnostic = plan(&inputs, &choice, builder).expect_err("no vendor/modules.txt");
+    let diagnostic = plan_error(&on);
     assert!(
         diagnostic
             .to_string()
@@ -433,13 +427,7 @@ fn binary_names_follow_go_build_and_must_be_unique() {
         GO_MOD,
         &[],
     );
-    let inputs = fixture.inputs();
-    let choice = builder_choice(&inputs).expect("choice");
-    let builder = ResolvedImage {
-        reference: choice.reference.clone(),
-        facts: ImageFacts::default(),
-    };
-    let diagnostic = plan(&inputs, &choice, builder).expect_err("name clash");
+    let diagnostic = plan_error(&fixture);
     assert_eq!(
         (diagnostic.pos.line, diagnostic.path.as_str()),
         (3, "binaries[1]")
@@ -624,13 +612,7 @@ fn unsupported_platforms_are_reported_where_they_were_asked_for() {
         GO_MOD,
         &[],
     );
-    let inputs = fixture.inputs();
-    let choice = builder_choice(&inputs).expect("choice");
-    let builder = ResolvedImage {
-        reference: choice.reference.clone(),
-        facts: ImageFacts::default(),
-    };
-    let diagnostic = plan(&inputs, &choice, builder).expect_err("sparc64");
+    let diagnostic = plan_error(&fixture);
     assert!(
         diagnostic
             .to_string()
@@ -638,13 +620,7 @@ fn unsupported_platforms_are_reported_where_they_were_asked_for() {
         "{diagnostic}"
     );
 
-    let fixture = Fixture::new("", GO_MOD, &[("platform", "windows/amd64")]);
-    let inputs = fixture.inputs();
-    let builder = ResolvedImage {
-        reference: choice.reference.clone(),
-        facts: ImageFacts::default(),
-    };
-    let diagnostic = plan(&inputs, &choice, builder).expect_err("windows");
+    let diagnostic = plan_error(&Fixture::new("", GO_MOD, &[("platform", "windows/amd64")]));
     assert!(
         diagnostic
             .to_string()
