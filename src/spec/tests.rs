@@ -332,3 +332,37 @@ fn private_entries_need_one_way_in_and_known_hosts() {
             .contains("host-key checking is never turned off")
     );
 }
+
+#[test]
+fn modules_and_sources_mistakes_are_located() {
+    let error = load(
+        "go-build.yaml",
+        b"modules:\n  goflags: [\"-tags netgo\", -mod=mod]\n  vendor: sometimes\nsources:\n  include: [/etc/passwd]\n  exclude: [../secrets]\n",
+    )
+    .expect_err("every field is wrong");
+    let found: Vec<(u32, u32, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.pos.line, d.pos.column, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, 13, "modules.goflags[0]"),
+            (2, 28, "modules.goflags[1]"),
+            (3, 11, "modules.vendor"),
+            (5, 13, "sources.include[0]"),
+            (6, 13, "sources.exclude[0]"),
+        ]
+    );
+    let message = problem("modules:\n  cache: disk\n");
+    assert!(
+        message.starts_with("go-build.yaml:2:10: modules.cache: "),
+        "{message}"
+    );
+    let spec =
+        load_ok("modules:\n  cache: mount\n  vendor: false\n  verify: true\n  network: true\n");
+    assert_eq!(spec.modules.cache.value, ModuleCache::Mount);
+    assert_eq!(spec.modules.vendor.value, Vendor::Off);
+    assert!(spec.modules.verify && spec.modules.network);
+}
