@@ -488,6 +488,12 @@ pub fn plan(
                 if settings_build.cgo.value { "1" } else { "0" }.into(),
             );
             env.extend(settings_build.env.clone());
+            if settings_build.vcs {
+                // The context's files belong to the client's user, not root: let git read them.
+                env.insert("GIT_CONFIG_COUNT".into(), "1".into());
+                env.insert("GIT_CONFIG_KEY_0".into(), "safe.directory".into());
+                env.insert("GIT_CONFIG_VALUE_0".into(), "*".into());
+            }
             let network = if settings.network {
                 env.extend(module_env.clone());
                 env.extend(access.env.clone());
@@ -705,7 +711,9 @@ fn sources(inputs: &Inputs, vendor: bool, with_testdata: bool) -> Vec<String> {
                         .rsplit_once('.')
                         .is_some_and(|(_, ext)| GO_SOURCE_EXTENSIONS.contains(&ext))
                         || MODULE_FILE_NAMES.contains(&name)));
-            (go_reads || embedded.contains(file.as_str()) || extra.is_match(file.as_str()))
+            // VCS stamping reads the repository the context is in.
+            let vcs = spec.build.vcs && file.starts_with(".git/");
+            (go_reads || vcs || embedded.contains(file.as_str()) || extra.is_match(file.as_str()))
                 && !excluded.is_match(file.as_str())
         })
         .cloned()

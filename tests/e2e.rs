@@ -780,3 +780,39 @@ fn builds_are_reproducible() {
     println!("image digests: {digests:?}");
     assert_eq!(digests[0], digests[1], "same inputs, same image");
 }
+
+/// `build.vcs: true` stamps the commit into the binary, working inside the container.
+#[test]
+fn vcs_stamping_works_in_the_container() {
+    let env = Env::get();
+    let project = Project::hello(&env);
+    let spec = project.read("go-build.yaml");
+    project.write("go-build.yaml", &format!("{spec}build:\n  vcs: true\n"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.email=e2e@example.com", "-c", "user.name=e2e"])
+            .args(args)
+            .current_dir(project.dir())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", &format!("e2e {}", unique())]);
+    let revision = git(&["rev-parse", "HEAD"]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = format!("type=local,dest={}", out.path().display());
+    env.build_with(&project, &["-o", &dest]).assert_success();
+    let binary = std::fs::read(out.path().join("usr/local/bin/hello")).expect("the binary");
+    let stamp = format!("vcs.revision={revision}");
+    assert!(
+        binary.windows(stamp.len()).any(|w| w == stamp.as_bytes()),
+        "the binary carries {stamp}"
+    );
+}

@@ -935,3 +935,25 @@ fn one_ssh_agent_per_build() {
         "{error}"
     );
 }
+
+#[test]
+fn vcs_stamping_sees_the_repository() {
+    let mut fixture = Fixture::new("build:\n  vcs: true\n", GO_MOD, &[]);
+    fixture
+        .context_files
+        .extend([".git/HEAD".to_string(), ".git/objects/ab/cdef".to_string()]);
+    let plan = fixture.plan();
+    assert!(plan.sources.contains(&".git/HEAD".to_string()));
+    assert!(plan.sources.contains(&".git/objects/ab/cdef".to_string()));
+    let step = &plan.targets[0].step;
+    assert!(
+        step.args[2].contains("'-buildvcs=true'"),
+        "{}",
+        step.args[2]
+    );
+    assert_eq!(step.env["GIT_CONFIG_KEY_0"], "safe.directory");
+
+    let mut off = Fixture::new("", GO_MOD, &[]);
+    off.context_files.push(".git/HEAD".to_string());
+    assert!(!off.plan().sources.iter().any(|f| f.starts_with(".git/")));
+}
