@@ -205,27 +205,8 @@ impl Subject {
     /// Adds example.com/extra v1.0.0 the way a developer does after `go get`: the requirement
     /// in go.mod, its sums in go.sum, and the import that uses it. Returns the expected output.
     fn add_requirement(&self, proxy: &GoProxy) -> String {
-        let p = &self.project;
-        p.replace(
-            "go.mod",
-            "require example.com/color v1.0.0 // indirect",
-            "require example.com/color v1.0.0 // indirect\n\nrequire example.com/extra v1.0.0",
-        );
-        let sum = p.read("go.sum");
-        p.write(
-            "go.sum",
-            &format!("{sum}{}", proxy.go_sum("example.com/extra@v1.0.0")),
-        );
-        p.replace(
-            "main.go",
-            "\"example.com/greet\"",
-            "\"example.com/extra\"\n\t\"example.com/greet\"",
-        );
-        p.replace(
-            "main.go",
-            "banner.Banner(greet.Hello(\"gopher\")))",
-            "banner.Banner(greet.Hello(\"gopher\")) + \" + \" + extra.Extra())",
-        );
+        self.project
+            .add_extra_requirement(&proxy.go_sum("example.com/extra@v1.0.0"));
         format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
     }
 

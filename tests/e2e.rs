@@ -437,26 +437,7 @@ fn a_new_requirement_fetches_only_that_module() {
     build_online(&env, &project, &proxy, &tag).assert_success();
 
     proxy.reset_counts();
-    project.replace(
-        "go.mod",
-        "require example.com/color v1.0.0 // indirect",
-        "require example.com/color v1.0.0 // indirect\n\nrequire example.com/extra v1.0.0",
-    );
-    let sum = project.read("go.sum");
-    project.write(
-        "go.sum",
-        &format!("{sum}{}", proxy.go_sum("example.com/extra@v1.0.0")),
-    );
-    project.replace(
-        "main.go",
-        "\"example.com/greet\"",
-        "\"example.com/extra\"\n\t\"example.com/greet\"",
-    );
-    project.replace(
-        "main.go",
-        "fmt.Println(\"withdeps: \" + banner.Banner(greet.Hello(\"gopher\")))",
-        "fmt.Println(\"withdeps: \" + banner.Banner(greet.Hello(\"gopher\")) + \" + \" + extra.Extra())",
-    );
+    project.add_extra_requirement(&proxy.go_sum("example.com/extra@v1.0.0"));
     let added = build_online(&env, &project, &proxy, &tag);
     added.assert_success();
     assert!(!vertex(&added, "[deps ").cached, "go.mod changed");

@@ -334,6 +334,29 @@ impl Project {
         fs::write(self.dir().join(rel), contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
 
+    /// Adds `example.com/extra v1.0.0` to a copy of examples/with-deps the way a developer does
+    /// after `go get`: the requirement in go.mod, its `go_sum` lines in go.sum, and a use in
+    /// main.go (which then also prints ` + extra v1.0.0`).
+    pub fn add_extra_requirement(&self, go_sum: &str) {
+        self.replace(
+            "go.mod",
+            "require example.com/color v1.0.0 // indirect",
+            "require example.com/color v1.0.0 // indirect\n\nrequire example.com/extra v1.0.0",
+        );
+        let sum = self.read("go.sum");
+        self.write("go.sum", &format!("{sum}{go_sum}"));
+        self.replace(
+            "main.go",
+            "\"example.com/greet\"",
+            "\"example.com/extra\"\n\t\"example.com/greet\"",
+        );
+        self.replace(
+            "main.go",
+            "banner.Banner(greet.Hello(\"gopher\")))",
+            "banner.Banner(greet.Hello(\"gopher\")) + \" + \" + extra.Extra())",
+        );
+    }
+
     /// Replaces `from` (which must occur) with `to` in file `rel`.
     pub fn replace(&self, rel: &str, from: &str, to: &str) {
         let text = self.read(rel);
