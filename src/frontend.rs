@@ -63,7 +63,7 @@ async fn serve() -> i32 {
 
 /// The whole frontend run against a gateway session.
 pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResult> {
-    tracing::info!(opts = ?env.opts.keys().collect::<Vec<_>>(), workers = ?std::env::var("BUILDKIT_WORKERS").ok(), "frontend started");
+    tracing::info!(opts = ?env.opts.keys().collect::<Vec<_>>(), worker = %env.worker_id, platforms = ?env.worker_platforms, "frontend started");
     let options = Options::parse(&env.opts)?;
     if let Some(request) = &options.request_id {
         return subrequest(request);
