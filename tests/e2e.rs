@@ -350,9 +350,18 @@ fn spec_platforms_give_one_binary_per_platform() {
 const WITH_DEPS_OUTPUT: &str = "withdeps: *** <red>hi there, gopher (greet v1.1.0)</red> ***";
 
 /// Builds with the module proxy reachable: host networking (it listens on 127.0.0.1 only;
-/// the build step itself stays offline) and GOPROXY / GOSUMDB build args.
-fn build_online(env: &Env, project: &Project, proxy: &GoProxy, tag: &ImageTag) -> Build {
+/// the build step itself stays offline) and GOPROXY / GOSUMDB build args. `cache_ns` names the
+/// build's cache mounts (BUILDKIT_CACHE_MOUNT_NS), so request counts do not depend on what
+/// earlier runs left in the shared module download cache.
+fn build_online(
+    env: &Env,
+    project: &Project,
+    proxy: &GoProxy,
+    tag: &ImageTag,
+    cache_ns: &str,
+) -> Build {
     let goproxy = format!("GOPROXY={}", proxy.url());
+    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS={cache_ns}");
     env.build_with(
         project,
         &[
@@ -361,6 +370,8 @@ fn build_online(env: &Env, project: &Project, proxy: &GoProxy, tag: &ImageTag) -
             &goproxy,
             "--build-arg",
             "GOSUMDB=off",
+            "--build-arg",
+            &namespace,
             "-t",
             tag.name(),
         ],
@@ -390,15 +401,17 @@ fn touch_main(project: &Project) {
 fn modules_are_downloaded_once_and_survive_cache_mount_gc() {
     let env = Env::get();
     let proxy = GoProxy::start();
+    // Fresh cache mounts: a download cache left by an earlier run would hide requests.
+    let ns = format!("e2e-{}", unique());
     let project = Project::example(&env, "with-deps");
     let tag = ImageTag::new(&env, "withdeps");
     touch_main(&project);
-    build_online(&env, &project, &proxy, &tag).assert_success();
+    build_online(&env, &project, &proxy, &tag, &ns).assert_success();
     assert_eq!(stdout(&env.run(&[], tag.name(), &[])), WITH_DEPS_OUTPUT);
 
     proxy.reset_counts();
     touch_main(&project);
-    let edited = build_online(&env, &project, &proxy, &tag);
+    let edited = build_online(&env, &project, &proxy, &tag, &ns);
     edited.assert_success();
     print_stages("after a .go edit", &edited);
     assert!(
@@ -415,7 +428,7 @@ fn modules_are_downloaded_once_and_survive_cache_mount_gc() {
     env.docker_ok(&["builder", "prune", "-f", "--filter", "type=exec.cachemount"]);
     proxy.reset_counts();
     touch_main(&project);
-    let after_gc = build_online(&env, &project, &proxy, &tag);
+    let after_gc = build_online(&env, &project, &proxy, &tag, &ns);
     after_gc.assert_success();
     print_stages("after pruning cache mounts", &after_gc);
     assert!(vertex(&after_gc, "[deps ").cached);
@@ -432,13 +445,15 @@ fn modules_are_downloaded_once_and_survive_cache_mount_gc() {
 fn a_new_requirement_fetches_only_that_module() {
     let env = Env::get();
     let proxy = GoProxy::start();
+    // Fresh cache mounts: a download cache left by an earlier run would hide requests.
+    let ns = format!("e2e-{}", unique());
     let project = Project::example(&env, "with-deps");
     let tag = ImageTag::new(&env, "withdeps-extra");
-    build_online(&env, &project, &proxy, &tag).assert_success();
+    build_online(&env, &project, &proxy, &tag, &ns).assert_success();
 
     proxy.reset_counts();
     project.add_extra_requirement(&proxy.go_sum("example.com/extra@v1.0.0"));
-    let added = build_online(&env, &project, &proxy, &tag);
+    let added = build_online(&env, &project, &proxy, &tag, &ns);
     added.assert_success();
     assert!(!vertex(&added, "[deps ").cached, "go.mod changed");
     assert_eq!(
@@ -459,6 +474,8 @@ fn a_new_requirement_fetches_only_that_module() {
 fn workspace_and_replace_build_cold() {
     let env = Env::get();
     let proxy = GoProxy::start();
+    // Fresh cache mounts: a download cache left by an earlier run would hide requests.
+    let ns = format!("e2e-{}", unique());
     env.docker_ok(&["builder", "prune", "-af"]);
     for (example, output) in [
         (
@@ -469,7 +486,7 @@ fn workspace_and_replace_build_cold() {
     ] {
         let project = Project::example(&env, example);
         let tag = ImageTag::new(&env, example);
-        let build = build_online(&env, &project, &proxy, &tag);
+        let build = build_online(&env, &project, &proxy, &tag, &ns);
         build.assert_success();
         assert!(!vertex(&build, "[deps ").cached, "{example}: cold");
         assert_eq!(stdout(&env.run(&[], tag.name(), &[])), output, "{example}");
@@ -482,6 +499,8 @@ fn workspace_and_replace_build_cold() {
 fn a_module_missing_from_the_deps_step_fails_loudly() {
     let env = Env::get();
     let proxy = GoProxy::start();
+    // Fresh cache mounts: a download cache left by an earlier run would hide requests.
+    let ns = format!("e2e-{}", unique());
     let project = Project::example(&env, "with-deps");
     // main.go imports a module go.mod does not require: the deps step cannot know it.
     project.replace(
@@ -496,7 +515,7 @@ fn a_module_missing_from_the_deps_step_fails_loudly() {
     );
     let tag = ImageTag::new(&env, "missing-module");
     proxy.reset_counts();
-    let build = build_online(&env, &project, &proxy, &tag);
+    let build = build_online(&env, &project, &proxy, &tag, &ns);
     assert!(!build.success, "the build must fail:\n{}", build.output);
     assert!(
         build.output.contains("this step builds offline"),
