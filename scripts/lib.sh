@@ -55,3 +55,23 @@ timed() {
 }
 
 cargo_locked() { flock "$GOBUILD_CARGO_LOCK" cargo "$@"; }
+
+# The current BuildKit (scripts/buildkit.sh): pinned releases built with `go install`, a private
+# buildkitd with the OCI worker, docker buildx (remote driver) and a registry on 127.0.0.1.
+BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.34.2}
+BUILDX_VERSION=${BUILDX_VERSION:-v0.38.2}
+GOBUILD_TOOLS=$GOBUILD_CACHE/tools
+GOBUILD_BIN=$GOBUILD_TOOLS/bin
+GOBUILD_BUILDKIT_DATA=/var/lib/gobuild-frontend-test/buildkit
+GOBUILD_BUILDKIT_CONFIG=$GOBUILD_RUN_DIR/buildkitd.toml
+GOBUILD_BUILDKIT_SOCK=$GOBUILD_RUN_DIR/buildkitd.sock
+GOBUILD_BUILDKIT_PIDFILE=$GOBUILD_RUN_DIR/buildkitd.pid
+GOBUILD_BUILDKIT_LOG=$GOBUILD_LOG_DIR/buildkitd.log
+GOBUILD_REGISTRY=127.0.0.1:5000
+GOBUILD_REGISTRY_DATA=/var/lib/gobuild-frontend-test/registry
+GOBUILD_REGISTRY_PIDFILE=$GOBUILD_RUN_DIR/registry.pid
+GOBUILD_BUILDX_BUILDER=gobuild
+# The frontend image as buildkitd resolves it (it has no image store of its own).
+GOBUILD_FRONTEND_REF=$GOBUILD_REGISTRY/gobuild-frontend:dev
+export BUILDKIT_HOST=unix://$GOBUILD_BUILDKIT_SOCK
+export GOBUILD_BUILDKIT_LOG GOBUILD_FRONTEND_REF GOBUILD_BUILDX_BUILDER GOBUILD_REGISTRY

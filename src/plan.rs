@@ -19,6 +19,7 @@ mod build;
 pub mod modules;
 mod private;
 mod runtime;
+pub mod select;
 pub use modules::{EmbedDirective, ModuleFacts};
 pub use runtime::{Runtime, RuntimeBase, runtime_base};
 
@@ -93,10 +94,15 @@ pub struct Plan {
     pub build_platform: Platform,
     /// Directory of go.mod relative to the context (`.` or `services/api`).
     pub module_dir: String,
+    /// `.dockerignore` patterns: the context transfer leaves these files out.
+    pub dockerignore: Vec<String>,
     /// Context paths the deps step sees; editing anything else leaves it cached.
     pub mod_files: Vec<String>,
     /// The context files the build step sees: what Go reads, nothing else.
+    #[serde(skip)]
     pub sources: Vec<String>,
+    /// How `sources` are copied out of the context (see `select`).
+    pub source_copies: Vec<select::ContextCopy>,
     /// `None` when building from `vendor/`.
     pub deps: Option<Step>,
     pub output: Output,
@@ -340,7 +346,7 @@ pub fn plan(
     };
     let settings = &spec.modules;
     let vendor = vendoring(inputs)?;
-    let mod_files = modules::mod_files(facts).map_err(|e| Diagnostic {
+    let mut mod_files = modules::mod_files(facts).map_err(|e| Diagnostic {
         file: e.file.clone(),
         pos: Pos {
             line: e.line,
@@ -350,6 +356,8 @@ pub fn plan(
         message: e.message.clone(),
         hint: None,
     })?;
+    // Copies need files that exist: go.sum is absent without requirements.
+    mod_files.retain(|file| inputs.context_files.contains(file));
 
     let mut base_env: BTreeMap<String, String> = builder
         .facts
@@ -591,11 +599,14 @@ pub fn plan(
         })
         .collect::<Result<Vec<_>, Diagnostic>>()?;
 
+    let sources = sources(inputs, vendor, output == Output::Test);
     Ok(Plan {
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        sources: sources(inputs, vendor, output == Output::Test),
+        source_copies: select::copies(inputs.context_files, &sources),
+        sources,
+        dockerignore: inputs.dockerignore.to_vec(),
         mod_files,
         module_dir,
         deps,

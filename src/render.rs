@@ -9,6 +9,7 @@ use crate::llb::{
     CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
     SourceLocation, State,
 };
+use crate::plan::select::ContextCopy;
 use crate::plan::{
     self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot,
     modules,
@@ -37,13 +38,39 @@ pub struct RenderedTarget {
     pub config: Option<Vec<u8>>,
 }
 
-/// The module files the deps step sees.
-fn mod_files(files: &[String], session_id: &str) -> State {
+/// The build context minus `.dockerignore`, transferred whole (incrementally). Steps see
+/// parts of it through [`select`], never the local itself, except the source scan.
+fn context(dockerignore: &[String], session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .include_patterns(files)
-        .shared_key_hint("gobuild-modfiles")
-        .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
+        .exclude_patterns(dockerignore)
+        .shared_key_hint(CONTEXT_LOCAL)
+        .state(OpMeta::new().name("[internal] load build context"))
+}
+
+/// The context files `copies` select, at their context paths. Content-keyed: editing a file
+/// they do not select leaves the result (and every step using it) cached.
+fn select(context: &State, copies: &[ContextCopy], meta: OpMeta) -> State {
+    if copies.is_empty() {
+        return State::scratch();
+    }
+    let op = copies.iter().fold(FileOp::new(), |op, copy| {
+        let dest = match copy.dir() {
+            "" => "/".to_string(),
+            dir => format!("/{dir}/"),
+        };
+        op.copy(
+            context,
+            format!("/{}", copy.pattern()),
+            dest,
+            CopyOptions {
+                follow_symlinks: false,
+                wildcard: matches!(copy, ContextCopy::Glob(_)),
+                ..CopyOptions::default()
+            },
+        )
+    });
+    State::scratch().file(op, meta)
 }
 
 /// Every file that could define the module graph (go.mod and go.work files, the module's
@@ -70,11 +97,7 @@ pub fn source_scan(
     };
     let stages = Stages {
         builder: r.builder(builder),
-        context: Local::new(CONTEXT_LOCAL)
-            .session(&ctx.session_id)
-            .exclude_patterns(dockerignore)
-            .shared_key_hint(CONTEXT_LOCAL)
-            .state(OpMeta::new().name("[internal] load build context")),
+        context: context(dockerignore, &ctx.session_id),
         mod_files: State::scratch(),
         sources: State::scratch(),
     };
@@ -82,36 +105,28 @@ pub fn source_scan(
         .output(OUT)
 }
 
-/// A pattern that matches exactly `path` (BuildKit patterns treat `*?[\\` as special).
-fn literal_pattern(path: &str) -> String {
-    let mut pattern = String::with_capacity(path.len());
-    for c in path.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern
-}
-
 pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
     let r = Renderer {
         build_platform: &plan.build_platform,
         ctx,
     };
-    // Exact paths: BuildKit v0.8 keys a wildcard-filtered local by more than the files it
-    // selects, so any context change would re-run the build.
-    let files: Vec<String> = plan.sources.iter().map(|f| literal_pattern(f)).collect();
-    let sources = Local::new(CONTEXT_LOCAL)
-        .session(&ctx.session_id)
-        .include_patterns(&files)
-        .shared_key_hint("gobuild-sources")
-        .state(OpMeta::new().name("[internal] load Go sources"));
+    let context = context(&plan.dockerignore, &ctx.session_id);
+    let mod_files: Vec<ContextCopy> = plan.mod_files.iter().cloned().map(ContextCopy::File).collect();
     let stages = Stages {
         builder: r.builder(&plan.builder),
-        mod_files: mod_files(&plan.mod_files, &ctx.session_id),
-        sources,
-        context: State::scratch(),
+        mod_files: select(
+            &context,
+            &mod_files,
+            r.meta(Pos::default(), &plan.build_platform)
+                .name("[internal] select go.mod and go.sum"),
+        ),
+        sources: select(
+            &context,
+            &plan.source_copies,
+            r.meta(Pos::default(), &plan.build_platform)
+                .name(format!("[internal] select Go sources ({} files)", plan.sources.len())),
+        ),
+        context,
     };
     let after_deps = match &plan.deps {
         Some(step) => r.exec(step, &stages, &stages.builder).root(),

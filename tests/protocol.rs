@@ -535,6 +535,28 @@ fn exec_with<'a>(ops: &'a [(String, pb::Op)], prefix: &[&str]) -> (&'a pb::Op, &
     }
 }
 
+/// The local source a selecting file op copies from, and the sources of its copies
+/// (`/path` exactly, `/dir/*.ext` as a wildcard).
+fn copies<'a>(ops: &'a [(String, pb::Op)], op: &'a pb::Op) -> (&'a pb::SourceOp, Vec<String>) {
+    let Some(pb::op::Op::File(file)) = &op.op else {
+        panic!("not a file op");
+    };
+    let mut from = None;
+    let mut srcs = Vec::new();
+    for action in &file.actions {
+        let Some(pb::file_action::Action::Copy(copy)) = &action.action else {
+            panic!("a selection only copies");
+        };
+        let input = usize::try_from(action.secondary_input).expect("copies from an input");
+        let local = source(op_at(ops, &op.inputs[input].digest)).expect("copies from a source");
+        assert!(from.is_none_or(|f| f == local), "one context for every copy");
+        from = Some(local);
+        assert_eq!(copy.allow_wildcard, copy.src.contains('*'), "{}", copy.src);
+        srcs.push(copy.src.clone());
+    }
+    (from.expect("at least one copy"), srcs)
+}
+
 fn json_list(attr: Option<&String>) -> Vec<String> {
     serde_json::from_str(attr.expect("the attribute is set")).expect("the attribute is a JSON list")
 }
@@ -690,25 +712,22 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
 
     // The deps step runs on the pinned builder and sees only go.mod and go.sum.
     assert_eq!(source(mount_source(&ops, deps_op, "/")), Some(*builder));
-    let mod_files = source(mount_source(&ops, deps_op, "/src")).expect("/src is a source");
-    assert_eq!(mod_files.identifier, "local://context");
+    let (context, mod_files) = copies(&ops, mount_source(&ops, deps_op, "/src"));
+    assert_eq!(context.identifier, "local://context");
+    assert_eq!(mod_files, ["/go.mod"], "hello has no go.sum");
     assert_eq!(
-        json_list(mod_files.attrs.get("local.includepattern")),
-        ["go.mod", "go.sum"]
-    );
-    assert_eq!(
-        mod_files.attrs.get("local.session").map(String::as_str),
+        context.attrs.get("local.session").map(String::as_str),
         Some(SESSION_ID)
     );
-    // The build step sees what Go reads: sources and module files, not the spec.
-    let sources = source(mount_source(&ops, build_op, "/src")).expect("/src is a source");
-    assert_eq!(sources.identifier, "local://context");
-    let included = json_list(sources.attrs.get("local.includepattern"));
-    assert_eq!(
-        included,
-        ["go.mod", "main.go"],
-        "exact paths, from the source scan"
+    assert!(
+        !context.attrs.contains_key("local.includepattern"),
+        "no per-file patterns in the session request"
     );
+    // The build step sees what Go reads: sources and module files, not the spec, copied
+    // out of the same context transfer.
+    let (same_context, sources) = copies(&ops, mount_source(&ops, build_op, "/src"));
+    assert_eq!(same_context, context);
+    assert_eq!(sources, ["/go.mod", "/main.go"], "exact paths, from the source scan");
 
     // Ops point back into go-build.yaml; the build step at its binary's entry.
     let spec = hello_file("go-build.yaml");
@@ -804,15 +823,22 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
         .map(|(_, op)| op)
         .expect("a builder image source");
     assert_eq!(builder.platform.as_ref(), Some(&platform("amd64")));
-    // The runtime image's file ops are for the target platform.
-    let files: Vec<&pb::Op> = ops
+    // The runtime image's file ops are for the target platform, the source selections for
+    // the build platform.
+    let files: Vec<(&String, &pb::Op)> = ops
         .iter()
         .filter(|(_, op)| matches!(op.op, Some(pb::op::Op::File(_))))
-        .map(|(_, op)| op)
+        .map(|(digest, op)| (digest, op))
         .collect();
     assert!(!files.is_empty());
-    for op in files {
-        assert_eq!(op.platform.as_ref(), Some(&platform("arm64")));
+    for (digest, op) in files {
+        let name = def.metadata[digest]
+            .description
+            .get("llb.customname")
+            .cloned()
+            .unwrap_or_default();
+        let expected = if name.starts_with("[internal] select") { "amd64" } else { "arm64" };
+        assert_eq!(op.platform.as_ref(), Some(&platform(expected)), "{name}");
     }
 }
 

@@ -39,6 +39,8 @@ pub struct CopyOptions {
     pub dir_copy_contents: bool,
     /// File mode to set on everything copied; `None` keeps the source's.
     pub mode: Option<u32>,
+    /// `src` may be a pattern (`dir/*.go`); otherwise it is taken literally.
+    pub wildcard: bool,
 }
 
 impl Default for CopyOptions {
@@ -48,6 +50,7 @@ impl Default for CopyOptions {
             follow_symlinks: true,
             dir_copy_contents: true,
             mode: None,
+            wildcard: true,
         }
     }
 }
@@ -182,8 +185,8 @@ fn encode(action: Action, timestamp: i64) -> pb::file_action::Action {
             follow_symlink: options.follow_symlinks,
             dir_copy_contents: options.dir_copy_contents,
             create_dest_path: options.create_dest_path,
-            allow_wildcard: true,
-            allow_empty_wildcard: true,
+            allow_wildcard: options.wildcard,
+            allow_empty_wildcard: options.wildcard,
             timestamp,
             ..Default::default()
         }),

@@ -150,6 +150,10 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
             ("force-network-mode", "host"),
         ],
     );
+    let mut fixture = fixture;
+    fixture.context_files.extend(
+        ["services/api/go.mod", "services/api/go.sum", "services/api/main.go"].map(String::from),
+    );
     let plan = fixture.plan();
     assert_eq!(
         plan.mod_files,
