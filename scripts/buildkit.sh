@@ -108,10 +108,12 @@ EOF
 # buildkitd's config: the registry over plain HTTP, and docker.io mirrored by it so that
 # `golang:1.27-bookworm` (docker.io/library/golang:1.27-bookworm) resolves to what we pushed.
 # No CNI here: buildkitd uses the host network for steps that ask for the default network.
+# `--network=host` (the tests' module proxy on 127.0.0.1) is an entitlement the daemon grants.
 write_config() {
   mkdir -p "$GOBUILD_BUILDKIT_DATA" "$GOBUILD_RUN_DIR"
   cat >"$GOBUILD_BUILDKIT_CONFIG" <<EOF
 root = "$GOBUILD_BUILDKIT_DATA"
+insecure-entitlements = ["network.host"]
 [grpc]
   address = ["unix://$GOBUILD_BUILDKIT_SOCK"]
 [worker.oci]

@@ -2,9 +2,12 @@
 # The project's full test run (`.ci/run` execs this). On a fresh Debian 12 machine, as root:
 #   1. cargo fmt --check, clippy (-D warnings, e2e feature on), cargo test (no docker needed)
 #   2. setup.sh (docker.io, private dockerd, local base images; cached between runs)
-#   3. frontend-image.sh (static release binary -> gobuild-frontend:dev)
-#   4. cargo test --features e2e --test e2e (real BuildKit builds)
-# dockerd is always stopped (by PID) at the end, pass or fail.
+#   3. buildkit.sh install + start (a pinned current BuildKit and buildx, built from the Go
+#      module proxy and cached; buildkitd and a registry on 127.0.0.1)
+#   4. frontend-image.sh (static release binary -> gobuild-frontend:dev, pushed to the registry)
+#   5. cargo test --features e2e --test e2e, once per daemon: dockerd 20.10 (BuildKit v0.8,
+#      `docker build`) and the current buildkitd (`docker buildx build`, remote driver)
+# dockerd, buildkitd and the registry are always stopped (by PID) at the end, pass or fail.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,19 +22,20 @@ phase() { # NAME CMD...
   echo
   echo "================ $name"
   "$@"
-  SUMMARY+=("$(printf '%-28s %8ss' "$name" "$(fmt_secs "$t")")")
+  SUMMARY+=("$(printf '%-56s %8ss' "$name" "$(fmt_secs "$t")")")
   printf 'TIME %-44s %8ss\n' "phase: $name" "$(fmt_secs "$t")"
 }
 
 finish() {
   local rc=$?
+  "$GOBUILD_ROOT/scripts/buildkit.sh" stop || true
   "$GOBUILD_ROOT/scripts/dockerd.sh" stop || true
   echo
   echo "================ summary (exit $rc)"
   local l
   for l in "${SUMMARY[@]}"; do echo "  $l"; done
-  printf '  %-28s %8ss\n' total "$(fmt_secs "$T0")"
-  [ $rc -eq 0 ] || echo "FAILED. dockerd log: $GOBUILD_DOCKER_LOG"
+  printf '  %-56s %8ss\n' total "$(fmt_secs "$T0")"
+  [ $rc -eq 0 ] || echo "FAILED. daemon logs: $GOBUILD_DOCKER_LOG $GOBUILD_BUILDKIT_LOG"
   exit $rc
 }
 trap finish EXIT
@@ -40,5 +44,10 @@ phase "cargo fmt --check" cargo_locked fmt --all -- --check
 phase "cargo clippy" cargo_locked clippy --locked --all-targets --features e2e -- -D warnings
 phase "cargo test" cargo_locked test --locked
 phase "setup" "$GOBUILD_ROOT/scripts/setup.sh"
+phase "buildkit install" "$GOBUILD_ROOT/scripts/buildkit.sh" install
 phase "frontend image" "$GOBUILD_ROOT/scripts/frontend-image.sh"
-phase "e2e tests" cargo_locked test --locked --features e2e --test e2e -- --test-threads=1 --nocapture
+phase "buildkit start" "$GOBUILD_ROOT/scripts/buildkit.sh" start
+eval "$("$GOBUILD_ROOT/scripts/buildkit.sh" env)"
+e2e() { GOBUILD_E2E_DAEMON=$1 cargo_locked test --locked --features e2e --test e2e -- --test-threads=1 --nocapture; }
+phase "e2e tests: dockerd 20.10 (BuildKit v0.8)" e2e dockerd
+phase "e2e tests: buildkitd $BUILDKIT_VERSION + buildx $BUILDX_VERSION" e2e buildkit

@@ -111,7 +111,12 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         ctx,
     };
     let context = context(&plan.dockerignore, &ctx.session_id);
-    let mod_files: Vec<ContextCopy> = plan.mod_files.iter().cloned().map(ContextCopy::File).collect();
+    let mod_files: Vec<ContextCopy> = plan
+        .mod_files
+        .iter()
+        .cloned()
+        .map(ContextCopy::File)
+        .collect();
     let stages = Stages {
         builder: r.builder(&plan.builder),
         mod_files: select(
@@ -123,8 +128,10 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         sources: select(
             &context,
             &plan.source_copies,
-            r.meta(Pos::default(), &plan.build_platform)
-                .name(format!("[internal] select Go sources ({} files)", plan.sources.len())),
+            r.meta(Pos::default(), &plan.build_platform).name(format!(
+                "[internal] select Go sources ({} files)",
+                plan.sources.len()
+            )),
         ),
         context,
     };

@@ -549,7 +549,10 @@ fn copies<'a>(ops: &'a [(String, pb::Op)], op: &'a pb::Op) -> (&'a pb::SourceOp,
         };
         let input = usize::try_from(action.secondary_input).expect("copies from an input");
         let local = source(op_at(ops, &op.inputs[input].digest)).expect("copies from a source");
-        assert!(from.is_none_or(|f| f == local), "one context for every copy");
+        assert!(
+            from.is_none_or(|f| f == local),
+            "one context for every copy"
+        );
         from = Some(local);
         assert_eq!(copy.allow_wildcard, copy.src.contains('*'), "{}", copy.src);
         srcs.push(copy.src.clone());
@@ -727,7 +730,11 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     // out of the same context transfer.
     let (same_context, sources) = copies(&ops, mount_source(&ops, build_op, "/src"));
     assert_eq!(same_context, context);
-    assert_eq!(sources, ["/go.mod", "/main.go"], "exact paths, from the source scan");
+    assert_eq!(
+        sources,
+        ["/go.mod", "/main.go"],
+        "exact paths, from the source scan"
+    );
 
     // Ops point back into go-build.yaml; the build step at its binary's entry.
     let spec = hello_file("go-build.yaml");
@@ -837,7 +844,11 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
             .get("llb.customname")
             .cloned()
             .unwrap_or_default();
-        let expected = if name.starts_with("[internal] select") { "amd64" } else { "arm64" };
+        let expected = if name.starts_with("[internal] select") {
+            "amd64"
+        } else {
+            "arm64"
+        };
         assert_eq!(op.platform.as_ref(), Some(&platform(expected)), "{name}");
     }
 }

@@ -59,7 +59,11 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
     for file in selected {
         match glob_key(file) {
             Some(key @ (dir, ext)) if whole(key) => {
-                let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+                let prefix = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
                 out.insert(ContextCopy::Glob(format!("{prefix}*.{ext}")));
             }
             _ => {

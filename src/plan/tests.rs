@@ -152,7 +152,12 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     );
     let mut fixture = fixture;
     fixture.context_files.extend(
-        ["services/api/go.mod", "services/api/go.sum", "services/api/main.go"].map(String::from),
+        [
+            "services/api/go.mod",
+            "services/api/go.sum",
+            "services/api/main.go",
+        ]
+        .map(String::from),
     );
     let plan = fixture.plan();
     assert_eq!(

@@ -1,10 +1,18 @@
-//! Support for the end-to-end tests: a real dockerd (BuildKit v0.8 embedded in Debian's
-//! docker.io 20.10) driven through the `/usr/bin/docker` client, and a parser for BuildKit's
-//! `--progress=plain` output.
+//! Support for the end-to-end tests: real BuildKit daemons through the clients users use, and a
+//! parser for BuildKit's `--progress=plain` output.
+//!
+//! `GOBUILD_E2E_DAEMON` picks the daemon for the whole run (scripts/test.sh runs the suite
+//! once per daemon):
+//! - `dockerd` (default): BuildKit v0.8 embedded in Debian's docker.io 20.10, driven by the
+//!   20.10 client `/usr/bin/docker build` with `DOCKER_BUILDKIT=1`;
+//! - `buildkit`: a current buildkitd (scripts/buildkit.sh), driven by `docker buildx build`
+//!   through buildx's `remote` driver; images are `--load`ed into dockerd, so running and
+//!   inspecting them works the same for both.
 //!
 //! The tests need `DOCKER_HOST` (scripts/test.sh starts a private dockerd and exports it) and
 //! the frontend image `GOBUILD_FRONTEND_IMAGE` (default `gobuild-frontend:dev`, built by
-//! scripts/frontend-image.sh).
+//! scripts/frontend-image.sh); for `buildkit` also `BUILDKIT_HOST`, the buildx builder
+//! `GOBUILD_BUILDX_BUILDER` and the frontend image's registry name `GOBUILD_FRONTEND_REF`.
 
 use std::fs;
 use std::io::Read;
@@ -25,13 +33,29 @@ pub const HELLO_OUTPUT: &str = "hello from gobuild-frontend (uid=65532 gid=65532
 /// eat the CI budget).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Where the tests find dockerd and the frontend image.
+/// The BuildKit daemon (and client) a test run builds with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    /// dockerd 20.10's embedded BuildKit v0.8, through `docker build`.
+    Dockerd,
+    /// A current buildkitd, through `docker buildx build` (remote driver).
+    BuildKit,
+}
+
+/// Where the tests find the daemons and the frontend image.
 pub struct Env {
+    pub daemon: Daemon,
     pub docker_host: String,
+    /// What `# syntax=` names: a dockerd image, or the registry reference buildkitd resolves.
     pub frontend_image: String,
-    /// dockerd's log (`GOBUILD_DOCKER_LOG`, exported by scripts/lib.sh): the frontend's stderr
-    /// ends up there, so a failed build shows what the daemon logged meanwhile.
+    /// The daemon's log (`GOBUILD_DOCKER_LOG` or `GOBUILD_BUILDKIT_LOG`, exported by
+    /// scripts/lib.sh): the frontend's stderr ends up there, so a failed build shows what the
+    /// daemon logged meanwhile.
     pub dockerd_log: Option<PathBuf>,
+    /// buildx's builder for `buildkit`.
+    builder: String,
+    /// buildkitd's address for `buildctl`.
+    buildkit_host: String,
 }
 
 impl Env {
@@ -47,17 +71,30 @@ impl Env {
                  `eval \"$(scripts/dockerd.sh env)\"; cargo test --features e2e --test e2e -- --test-threads=1`"
             ),
         };
-        let frontend_image = std::env::var("GOBUILD_FRONTEND_IMAGE")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "gobuild-frontend:dev".to_string());
-        let dockerd_log = std::env::var_os("GOBUILD_DOCKER_LOG")
-            .map(PathBuf::from)
-            .filter(|p| p.is_file());
+        let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+        let daemon = match var("GOBUILD_E2E_DAEMON").as_deref() {
+            None | Some("dockerd") => Daemon::Dockerd,
+            Some("buildkit") => Daemon::BuildKit,
+            Some(other) => panic!("GOBUILD_E2E_DAEMON={other}: expected dockerd or buildkit"),
+        };
+        let dockerd_image =
+            var("GOBUILD_FRONTEND_IMAGE").unwrap_or_else(|| "gobuild-frontend:dev".to_string());
+        let (frontend_image, log_var) = match daemon {
+            Daemon::Dockerd => (dockerd_image.clone(), "GOBUILD_DOCKER_LOG"),
+            Daemon::BuildKit => (
+                var("GOBUILD_FRONTEND_REF")
+                    .expect("GOBUILD_FRONTEND_REF (scripts/buildkit.sh env) names the frontend image in the registry"),
+                "GOBUILD_BUILDKIT_LOG",
+            ),
+        };
+        let dockerd_log = var(log_var).map(PathBuf::from).filter(|p| p.is_file());
         let env = Env {
+            daemon,
             docker_host,
             frontend_image,
             dockerd_log,
+            builder: var("GOBUILD_BUILDX_BUILDER").unwrap_or_else(|| "gobuild".to_string()),
+            buildkit_host: var("BUILDKIT_HOST").unwrap_or_default(),
         };
         let version = env.docker(&["version", "--format", "{{.Server.Version}}"]);
         assert!(
@@ -66,20 +103,79 @@ impl Env {
             env.docker_host,
             String::from_utf8_lossy(&version.stderr)
         );
-        let image = env.docker(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{.Id}}",
-            &env.frontend_image,
-        ]);
+        let image = env.docker(&["image", "inspect", "--format", "{{.Id}}", &dockerd_image]);
         assert!(
             image.status.success(),
-            "frontend image {} is not in dockerd's image store (run scripts/frontend-image.sh): {}",
-            env.frontend_image,
+            "frontend image {dockerd_image} is not in dockerd's image store (run scripts/frontend-image.sh): {}",
             String::from_utf8_lossy(&image.stderr)
         );
+        if daemon == Daemon::BuildKit {
+            let builder = env.docker(&["buildx", "inspect", &env.builder]);
+            assert!(
+                builder.status.success(),
+                "buildx builder {} is missing (run scripts/buildkit.sh start): {}",
+                env.builder,
+                String::from_utf8_lossy(&builder.stderr)
+            );
+        }
         env
+    }
+
+    /// True when this run's daemon is `daemon`; otherwise prints why the calling test (or part
+    /// of it) is skipped, so a skip is never silent.
+    pub fn runs_on(&self, daemon: Daemon, why: &str) -> bool {
+        if self.daemon == daemon {
+            return true;
+        }
+        println!("SKIPPED on {:?}: {why}", self.daemon);
+        false
+    }
+
+    /// Drops the daemon's build cache (`all`: every record, else only unused ones), optionally
+    /// only records of one type (`exec.cachemount`).
+    pub fn prune(&self, all: bool, filter: Option<&str>) {
+        // buildctl takes containerd's filter syntax: `type==exec.cachemount`.
+        let buildctl_filter = filter.map(|f| f.replacen('=', "==", 1));
+        let mut args: Vec<&str> = Vec::new();
+        let out = match self.daemon {
+            Daemon::Dockerd => {
+                args.extend(["builder", "prune", "-f"]);
+                if all {
+                    args.push("-a");
+                }
+                if let Some(f) = filter {
+                    args.extend(["--filter", f]);
+                }
+                self.docker(&args)
+            }
+            Daemon::BuildKit => {
+                args.extend(["--addr", &self.buildkit_host, "prune"]);
+                if all {
+                    args.push("--all");
+                }
+                if let Some(f) = &buildctl_filter {
+                    args.extend(["--filter", f]);
+                }
+                self.buildctl(&args)
+            }
+        };
+        assert!(
+            out.status.success(),
+            "prune {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `buildctl ARGS...` (scripts/buildkit.sh puts it in `$GOBUILD_BIN`).
+    pub fn buildctl(&self, args: &[&str]) -> Output {
+        let bin = std::env::var_os("GOBUILD_BIN")
+            .map(|d| PathBuf::from(d).join("buildctl"))
+            .unwrap_or_else(|| PathBuf::from("buildctl"));
+        Command::new(&bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", bin.display()))
     }
 
     /// A `docker` command with this environment (BuildKit on, our daemon).
@@ -134,7 +230,21 @@ impl Env {
         let spec = dir.join("go-build.yaml");
         let mut cmd = self.command();
         cmd.envs(envs.iter().copied());
-        cmd.arg("build").arg("--progress=plain");
+        match self.daemon {
+            Daemon::Dockerd => cmd.arg("build"),
+            Daemon::BuildKit => {
+                cmd.args(["buildx", "build", "--builder", &self.builder]);
+                // Images go to dockerd, where the tests run and inspect them.
+                let exports = args.iter().any(|a| {
+                    matches!(*a, "-o" | "--output" | "--push") || a.starts_with("--output=")
+                });
+                if args.contains(&"-t") && !exports {
+                    cmd.arg("--load");
+                }
+                &mut cmd
+            }
+        };
+        cmd.arg("--progress=plain");
         if !args.iter().any(|a| a.starts_with("--network")) {
             cmd.arg("--network=none");
         }
@@ -318,6 +428,28 @@ impl Project {
         project.write(
             "go-build.yaml",
             &format!("# syntax={}\n{rest}", env.frontend_image),
+        );
+        project
+    }
+
+    /// A project made of `files` (path, contents), with a `go-build.yaml` whose first line
+    /// names the frontend under test and whose rest is `spec`.
+    pub fn generated(env: &Env, name: &str, spec: &str, files: &[(String, String)]) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("gobuild-e2e-{name}-"))
+            .tempdir()
+            .expect("tempdir");
+        let project = Project { dir };
+        for (path, contents) in files {
+            let full = project.dir().join(path);
+            if let Some(parent) = full.parent() {
+                fs::create_dir_all(parent).expect("mkdir");
+            }
+            project.write(path, contents);
+        }
+        project.write(
+            "go-build.yaml",
+            &format!("# syntax={}\n{spec}", env.frontend_image),
         );
         project
     }

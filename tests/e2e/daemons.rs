@@ -1,0 +1,323 @@
+//! What large contexts and current daemons must show: a context of thousands of Go files
+//! builds and caches by content on both daemons; on a current BuildKit (through buildx) a
+//! failing step's error points at its spec line (our op bytes equal protobuf-go's, which
+//! BuildKit ≥ v0.18 re-keys by), a multi-platform push gives an OCI index, an exported cache
+//! restores the deps step on a pruned builder, and subrequests we do not implement are refused
+//! with BuildKit's own error. Tests or parts a daemon cannot run say so (`Env::runs_on`).
+
+use std::process::Command;
+
+use super::goproxy::GoProxy;
+use super::support::{Build, Daemon, Env, HELLO_OUTPUT, ImageTag, Project, unique};
+
+/// Packages × files of the generated large program (plus one `sum.go` per package and main).
+const PACKAGES: usize = 60;
+const FILES_PER_PACKAGE: usize = 50;
+
+/// A module of `PACKAGES` packages in directories with long names, `FILES_PER_PACKAGE` files
+/// each, all called from `cmd/big`: more than 3,000 Go files, far beyond the ~400 exact paths a
+/// current client accepts as session headers. Prints `big <sum>`.
+fn large_program() -> (Vec<(String, String)>, String) {
+    let mut files = vec![
+        (
+            "go.mod".to_string(),
+            "module example.com/big\n\ngo 1.27\n".to_string(),
+        ),
+        ("README.md".to_string(), "large program\n".to_string()),
+        ("ci/pipeline.yml".to_string(), "steps: []\n".to_string()),
+    ];
+    let mut imports = String::new();
+    let mut calls = String::new();
+    for p in 0..PACKAGES {
+        let dir = format!("internal/some_longer_directory_name_{}/package_{p}", p % 7);
+        imports.push_str(&format!("\tp{p} \"example.com/big/{dir}\"\n"));
+        calls.push_str(&format!("\tn += p{p}.Sum()\n"));
+        let mut sum = format!("package package_{p}\n\nfunc Sum() int {{\n\tn := 0\n");
+        for f in 0..FILES_PER_PACKAGE {
+            files.push((
+                format!("{dir}/some_longer_file_name_number_{f}.go"),
+                format!("package package_{p}\n\nfunc f{f}() int {{ return {f} }}\n"),
+            ));
+            sum.push_str(&format!("\tn += f{f}()\n"));
+        }
+        sum.push_str("\treturn n\n}\n");
+        files.push((format!("{dir}/sum.go"), sum));
+    }
+    files.push((
+        "cmd/big/main.go".to_string(),
+        format!("package main\n\nimport (\n\t\"fmt\"\n\n{imports})\n\nfunc main() {{\n\tn := 0\n{calls}\tfmt.Println(\"big\", n)\n}}\n"),
+    ));
+    let total = PACKAGES * (0..FILES_PER_PACKAGE).sum::<usize>();
+    (files, format!("big {total}"))
+}
+
+fn stage_cached(build: &Build, prefix: &str) -> bool {
+    let found = build.some_vertices(prefix);
+    found.iter().all(|v| v.cached)
+}
+
+fn run_output(env: &Env, image: &str) -> String {
+    let run = env.run(&[], image, &[]);
+    assert!(
+        run.status.success(),
+        "docker run {image} failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).trim().to_string()
+}
+
+/// More than 3,000 Go files in many directories build on both daemons; a README or CI-file
+/// edit leaves every step CACHED, a .go edit re-runs the build step only.
+#[test]
+fn a_large_context_builds_and_caches_by_content() {
+    let env = Env::get();
+    let (files, printed) = large_program();
+    let go_files = files.iter().filter(|(p, _)| p.ends_with(".go")).count();
+    assert!(go_files >= 3000, "{go_files} Go files");
+    let project = Project::generated(
+        &env,
+        "large",
+        &format!("binaries:\n  - package: ./cmd/big\n# run {}\n", unique()),
+        &files,
+    );
+    let tag = ImageTag::new(&env, "large");
+    let first = env.build(&project, &tag);
+    first.assert_success();
+    super::print_stages(&format!("{go_files} Go files, first build"), &first);
+    assert_eq!(run_output(&env, tag.name()), printed);
+
+    project.write("README.md", &format!("edited {}\n", unique()));
+    project.write("ci/pipeline.yml", &format!("# {}\n", unique()));
+    let docs = env.build(&project, &tag);
+    docs.assert_success();
+    super::print_stages("after README and CI edits", &docs);
+    for stage in ["[deps ", "[build ", "[runtime "] {
+        assert!(
+            stage_cached(&docs, stage),
+            "{stage}… must stay CACHED after README/CI edits:\n{}",
+            docs.output
+        );
+    }
+
+    let edited_file = "internal/some_longer_directory_name_3/package_10/sum.go";
+    let text = project.read(edited_file);
+    project.write(edited_file, &format!("{text}// edit {}\n", unique()));
+    let code = env.build(&project, &tag);
+    code.assert_success();
+    super::print_stages("after a .go edit", &code);
+    assert!(
+        stage_cached(&code, "[deps "),
+        "go.mod unchanged:\n{}",
+        code.output
+    );
+    assert!(
+        code.some_vertices("[build ").iter().all(|v| v.ran()),
+        "a .go file changed, the build must run:\n{}",
+        code.output
+    );
+    assert_eq!(run_output(&env, tag.name()), printed);
+}
+
+/// A failing build step names the spec line it comes from. Through buildx a current BuildKit
+/// shows the excerpt only if it finds the op's location under the digest of its own
+/// re-encoding of our op: our bytes must equal protobuf-go's.
+#[test]
+fn a_failing_step_points_at_its_spec_line() {
+    let env = Env::get();
+    let project = Project::hello(&env);
+    let main = project.read("main.go");
+    project.write(
+        "main.go",
+        &format!(
+            "{main}\nfunc broken() {{ undefined_thing_{}() }}\n",
+            std::process::id()
+        ),
+    );
+    let build = env.build_with(&project, &[]);
+    assert!(!build.success, "the build must fail:\n{}", build.output);
+    assert!(
+        build.output.contains("undefined: undefined_thing_"),
+        "Go's error is shown:\n{}",
+        build.output
+    );
+    if !env.runs_on(
+        Daemon::BuildKit,
+        "the 20.10 client prints no source excerpts for failing steps",
+    ) {
+        return;
+    }
+    assert!(
+        build.output.contains("go-build.yaml:3"),
+        "the error names the binary's line:\n{}",
+        build.output
+    );
+    assert!(
+        build
+            .output
+            .lines()
+            .any(|l| l.contains(">>>") && l.contains("- package: .")),
+        "the excerpt marks `- package: .`:\n{}",
+        build.output
+    );
+}
+
+/// `--platform` with three platforms pushed to the registry gives an OCI index with one
+/// manifest per platform.
+#[test]
+fn a_multi_platform_push_gives_an_index() {
+    let env = Env::get();
+    if !env.runs_on(
+        Daemon::BuildKit,
+        "dockerd 20.10's image store takes one platform per build",
+    ) {
+        return;
+    }
+    let project = Project::hello(&env);
+    let registry = std::env::var("GOBUILD_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    let repo = "gobuild-e2e/multi";
+    let tag = format!("t{}", unique().replace('-', ""));
+    let reference = format!("{registry}/{repo}:{tag}");
+    let output = format!("type=image,name={reference},push=true,registry.insecure=true");
+    let build = env.build_with(
+        &project,
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64,linux/arm/v7",
+            "--output",
+            &output,
+        ],
+    );
+    build.assert_success();
+
+    let fetched = Command::new("curl")
+        .args([
+            "-fsS",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+            &format!("http://{registry}/v2/{repo}/manifests/{tag}"),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        fetched.status.success(),
+        "the registry has {reference}: {}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&fetched.stdout).expect("the manifest is JSON");
+    let manifests = index["manifests"]
+        .as_array()
+        .expect("an index with manifests");
+    let mut platforms: Vec<String> = manifests
+        .iter()
+        .filter(|m| m["platform"]["os"] != "unknown") // attestation manifests
+        .map(|m| {
+            let p = &m["platform"];
+            let variant = p["variant"]
+                .as_str()
+                .map(|v| format!("/{v}"))
+                .unwrap_or_default();
+            format!(
+                "{}/{}{variant}",
+                p["os"].as_str().unwrap_or("?"),
+                p["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    platforms.sort();
+    assert_eq!(
+        platforms,
+        ["linux/amd64", "linux/arm/v7", "linux/arm64"],
+        "index: {index:#}"
+    );
+}
+
+/// A fresh CI runner: `--cache-to type=local,mode=max`, then a builder with nothing cached
+/// and `--cache-from` of that export: the deps step is CACHED and no module is downloaded.
+#[test]
+fn an_exported_cache_restores_the_deps_step_on_a_pruned_builder() {
+    let env = Env::get();
+    if !env.runs_on(
+        Daemon::BuildKit,
+        "the 20.10 client has no --cache-to (only inline cache)",
+    ) {
+        return;
+    }
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_to = format!("type=local,dest={},mode=max", cache.path().display());
+    let cache_from = format!("type=local,src={}", cache.path().display());
+    let goproxy = format!("GOPROXY={}", proxy.url());
+    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS=e2e-{}", unique());
+    let tag = ImageTag::new(&env, "cache-export");
+    let args = |cache_flag: &'static str, value: &str| {
+        [
+            "--network=host".to_string(),
+            "--build-arg".to_string(),
+            goproxy.clone(),
+            "--build-arg".to_string(),
+            "GOSUMDB=off".to_string(),
+            "--build-arg".to_string(),
+            namespace.clone(),
+            cache_flag.to_string(),
+            value.to_string(),
+            "-t".to_string(),
+            tag.name().to_string(),
+        ]
+    };
+    let first_args = args("--cache-to", &cache_to);
+    let first_args: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    env.build_with(&project, &first_args).assert_success();
+
+    env.prune(true, None);
+    proxy.reset_counts();
+    let second_args = args("--cache-from", &cache_from);
+    let second_args: Vec<&str> = second_args.iter().map(String::as_str).collect();
+    let restored = env.build_with(&project, &second_args);
+    restored.assert_success();
+    super::print_stages("pruned builder, --cache-from", &restored);
+    assert!(
+        stage_cached(&restored, "[deps "),
+        "the deps step comes from the exported cache:\n{}",
+        restored.output
+    );
+    assert!(
+        proxy.requests().is_empty(),
+        "nothing downloaded: {}",
+        proxy.describe_requests()
+    );
+    assert_eq!(run_output(&env, tag.name()), super::WITH_DEPS_OUTPUT);
+}
+
+/// `--call targets` and `--check` get BuildKit's unsupported-subrequest error, not a crash;
+/// a normal build still works right after.
+#[test]
+fn unsupported_subrequests_are_refused_cleanly() {
+    let env = Env::get();
+    if !env.runs_on(Daemon::BuildKit, "the 20.10 client has no --call/--check") {
+        return;
+    }
+    let project = Project::hello(&env);
+    for (flag, request) in [
+        ("--call=targets", "frontend.targets"),
+        ("--check", "frontend.lint"),
+    ] {
+        let build = env.build_with(&project, &[flag]);
+        assert!(
+            !build.success,
+            "{flag} is not supported yet:\n{}",
+            build.output
+        );
+        assert!(
+            build
+                .output
+                .contains(&format!("unsupported subrequest {request}")),
+            "{flag}: BuildKit's unsupported-subrequest error:\n{}",
+            build.output
+        );
+    }
+    let tag = ImageTag::new(&env, "after-subrequests");
+    env.build(&project, &tag).assert_success();
+    assert_eq!(run_output(&env, tag.name()), HELLO_OUTPUT);
+}
