@@ -31,4 +31,10 @@ dockerd is still running. To use it from a shell:
   export DOCKER_HOST=$DOCKER_HOST DOCKER_BUILDKIT=1   # client: $DOCKER
 To stop it:
   scripts/dockerd.sh stop
+
+With a current BuildKit and docker buildx (built from the Go module proxy, a few minutes once):
+  scripts/buildkit.sh install && scripts/buildkit.sh start
+  # line 1 of go-build.yaml: # syntax=$GOBUILD_FRONTEND_REF
+  docker buildx build --builder $GOBUILD_BUILDX_BUILDER -f go-build.yaml -t app --load .
+  scripts/buildkit.sh stop
 EOM

@@ -118,6 +118,43 @@ fn a_large_context_builds_and_caches_by_content() {
     assert_eq!(run_output(&env, tag.name()), printed);
 }
 
+/// `buildctl` (the gateway frontend directly, no Dockerfile frontend in between) builds the
+/// large program to a local directory, and a README edit leaves it cached.
+#[test]
+fn buildctl_builds_a_large_context() {
+    let env = Env::get();
+    if !env.runs_on(Daemon::BuildKit, "buildctl drives buildkitd") {
+        return;
+    }
+    let (files, printed) = large_program();
+    let project = Project::generated(
+        &env,
+        "large-buildctl",
+        "binaries:\n  - package: ./cmd/big\n",
+        &files,
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = format!("--output=type=local,dest={}", out.path().display());
+    env.buildctl_build(&project, &[&dest]).assert_success();
+    let binary = out.path().join("usr/local/bin/big");
+    let run = Command::new(&binary)
+        .output()
+        .expect("run the built binary");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), printed);
+
+    project.write("README.md", &format!("edited {}\n", unique()));
+    let again = env.buildctl_build(&project, &[&dest]);
+    again.assert_success();
+    super::print_stages("buildctl, after a README edit", &again);
+    for stage in ["[deps ", "[build "] {
+        assert!(
+            stage_cached(&again, stage),
+            "{stage}… CACHED:\n{}",
+            again.output
+        );
+    }
+}
+
 /// A failing build step names the spec line it comes from. Through buildx a current BuildKit
 /// shows the excerpt only if it finds the op's location under the digest of its own
 /// re-encoding of our op: our bytes must equal protobuf-go's.

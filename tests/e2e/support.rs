@@ -257,6 +257,31 @@ impl Env {
         build
     }
 
+    /// `buildctl build` of `project` with the gateway frontend named by `# syntax=` (buildctl
+    /// has no Dockerfile frontend in between), `--progress=plain` and `ARGS` (e.g. `--output`).
+    pub fn buildctl_build(&self, project: &Project, args: &[&str]) -> Build {
+        assert_eq!(self.daemon, Daemon::BuildKit, "buildctl drives buildkitd");
+        let dir = project.dir().to_str().expect("utf-8 temp dir");
+        let bin = std::env::var_os("GOBUILD_BIN")
+            .map(|d| PathBuf::from(d).join("buildctl"))
+            .unwrap_or_else(|| PathBuf::from("buildctl"));
+        let mut cmd = Command::new(bin);
+        cmd.stdin(Stdio::null())
+            .args(["--addr", &self.buildkit_host, "build", "--progress=plain"])
+            .args(["--frontend", "gateway.v0"])
+            .arg(format!("--opt=source={}", self.frontend_image))
+            .arg(format!("--local=context={dir}"))
+            .arg(format!("--local=dockerfile={dir}"))
+            .arg("--opt=filename=go-build.yaml")
+            .args(args);
+        let log_start = self.dockerd_log_len();
+        let mut build = Build::run(cmd);
+        if !build.success {
+            build.dockerd_log = self.dockerd_log_since(log_start);
+        }
+        build
+    }
+
     fn dockerd_log_len(&self) -> u64 {
         self.dockerd_log
             .as_ref()
