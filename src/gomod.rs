@@ -229,8 +229,12 @@ impl GoWork {
 pub fn binary_name_for(import_path: &str) -> &str {
     let mut parts = import_path.rsplit('/');
     let last = parts.next().unwrap_or(import_path);
-    let is_major_suffix =
-        last.len() > 1 && last.starts_with('v') && last[1..].chars().all(|c| c.is_ascii_digit());
+    // cmd/go's isVersionElement: v2, v3, … but not v0, v1 or v01.
+    let digits = last.strip_prefix('v').unwrap_or_default();
+    let is_major_suffix = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+        && digits != "1";
     match (is_major_suffix, parts.next()) {
         (true, Some(previous)) => previous,
         _ => last,

@@ -14,11 +14,13 @@ use crate::llb::NetMode;
 use crate::options::Options;
 use crate::platform::Platform;
 use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
+use script::{Line, Script, say};
 
 mod build;
 pub mod modules;
 mod private;
 mod runtime;
+mod script;
 pub mod select;
 pub use modules::{EmbedDirective, ModuleFacts};
 pub use runtime::{Runtime, RuntimeBase, runtime_base};
@@ -233,18 +235,23 @@ pub fn builder_choice(inputs: &Inputs) -> Result<BuilderChoice, Diagnostic> {
 /// so that the build step can see exactly the files Go reads. Its output changes only when a
 /// file is added, removed or renamed, or an embed directive changes.
 pub fn source_scan() -> Step {
+    let script = Script::new()
+        .syntax("set -e")
+        .line(Line::command("cd", [SRC]))
+        .line(
+            Line::syntax("find . \\( -type f -o -type l \\) | sed 's|^\\./||' | LC_ALL=C sort >")
+                .value(format!("{OUT}/files")),
+        )
+        // grep exits 1 when nothing matches: that is an empty list, not a failure.
+        .line(
+            Line::syntax("grep -rH --include='*.go' -e '^//go:embed' . >")
+                .value(format!("{OUT}/embeds"))
+                .then("|| [ $? -eq 1 ]"),
+        );
     Step {
         name: "[internal] list sources and //go:embed patterns".to_string(),
         root: StepRoot::Builder,
-        args: vec![
-            "sh".into(),
-            "-c".into(),
-            // grep exits 1 when nothing matches: that is an empty list, not a failure.
-            format!(
-                "set -e\ncd {SRC}\nfind . \\( -type f -o -type l \\) | sed 's|^\\./||' | LC_ALL=C sort > {OUT}/files\n\
-grep -rH --include='*.go' -e '^//go:embed' . > {OUT}/embeds || [ $? -eq 1 ]"
-            ),
-        ],
+        args: script.argv(),
         env: BTreeMap::new(),
         cwd: SRC.to_string(),
         network: NetMode::None,
@@ -296,26 +303,29 @@ fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
 /// The script of a step that fetches modules: credential checks that name the missing
 /// `docker build` flag, the commands (stopping at the first failure), then an explanation
 /// when git failed in a way the spec can fix.
-fn fetch_script(access: &private::Access, lines: &[String]) -> Vec<String> {
-    let mut script: Vec<String> = access.checks.clone();
-    script.push(format!(
-        "( set -e\n{}\n) 2>/tmp/gobuild-fetch; rc=$?\ncat /tmp/gobuild-fetch >&2",
-        lines.join("\n")
-    ));
+fn fetch_script(access: &private::Access, commands: Vec<Line>) -> Script {
+    let mut script = Script::new()
+        .lines(access.checks.iter().cloned())
+        .syntax("( set -e")
+        .lines(commands)
+        .syntax(") 2>/tmp/gobuild-fetch; rc=$?")
+        .syntax("cat /tmp/gobuild-fetch >&2");
     if !access.hints.is_empty() {
         // Go shows a failed ping's git error only with -v: ask git again, as Go pinged.
-        script.push(
-            "[ $rc -ne 0 ] && sed -n 's|^go: \\([^@ ]*\\)\\.git\\(/[^@]*\\)\\{0,1\\}@[^:]*: no secure protocol found for repository$|\\1|p' /tmp/gobuild-fetch | sort -u | while read -r repo; do echo \"gobuild-frontend: git ls-remote https://$repo says:\" >&2; git ls-remote -q \"https://$repo\" 2>&1 >/dev/null | tee -a /tmp/gobuild-fetch >&2; done".to_string(),
+        script = script.syntax(
+            "[ $rc -ne 0 ] && sed -n 's|^go: \\([^@ ]*\\)\\.git\\(/[^@]*\\)\\{0,1\\}@[^:]*: no secure protocol found for repository$|\\1|p' /tmp/gobuild-fetch | sort -u | while read -r repo; do echo \"gobuild-frontend: git ls-remote https://$repo says:\" >&2; git ls-remote -q \"https://$repo\" 2>&1 >/dev/null | tee -a /tmp/gobuild-fetch >&2; done",
         );
     }
     for (symptom, hint) in &access.hints {
-        script.push(format!(
-            "if [ $rc -ne 0 ] && grep -q '{symptom}' /tmp/gobuild-fetch; then echo '{}' >&2; fi",
-            format!("gobuild-frontend: {hint}").replace('\'', "'\\''")
-        ));
+        script = script.line(
+            Line::syntax("if [ $rc -ne 0 ] && grep -qF")
+                .value(symptom)
+                .then("/tmp/gobuild-fetch; then")
+                .line(say(format!("gobuild-frontend: {hint}")))
+                .then("; fi"),
+        );
     }
-    script.push("exit $rc".to_string());
-    vec!["sh".into(), "-c".into(), script.join("\n")]
+    script.syntax("exit $rc")
 }
 
 /// Plans the whole build once the builder image is resolved.
@@ -380,17 +390,24 @@ pub fn plan(
         let mut env = base_env.clone();
         env.extend(module_env.clone());
         env.extend(access.env.clone());
-        let verify = settings.verify.then(|| "go mod verify".to_string());
+        let verify = settings.verify.then(|| Line::syntax("go mod verify"));
         let (lines, mounts) = match settings.cache.value {
             // Download into the persistent cache mount, then fill the layer from it: the
             // layer survives cache-mount GC and is what --cache-to exports; the mount keeps a
             // go.mod change from downloading everything again.
             ModuleCache::Layer => (
                 [
-                    Some(format!("GOMODCACHE={DOWNLOAD_CACHE} go mod download")),
-                    Some(format!(
-                        "GOMODCACHE={GOMODCACHE} GOPROXY=file://{DOWNLOAD_CACHE}/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"
-                    )),
+                    Some(
+                        Line::default()
+                            .assign("GOMODCACHE", DOWNLOAD_CACHE)
+                            .then("go mod download"),
+                    ),
+                    Some(
+                        Line::default()
+                            .assign("GOMODCACHE", GOMODCACHE)
+                            .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
+                            .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"),
+                    ),
                     verify,
                 ]
                 .into_iter()
@@ -399,7 +416,7 @@ pub fn plan(
                 vec![cache(DOWNLOAD_CACHE, "gomod-download")],
             ),
             ModuleCache::Mount => (
-                [Some("go mod download".to_string()), verify]
+                [Some(Line::syntax("go mod download")), verify]
                     .into_iter()
                     .flatten()
                     .collect(),
@@ -413,7 +430,7 @@ pub fn plan(
         Step {
             name,
             root: StepRoot::Builder,
-            args: fetch_script(&access, &lines),
+            args: fetch_script(&access, lines).argv(),
             env,
             cwd: workdir.clone(),
             network: inputs.options.network.unwrap_or(NetMode::Sandbox),
@@ -537,12 +554,7 @@ pub fn plan(
             let vendored = if vendor { " -mod=vendor" } else { "" };
             let (name, commands) = match output {
                 Output::Test => {
-                    let test: Vec<String> = ["go", "test"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .chain(flags.iter().cloned())
-                        .chain(std::iter::once("./...".to_string()))
-                        .collect();
+                    let test = Line::syntax("go test").values(&flags).then("./...");
                     (
                         format!("[{} 1/1] go test{vendored} ./...", prefix("test")),
                         vec![test],
@@ -554,13 +566,15 @@ pub fn plan(
                         [(name, _, _)] => format!("{OUT}/{name}"),
                         _ => format!("{OUT}/"),
                     };
+                    let mut commands = vec![build::main_package_check(&packages)];
+                    commands.extend(build::build_commands(&chosen, &flags));
                     (
                         format!(
                             "[{} 1/1] go build{vendored} -o {target} {}",
                             prefix("build"),
                             packages.join(" ")
                         ),
-                        build::build_commands(&chosen, &flags),
+                        commands,
                     )
                 }
             };
@@ -571,7 +585,7 @@ pub fn plan(
                 } else {
                     StepRoot::Deps
                 },
-                args: build::offline_script(&commands),
+                args: build::offline_script(commands).argv(),
                 env,
                 cwd: workdir.clone(),
                 network,

@@ -10,6 +10,7 @@ use serde_saphyr::Spanned;
 
 use crate::platform::Platform;
 
+mod ident;
 mod private;
 mod runtime;
 use private::RawPrivate;
@@ -631,7 +632,7 @@ fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules
                 format!("`{}` is not one Go flag", flag.value),
                 Some("write each flag as its own item, e.g. -tags=netgo"),
             );
-        } else if flag.value.starts_with("-mod=") {
+        } else if flag.value.trim_start_matches('-').starts_with("mod=") {
             problems.push(
                 flag.pos,
                 &format!("modules.goflags[{i}]"),
@@ -664,8 +665,18 @@ fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules
             Located { value, pos }
         }
     };
+    let proxy = raw.proxy.map(Located::from_spanned);
+    if let Some(proxy) = proxy.as_ref().filter(|p| ident::has_password(&p.value)) {
+        problems.push(
+            proxy.pos,
+            "modules.proxy",
+            "has a password in it, which would be stored in the build graph and its cache keys"
+                .to_string(),
+            Some("give the proxy's credentials as a .netrc build secret: `private: [{modules: …, netrc: {secret: netrc}}]`"),
+        );
+    }
     Modules {
-        proxy: raw.proxy.map(Located::from_spanned),
+        proxy,
         private: list(raw.private),
         sumdb: raw.sumdb.map(Located::from_spanned),
         goflags,

@@ -470,7 +470,11 @@ fn args(exec: &pb::ExecOp) -> Vec<&str> {
                 .split_whitespace()
                 .map(|w| w.trim_matches('\''))
                 .collect();
-            let go = words.iter().position(|w| *w == "go").unwrap_or(words.len());
+            // The first go command other than the main-package check (`go list`).
+            let go = words
+                .windows(2)
+                .position(|w| w[0] == "go" && w[1] != "list")
+                .unwrap_or(words.len());
             words[go..].to_vec()
         }
         _ => all,

@@ -7,6 +7,7 @@ use crate::gomod::binary_name_for;
 use crate::spec::BuildSettings;
 
 use super::OUT;
+use super::script::{Line, Script, say};
 
 /// Errors Go prints when a module is missing from the offline build step.
 const OFFLINE_SYMPTOMS: &[&str] = &[
@@ -54,6 +55,13 @@ pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
                 }
             },
         };
+        // cmd/go splits -ldflags at spaces and reads quotes: a value with either would add
+        // flags of its own (`x' -X 'main.admin=true`).
+        if value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            return Err(format!(
+                "the value of `{{{{ {key} }}}}` ({value:?}) has spaces or quotes, which -ldflags would read as more flags"
+            ));
+        }
         out.push_str(&value);
         rest = &after[end + 2..];
     }
@@ -81,75 +89,80 @@ pub fn go_flags(settings: &BuildSettings, ldflags: Option<&str>) -> Vec<String> 
     flags
 }
 
+/// Where a multi-binary `go build` writes before each binary gets its name in `/out`: renames
+/// out of another directory cannot chain (`mv a b; mv b c`).
+const STAGING: &str = "/tmp/gobuild-out";
+
 /// Command lines that build `binaries` (`(name, package, default name)`) into `/out`: one
 /// `go build` for all of them when their default names differ (Go then parallelises over
-/// packages and links once each), renaming where a name was given; otherwise one per binary.
-pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -> Vec<Vec<String>> {
+/// packages and links once each), moving each to its name; otherwise one per binary.
+pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -> Vec<Line> {
     let mut defaults: Vec<&str> = binaries.iter().map(|(_, _, d)| d.as_str()).collect();
     defaults.sort();
     defaults.dedup();
-    let go = |rest: Vec<String>| -> Vec<String> {
-        ["go", "build"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(flags.iter().cloned())
-            .chain(rest)
-            .collect()
-    };
+    let go_build = || Line::syntax("go build").values(flags).then("-o");
     if binaries.len() == 1 || defaults.len() < binaries.len() {
         return binaries
             .iter()
-            .map(|(name, package, _)| {
-                go(vec!["-o".into(), format!("{OUT}/{name}"), package.clone()])
-            })
+            .map(|(name, package, _)| go_build().value(format!("{OUT}/{name}")).value(package))
             .collect();
     }
-    let mut commands = vec![go(std::iter::once("-o".to_string())
-        .chain(std::iter::once(format!("{OUT}/")))
-        .chain(binaries.iter().map(|(_, package, _)| package.clone()))
-        .collect())];
-    for (name, _, default) in binaries.iter().filter(|(name, _, default)| name != default) {
-        commands.push(vec![
-            "mv".into(),
-            format!("{OUT}/{default}"),
-            format!("{OUT}/{name}"),
-        ]);
+    let packages = binaries.iter().map(|(_, package, _)| package);
+    let mut commands = vec![go_build().value(format!("{STAGING}/")).values(packages)];
+    for (name, _, default) in binaries {
+        commands.push(Line::command(
+            "mv",
+            [format!("{STAGING}/{default}"), format!("{OUT}/{name}")],
+        ));
     }
     commands
 }
 
-/// What `go build -o DIR/` names the binary of `package` in a module at `module_path`.
+/// What `go build -o DIR/` names the binary of `package` (`.`, `./cmd/api`) in a module at
+/// `module_path`: the last element of the import path, or the one before a major-version
+/// suffix (`v2` and up; Go keeps `v1`).
 pub fn default_name(package: &str, module_path: &str) -> String {
-    if package == "." {
-        binary_name_for(module_path).to_string()
+    let relative = package.trim_start_matches("./").trim_start_matches('.');
+    let import_path = if relative.is_empty() {
+        module_path.to_string()
     } else {
-        binary_name_for(package).to_string()
-    }
+        format!("{module_path}/{relative}")
+    };
+    binary_name_for(&import_path).to_string()
+}
+
+/// Fails when a package to be built as a binary is not `package main`: Go would build it
+/// "successfully" into an archive, which is no program.
+pub fn main_package_check<S: AsRef<str>>(packages: &[S]) -> Line {
+    Line::syntax("go list -f")
+        .value(r#"{{if ne .Name "main"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}"#)
+        .values(packages)
+        .then("> /tmp/gobuild-notmain; if grep . /tmp/gobuild-notmain >&2; then exit 1; fi")
 }
 
 /// A POSIX shell script that runs `commands` and, when they fail the way a module missing
 /// offline fails, says why and what to do.
-pub fn offline_script(commands: &[Vec<String>]) -> Vec<String> {
-    let lines: Vec<String> = commands
+pub fn offline_script(commands: Vec<Line>) -> Script {
+    let symptoms = OFFLINE_SYMPTOMS
         .iter()
-        .map(|c| c.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
-        .collect();
-    let symptoms = OFFLINE_SYMPTOMS.join("|");
-    let script = format!(
-        "( set -e\n{commands}\n) 2>/tmp/gobuild-stderr; rc=$?\ncat /tmp/gobuild-stderr >&2\n\
-if [ $rc -ne 0 ] && grep -qE '{symptoms}' /tmp/gobuild-stderr; then\n\
-  echo 'gobuild-frontend: this step builds offline (no network, GOPROXY=off), so every module must come from the deps step.' >&2\n\
-  echo 'gobuild-frontend: a module is missing there: run `go mod tidy` and commit go.mod and go.sum (the deps step reads only those),' >&2\n\
-  echo 'gobuild-frontend: or let this step fetch with `modules: {{network: true}}` in go-build.yaml.' >&2\n\
-fi\nexit $rc",
-        commands = lines.join("\n")
-    );
-    vec!["sh".into(), "-c".into(), script]
-}
-
-/// Single-quotes a word for sh.
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
+        .fold(Line::syntax("grep -qF"), |line, s| line.then("-e").value(s));
+    Script::new()
+        .syntax("( set -e")
+        .lines(commands)
+        .syntax(") 2>/tmp/gobuild-stderr; rc=$?")
+        .syntax("cat /tmp/gobuild-stderr >&2")
+        .line(
+            Line::syntax("if [ $rc -ne 0 ] &&")
+                .line(symptoms)
+                .then("/tmp/gobuild-stderr; then"),
+        )
+        .lines([
+            say("gobuild-frontend: this step builds offline (no network, GOPROXY=off), so every module must come from the deps step."),
+            say("gobuild-frontend: a module is missing there: run `go mod tidy` and commit go.mod and go.sum (the deps step reads only those),"),
+            say("gobuild-frontend: or let this step fetch with `modules: {network: true}` in go-build.yaml."),
+        ])
+        .syntax("fi")
+        .syntax("exit $rc")
 }
 
 #[cfg(test)]
@@ -181,12 +194,24 @@ mod tests {
             Ok("dev/".to_string())
         );
         assert!(expand("{{ .Version", &values).is_err());
+        let hostile = BTreeMap::from([("NOTE".to_string(), "x' -X 'main.admin=true".to_string())]);
+        let hostile = TemplateValues {
+            build_args: &hostile,
+            date: None,
+        };
+        assert!(
+            expand("-X 'main.note={{ .Arg.NOTE }}'", &hostile)
+                .is_err_and(|e| e.contains(".Arg.NOTE") && e.contains("more flags"))
+        );
     }
 
     #[test]
     fn one_invocation_when_go_can_name_the_binaries() {
         let b = |n: &str, p: &str, d: &str| (n.to_string(), p.to_string(), d.to_string());
         let flags = vec!["-trimpath".to_string()];
+        let render = |lines: Vec<Line>| -> Vec<String> {
+            lines.iter().map(|l| l.as_str().to_string()).collect()
+        };
         let commands = build_commands(
             &[
                 b("api", "./cmd/api", "api"),
@@ -195,18 +220,20 @@ mod tests {
             &flags,
         );
         assert_eq!(
-            commands,
+            render(commands),
             [
-                vec![
-                    "go",
-                    "build",
-                    "-trimpath",
-                    "-o",
-                    "/out/",
-                    "./cmd/api",
-                    "./cmd/worker"
-                ],
-                vec!["mv", "/out/worker", "/out/wk"],
+                "go build '-trimpath' -o '/tmp/gobuild-out/' './cmd/api' './cmd/worker'",
+                "mv '/tmp/gobuild-out/api' '/out/api'",
+                "mv '/tmp/gobuild-out/worker' '/out/wk'",
+            ]
+        );
+        // Names that swap defaults cannot clobber each other: renames leave the staging dir.
+        let swapped = build_commands(&[b("b", "./a", "a"), b("a", "./b", "b")], &flags);
+        assert_eq!(
+            render(swapped)[1..],
+            [
+                "mv '/tmp/gobuild-out/a' '/out/b'",
+                "mv '/tmp/gobuild-out/b' '/out/a'"
             ]
         );
         let clash = build_commands(
@@ -216,23 +243,33 @@ mod tests {
             ],
             &flags,
         );
-        assert_eq!(clash.len(), 2, "same default names: one go build each");
         assert_eq!(
-            clash[1],
-            ["go", "build", "-trimpath", "-o", "/out/b", "./b/server"]
+            render(clash),
+            [
+                "go build '-trimpath' -o '/out/a' './a/server'",
+                "go build '-trimpath' -o '/out/b' './b/server'"
+            ],
+            "same default names: one go build each"
         );
     }
 
     #[test]
+    fn default_names_follow_go() {
+        assert_eq!(default_name(".", "example.com/shop/v2"), "shop");
+        assert_eq!(default_name("./cmd/api", "example.com/shop"), "api");
+        assert_eq!(default_name("./cmd/api/v1", "example.com/shop"), "v1");
+        assert_eq!(default_name("./cmd/api/v2", "example.com/shop"), "api");
+        assert_eq!(default_name("./v3", "example.com/shop"), "shop");
+        assert_eq!(default_name(".", "example.com/tool/v0"), "v0");
+    }
+
+    #[test]
     fn offline_script_quotes_and_explains() {
-        let args = offline_script(&[vec![
-            "go".into(),
-            "build".into(),
-            "-ldflags=-X a='b c'".into(),
-        ]]);
+        let args =
+            offline_script(vec![Line::syntax("go build").value("-ldflags=-X a='b c'")]).argv();
         assert_eq!(args[..2], ["sh", "-c"]);
         assert!(
-            args[2].contains("'go' 'build' '-ldflags=-X a='\\''b c'\\'''"),
+            args[2].contains(r#"go build '-ldflags=-X a='\''b c'\'''"#),
             "{}",
             args[2]
         );

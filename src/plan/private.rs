@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::spec::{Auth, KnownHosts, Private};
 
+use super::script::{Line, say};
 use super::{Diagnostic, Inputs, MountSource, StepMount, diagnostic};
 
 /// Where the SSH agent socket is mounted.
@@ -20,7 +21,7 @@ pub(super) struct Access {
     pub env: BTreeMap<String, String>,
     pub mounts: Vec<StepMount>,
     /// Shell lines run first: fail with the exact flag to add when a credential is missing.
-    pub checks: Vec<String>,
+    pub checks: Vec<Line>,
     /// `(grep -E pattern, explanation)` printed when the fetch fails that way.
     pub hints: Vec<(String, String)>,
 }
@@ -66,10 +67,21 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
                         source: MountSource::Ssh { id: id.clone() },
                     });
                     access.env.insert("SSH_AUTH_SOCK".into(), SSH_SOCKET.into());
-                    access.env.insert(
-                        "GIT_SSH_COMMAND".into(),
-                        format!("ssh -o UserKnownHostsFile={KNOWN_HOSTS} -o StrictHostKeyChecking=yes -o BatchMode=yes"),
+                    // git runs it through sh.
+                    let ssh = Line::command(
+                        "ssh",
+                        [
+                            "-o",
+                            &format!("UserKnownHostsFile={KNOWN_HOSTS}"),
+                            "-o",
+                            "StrictHostKeyChecking=yes",
+                            "-o",
+                            "BatchMode=yes",
+                        ],
                     );
+                    access
+                        .env
+                        .insert("GIT_SSH_COMMAND".into(), ssh.as_str().to_string());
                     access.checks.push(check_socket(id, &what));
                     ssh_id = Some(id);
                 }
@@ -112,16 +124,22 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
                     source: MountSource::Secret { id: secret.clone() },
                 });
                 access.checks.push(check_secret(&file, secret, &what));
-                // The token stays in the secret file: the helper prints it only to git.
-                let helper = format!(
-                    "!f() {{ test \"$1\" = get || exit 0; echo username={username}; echo \"password=$(cat {file})\"; }}; f"
-                );
+                // The token stays in the secret file: the helper prints it only to git, which
+                // runs a `!` helper through sh.
+                let helper = Line::syntax("!f() { test \"$1\" = get || exit 0; echo")
+                    .value(format!("username={username}"))
+                    .then("; printf 'password=%s\\n' \"$(cat")
+                    .value(&file)
+                    .then(")\"; }; f");
                 let scope = entry
                     .git
                     .as_ref()
                     .map(|g| g.value.clone())
                     .unwrap_or_else(|| format!("https://{}", prefix(&entry.modules.value)));
-                git_config.push((format!("credential.{scope}.helper"), helper));
+                git_config.push((
+                    format!("credential.{scope}.helper"),
+                    helper.as_str().to_string(),
+                ));
             }
             Auth::Netrc { secret } => {
                 access.mounts.push(StepMount {
@@ -168,16 +186,22 @@ fn host_of(url: &str) -> String {
         .to_string()
 }
 
-fn check_socket(id: &str, what: &str) -> String {
-    format!(
-        "[ -S \"$SSH_AUTH_SOCK\" ] || {{ echo 'gobuild-frontend: {what} is fetched over SSH with your agent: add --ssh {id} to docker build (with ssh-agent running and your key added)' >&2; exit 1; }}"
-    )
+fn check_socket(id: &str, what: &str) -> Line {
+    Line::syntax("[ -S \"$SSH_AUTH_SOCK\" ] || {")
+        .line(say(format!(
+            "gobuild-frontend: {what} is fetched over SSH with your agent: add --ssh {id} to docker build (with ssh-agent running and your key added)"
+        )))
+        .then("; exit 1; }")
 }
 
-fn check_secret(file: &str, secret: &str, what: &str) -> String {
-    format!(
-        "[ -s {file} ] || {{ echo 'gobuild-frontend: {what} needs the build secret `{secret}`: add --secret id={secret},src=FILE to docker build' >&2; exit 1; }}"
-    )
+fn check_secret(file: &str, secret: &str, what: &str) -> Line {
+    Line::syntax("[ -s")
+        .value(file)
+        .then("] || {")
+        .line(say(format!(
+            "gobuild-frontend: {what} needs the build secret `{secret}`: add --secret id={secret},src=FILE to docker build"
+        )))
+        .then("; exit 1; }")
 }
 
 #[cfg(test)]

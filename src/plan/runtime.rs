@@ -161,7 +161,7 @@ pub(super) fn plan(
     let mut labels: BTreeMap<String, String> = facts.labels.clone();
     for (arg, label) in OCI_LABEL_ARGS {
         if let Some(value) = inputs.options.build_args.get(*arg) {
-            labels.insert(label.to_string(), value.clone());
+            labels.insert(label.to_string(), without_credentials(value));
         }
     }
     if let Some(date) = &date {
@@ -215,4 +215,19 @@ fn users(user: User) -> (String, String) {
         group.push_str(&format!("{name}:x:{}:\n", user.gid));
     }
     (passwd, group)
+}
+
+/// A URL without its `user[:password]@` part: a CI's clone URL often carries a token, which
+/// must not be published in an image label.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }

@@ -169,8 +169,8 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     assert_eq!(deps.args[..2], ["sh", "-c"]);
     assert!(
         deps.args[2].starts_with(
-            "( set -e\nGOMODCACHE=/var/cache/gobuild/gomod go mod download\n\
-GOMODCACHE=/go/pkg/mod GOPROXY=file:///var/cache/gobuild/gomod/cache/download GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download\n) 2>/tmp/gobuild-fetch"
+            "( set -e\nGOMODCACHE='/var/cache/gobuild/gomod' go mod download\n\
+GOMODCACHE='/go/pkg/mod' GOPROXY='file:///var/cache/gobuild/gomod/cache/download' GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download\n) 2>/tmp/gobuild-fetch"
         ),
         "layer mode: download into the cache mount, then fill the layer from it: {}",
         deps.args[2]
@@ -211,7 +211,8 @@ fn build_step_is_offline_static_and_reproducible() {
     assert_eq!(step.args[..2], ["sh", "-c"]);
     assert!(
         step.args[2].starts_with(
-            "( set -e\n'go' 'build' '-trimpath' '-buildvcs=false' '-o' '/out/shop' './cmd/shop'\n) 2>/tmp/gobuild-stderr"
+            "( set -e\ngo list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/shop' > /tmp/gobuild-notmain; if grep . /tmp/gobuild-notmain >&2; then exit 1; fi\n\
+go build '-trimpath' '-buildvcs=false' -o '/out/shop' './cmd/shop'\n) 2>/tmp/gobuild-stderr"
         ),
         "{}",
         step.args[2]
@@ -422,7 +423,7 @@ fn binary_names_follow_go_build_and_must_be_unique() {
         "one go build for all binaries"
     );
     assert!(
-        target.step.args[2].contains("\n'mv' '/out/x' '/out/xtool'\n"),
+        target.step.args[2].contains("\nmv '/tmp/gobuild-out/x' '/out/xtool'\n"),
         "{}",
         target.step.args[2]
     );
@@ -666,6 +667,10 @@ fn image_config_comes_from_the_spec_build_args_and_labels() {
             ("build-arg:SOURCE_DATE_EPOCH", "1700000000"),
             ("build-arg:VERSION", "1.4.0"),
             ("build-arg:REVISION", "abc123"),
+            (
+                "build-arg:SOURCE",
+                "https://x-access-token:ghs_secret@github.com/o/r?x=1",
+            ),
             ("label:team", "platform"),
         ],
     )
@@ -687,6 +692,10 @@ fn image_config_comes_from_the_spec_build_args_and_labels() {
     );
     assert_eq!(config.labels["org.opencontainers.image.version"], "1.4.0");
     assert_eq!(config.labels["org.opencontainers.image.revision"], "abc123");
+    assert_eq!(
+        config.labels["org.opencontainers.image.source"], "https://github.com/o/r?x=1",
+        "a clone URL's token is never published"
+    );
     assert_eq!(
         config.labels["org.opencontainers.image.created"],
         "2023-11-14T22:13:20Z"
@@ -805,9 +814,7 @@ fn targets_select_what_the_build_returns() {
     let test = Fixture::new(spec, GO_MOD, &[("target", "test")]).plan();
     assert_eq!(test.output, Output::Test);
     assert_eq!(test.targets[0].step.name, "[test 1/1] go test ./...");
-    assert!(
-        test.targets[0].step.args[2].contains("'go' 'test' '-trimpath' '-buildvcs=false' './...'")
-    );
+    assert!(test.targets[0].step.args[2].contains("go test '-trimpath' '-buildvcs=false' ./..."));
     assert!(
         test.sources.contains(&"testdata/in.txt".to_string()),
         "tests read testdata"
@@ -826,7 +833,7 @@ fn build_settings_reach_go_build() {
     let plan = Fixture::new(spec, GO_MOD, &[("build-arg:VERSION", "2.0.0")]).plan();
     let step = &plan.targets[0].step;
     assert!(
-        step.args[2].contains("'go' 'build' '-buildvcs=false' '-tags=netgo,osusergo' '-ldflags=-s -w -X main.version=2.0.0' '-gcflags=all=-N' '-v' '-o' '/out/shop' '.'"),
+        step.args[2].contains("go build '-buildvcs=false' '-tags=netgo,osusergo' '-ldflags=-s -w -X main.version=2.0.0' '-gcflags=all=-N' '-v' -o '/out/shop' '.'"),
         "{}",
         step.args[2]
     );
@@ -892,7 +899,10 @@ fn private_modules_get_credentials_only_in_the_fetching_step() {
         env["GIT_CONFIG_KEY_6"],
         "credential.http://127.0.0.1:8080/.helper"
     );
-    assert!(env["GIT_CONFIG_VALUE_6"].contains("cat /run/secrets/git_token"));
+    assert_eq!(
+        env["GIT_CONFIG_VALUE_6"],
+        r#"!f() { test "$1" = get || exit 0; echo 'username=git' ; printf 'password=%s\n' "$(cat '/run/secrets/git_token' )"; }; f"#
+    );
     assert!(deps.args[2].contains("ssh-keyscan -p 2222 127.0.0.1"));
     assert!(
         deps.args[2].contains("git ls-remote"),
@@ -965,4 +975,40 @@ fn vcs_stamping_sees_the_repository() {
     let mut off = Fixture::new("", GO_MOD, &[]);
     off.context_files.push(".git/HEAD".to_string());
     assert!(!off.plan().sources.iter().any(|f| f.starts_with(".git/")));
+}
+
+/// A secret id or user name is a value in every script and git helper: with a space it works,
+/// with shell syntax it stays text (issue 10: `tok;touch${IFS}/x` ran `touch` before).
+#[test]
+fn secret_ids_and_user_names_stay_values_in_scripts_and_git_helpers() {
+    let spec = "private:\n  - modules: tokens.example/*\n    git: https://git.corp/\n    token:\n      secret: my token\n      username: \"u'; touch /tmp/pwned; echo '\"\n";
+    let plan = Fixture::new(spec, GO_MOD, &[]).plan();
+    let deps = plan.deps.as_ref().expect("deps");
+    assert!(
+        deps.args[2].starts_with("[ -s '/run/secrets/my token' ] || {"),
+        "{}",
+        deps.args[2]
+    );
+    let n = (0..)
+        .map(|n| deps.env.get(&format!("GIT_CONFIG_KEY_{n}")))
+        .take_while(Option::is_some)
+        .position(|key| key.is_some_and(|k| k.ends_with(".helper")))
+        .expect("a credential helper");
+    let helper = &deps.env[&format!("GIT_CONFIG_VALUE_{n}")];
+    // Run it as git does (`!` stripped, through sh, with the action as argument).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = helper.trim_start_matches('!').replace(
+        "/run/secrets/my token",
+        &dir.path().join("tok").display().to_string(),
+    );
+    std::fs::write(dir.path().join("tok"), "s3cret").expect("write token");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("{script} \"$@\""), "helper", "get"])
+        .output()
+        .expect("run sh");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "username=u'; touch /tmp/pwned; echo '\npassword=s3cret\n"
+    );
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
 }

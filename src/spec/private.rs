@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::{Located, Pos, Problems};
+use super::{Located, Pos, Problems, ident};
 
 /// One group of private modules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,7 +74,11 @@ pub(super) fn private(
         let raw = entry.value;
         let path = format!("private[{i}]");
         let modules = Located::from_spanned(raw.modules);
-        if modules.value.trim().is_empty() || modules.value.contains(char::is_whitespace) {
+        if modules.value.trim().is_empty()
+            || modules
+                .value
+                .contains(|c: char| c.is_whitespace() || c.is_control() || c == ',')
+        {
             problems.push(
                 modules.pos,
                 &format!("{path}.modules"),
@@ -82,8 +86,8 @@ pub(super) fn private(
                 Some("for example git.corp.example/*"),
             );
         }
-        let git = raw.git.map(Located::from_spanned);
-        if let Some(url) = &git {
+        let mut git = raw.git.map(Located::from_spanned);
+        if let Some(url) = &mut git {
             let known = ["ssh://", "https://", "http://"];
             if !known.iter().any(|s| url.value.starts_with(s)) {
                 problems.push(
@@ -92,6 +96,19 @@ pub(super) fn private(
                     format!("`{}` is not an ssh:// or https:// URL", url.value),
                     None,
                 );
+            } else if ident::has_password(&url.value)
+                || (!url.value.starts_with("ssh://") && ident::userinfo(&url.value).is_some())
+            {
+                problems.push(
+                    url.pos,
+                    &format!("{path}.git"),
+                    "has credentials in it, which would be stored in the build graph".to_string(),
+                    Some("keep the URL plain and give the credentials with `token:` or `netrc:`"),
+                );
+            }
+            // A prefix of repository URLs: `https://host` must not also match `https://hostile`.
+            if !url.value.ends_with('/') {
+                url.value.push('/');
             }
         }
         let kinds = [raw.ssh.is_some(), raw.token.is_some(), raw.netrc.is_some()];
@@ -129,19 +146,59 @@ pub(super) fn private(
                     Some("e.g. git: ssh://git@git.corp.example/"),
                 );
             }
-            Auth::Ssh {
-                id: ssh.id.unwrap_or_else(|| "default".to_string()),
-                known_hosts,
+            let id = ssh.id.unwrap_or_else(|| "default".to_string());
+            check_id(problems, ssh_pos, &format!("{path}.ssh.id"), &id);
+            if let KnownHosts::Secret(secret) = &known_hosts {
+                check_id(
+                    problems,
+                    ssh_pos,
+                    &format!("{path}.ssh.known_hosts_secret"),
+                    secret,
+                );
             }
+            Auth::Ssh { id, known_hosts }
         } else if let Some(token) = raw.token {
+            let token_pos = super::Pos::of(&token);
+            check_id(
+                problems,
+                token_pos,
+                &format!("{path}.token.secret"),
+                &token.value.secret,
+            );
+            let username = token
+                .value
+                .username
+                .unwrap_or_else(|| "x-access-token".to_string());
+            if username.is_empty() || username.contains(|c: char| c.is_control()) {
+                problems.push(
+                    token_pos,
+                    &format!("{path}.token.username"),
+                    format!("{username:?} is not a user name"),
+                    None,
+                );
+            }
+            if git.as_ref().is_some_and(|g| {
+                g.value.starts_with("http://") && !ident::is_loopback_url(&g.value)
+            }) {
+                problems.push(
+                    token_pos,
+                    &format!("{path}.git"),
+                    "a token would be sent over plain http://".to_string(),
+                    Some("use an https:// URL (plain http:// is accepted only for 127.0.0.1, localhost and [::1])"),
+                );
+            }
             Auth::Token {
                 secret: token.value.secret,
-                username: token
-                    .value
-                    .username
-                    .unwrap_or_else(|| "x-access-token".to_string()),
+                username,
             }
         } else if let Some(netrc) = raw.netrc {
+            let netrc_pos = super::Pos::of(&netrc);
+            check_id(
+                problems,
+                netrc_pos,
+                &format!("{path}.netrc.secret"),
+                &netrc.value.secret,
+            );
             Auth::Netrc {
                 secret: netrc.value.secret,
             }
@@ -156,4 +213,15 @@ pub(super) fn private(
         });
     }
     out
+}
+
+fn check_id(problems: &mut Problems, pos: Pos, path: &str, id: &str) {
+    if let Some(problem) = ident::secret_id_problem(id) {
+        problems.push(
+            pos,
+            path,
+            format!("{id:?} {problem}"),
+            Some("ids are what `docker build --secret id=ID` / `--ssh ID` take, e.g. git_token"),
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::{Located, Pos, Problems, User, parse_user};
+use super::{Located, Pos, Problems, User, ident, parse_user};
 
 /// Short names for common runtime bases. `GOBUILD_RUNTIME_BASE` (build arg) overrides any base.
 pub const SHORT_BASES: &[(&str, &str)] = &[
@@ -74,7 +74,7 @@ pub(super) struct RawRuntime {
     user: Option<Spanned<String>>,
     entrypoint: Option<Spanned<RawEntrypoint>>,
     cmd: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
     workdir: Option<Spanned<String>>,
     ports: Option<Vec<Spanned<RawPort>>>,
     volumes: Option<Vec<Spanned<String>>>,
@@ -104,7 +104,7 @@ pub(super) struct RawBuild {
     gcflags: Option<Spanned<String>>,
     trimpath: Option<bool>,
     flags: Option<Vec<Spanned<String>>>,
-    env: Option<BTreeMap<String, String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
     cgo: Option<Spanned<bool>>,
     vcs: Option<bool>,
 }
@@ -196,13 +196,14 @@ pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems)
     });
 
     let mut env = Vec::new();
-    for (key, value) in raw.env.unwrap_or_default() {
-        if key.is_empty() || key.contains('=') {
+    let env_pos = raw.env.as_ref().map_or(start, super::Pos::of);
+    for (key, value) in raw.env.map(|e| e.value).unwrap_or_default() {
+        if !ident::is_env_name(&key) {
             problems.push(
-                start,
-                "runtime.env",
+                env_pos,
+                &format!("runtime.env.{key}"),
                 format!("`{key}` is not a variable name"),
-                None,
+                Some("letters, digits and _, not starting with a digit"),
             );
         }
         env.push(format!("{key}={value}"));
@@ -260,7 +261,7 @@ pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems)
     }
 
     let stop_signal = raw.stop_signal.map(Located::from_spanned);
-    if let Some(signal) = stop_signal.as_ref().filter(|s| !valid_signal(&s.value)) {
+    if let Some(signal) = stop_signal.as_ref().filter(|s| !ident::is_signal(&s.value)) {
         problems.push(
             signal.pos,
             "runtime.stop_signal",
@@ -282,6 +283,28 @@ pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems)
         stop_signal,
     }
 }
+
+/// Variables the frontend sets from the platform or other settings: a `build.env` value would
+/// silently override them (GOOS=windows would ship a Windows binary in a Linux image).
+const RESERVED_BUILD_ENV: &[&str] = &[
+    "GOOS",
+    "GOARCH",
+    "GOARM",
+    "GOAMD64",
+    "GOARM64",
+    "GO386",
+    "GOMIPS",
+    "GOMIPS64",
+    "GOPPC64",
+    "GORISCV64",
+    "GOWASM",
+    "CGO_ENABLED",
+    "GOFLAGS",
+    "GOPROXY",
+    "GOTOOLCHAIN",
+    "GOCACHE",
+    "GOMODCACHE",
+];
 
 pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> BuildSettings {
     let start = raw
@@ -306,7 +329,9 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
             "-trimpath",
             "-buildvcs",
         ];
+        // Go takes `-flag` and `--flag` alike.
         let name = flag.value.split('=').next().unwrap_or_default();
+        let name = format!("-{}", name.trim_start_matches('-'));
         if !flag.value.starts_with('-') {
             problems.push(
                 flag.pos,
@@ -314,7 +339,7 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
                 format!("`{}` is not a go build flag", flag.value),
                 None,
             );
-        } else if reserved.contains(&name) || reserved.contains(&name.trim_start_matches('-')) {
+        } else if reserved.contains(&name.as_str()) {
             problems.push(
                 flag.pos,
                 &format!("build.flags[{i}]"),
@@ -338,13 +363,33 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
             vcs: false,
         };
     };
+    let env_pos = raw.env.as_ref().map_or(start, super::Pos::of);
+    let env = raw.env.map(|e| e.value).unwrap_or_default();
+    for key in env.keys() {
+        let path = format!("build.env.{key}");
+        if !ident::is_env_name(key) {
+            problems.push(
+                env_pos,
+                &path,
+                format!("`{key}` is not a variable name"),
+                None,
+            );
+        } else if RESERVED_BUILD_ENV.contains(&key.as_str()) {
+            problems.push(
+                env_pos,
+                &path,
+                format!("`{key}` is set by the frontend"),
+                Some("the target platform sets GOOS/GOARCH/GOARM…; use build.cgo, build.flags or modules settings for the others"),
+            );
+        }
+    }
     BuildSettings {
         tags: raw.tags.unwrap_or_default(),
         ldflags: raw.ldflags.map(Located::from_spanned),
         gcflags: raw.gcflags.map(Located::from_spanned),
         trimpath: raw.trimpath.unwrap_or(true),
         flags,
-        env: raw.env.unwrap_or_default(),
+        env,
         cgo: raw.cgo.map(Located::from_spanned).unwrap_or(Located {
             value: false,
             pos: start,
@@ -358,14 +403,4 @@ fn normalize_port(text: &str) -> Option<String> {
     let (number, proto) = text.split_once('/').unwrap_or((text, "tcp"));
     let number: u16 = number.parse().ok().filter(|n| *n > 0)?;
     matches!(proto, "tcp" | "udp" | "sctp").then(|| format!("{number}/{proto}"))
-}
-
-fn valid_signal(text: &str) -> bool {
-    let numeric = text.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n));
-    let named = text.strip_prefix("SIG").unwrap_or(text);
-    numeric
-        || (!named.is_empty()
-            && named
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
 }

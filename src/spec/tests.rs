@@ -366,3 +366,97 @@ fn modules_and_sources_mistakes_are_located() {
     assert_eq!(spec.modules.vendor.value, Vendor::Off);
     assert!(spec.modules.verify && spec.modules.network);
 }
+
+/// Review findings (issue 10): values that reached a shell, git, the LLB or the image config
+/// unchecked are now refused at their field.
+#[test]
+fn hostile_or_broken_values_are_refused_at_their_field() {
+    let private = |entry: &str| format!("private:\n  - modules: corp.example/*\n{entry}");
+    let cases = [
+        (
+            private("    netrc: {secret: \"tok;touch${IFS}/x\"}\n"),
+            "private[0].netrc.secret",
+        ),
+        (
+            private("    token: {secret: \"a/../b\"}\n    git: https://git.corp/\n"),
+            "private[0].token.secret",
+        ),
+        (
+            private(
+                "    token: {secret: t, username: \"u\\npassword=x\"}\n    git: https://git.corp/\n",
+            ),
+            "private[0].token.username",
+        ),
+        (
+            private("    git: ssh://git@git.corp/\n    ssh: {id: \"a,b\", known_hosts: [x]}\n"),
+            "private[0].ssh.id",
+        ),
+        (
+            private("    git: https://user:tok@git.corp/\n    netrc: {secret: n}\n"),
+            "private[0].git",
+        ),
+        (
+            private("    git: http://git.corp/\n    token: {secret: t}\n"),
+            "private[0].git",
+        ),
+        (
+            "private:\n  - modules: \"a.example/*,b.example\"\n    netrc: {secret: n}\n"
+                .to_string(),
+            "private[0].modules",
+        ),
+        (
+            "modules:\n  proxy: https://u:p@proxy.corp/\n".to_string(),
+            "modules.proxy",
+        ),
+        (
+            "build:\n  env: {GOOS: windows}\n".to_string(),
+            "build.env.GOOS",
+        ),
+        ("build:\n  env: {\"A-B\": x}\n".to_string(), "build.env.A-B"),
+        (
+            "build:\n  flags: [--ldflags=-X a=b]\n".to_string(),
+            "build.flags[0]",
+        ),
+        (
+            "build:\n  flags: [-trimpath=false]\n".to_string(),
+            "build.flags[0]",
+        ),
+        (
+            "build:\n  flags: [--mod=mod]\n".to_string(),
+            "build.flags[0]",
+        ),
+        (
+            "modules:\n  goflags: [--mod=mod]\n".to_string(),
+            "modules.goflags[0]",
+        ),
+        (
+            "runtime:\n  stop_signal: SIGBANANA\n".to_string(),
+            "runtime.stop_signal",
+        ),
+        (
+            "runtime:\n  stop_signal: \"0\"\n".to_string(),
+            "runtime.stop_signal",
+        ),
+        (
+            "runtime:\n  env: {\"1X\": y}\n".to_string(),
+            "runtime.env.1X",
+        ),
+    ];
+    for (text, path) in cases {
+        let found = problem(&text);
+        assert!(
+            found.contains(&format!(" {path}: ")),
+            "{text:?} should be refused at {path}, got: {found}"
+        );
+    }
+}
+
+#[test]
+fn legitimate_ids_urls_and_loopback_http_are_kept() {
+    let spec = load_ok(
+        "private:\n  - modules: corp.example/*\n    git: https://git.corp\n    token: {secret: \"my token\"}\n  - modules: local.example/*\n    git: http://127.0.0.1:8080/\n    token: {secret: t}\n",
+    );
+    let git = spec.private[0].git.as_ref().expect("git");
+    assert_eq!(git.value, "https://git.corp/", "a prefix ends with /");
+    assert!(matches!(&spec.private[0].auth, Auth::Token { secret, .. } if secret == "my token"));
+}
