@@ -348,10 +348,11 @@ pub fn plan(
         .get("BUILDKIT_CACHE_MOUNT_NS")
         .map(|ns| format!("{ns}/"))
         .unwrap_or_default();
+    let scope = private::cache_scope(&spec.private);
     let cache = |dest: &str, id: &str| StepMount {
         dest: dest.to_string(),
         source: MountSource::Cache {
-            id: format!("{cache_ns}gobuild/{id}"),
+            id: format!("{cache_ns}gobuild/{scope}{id}"),
         },
     };
     let settings = &spec.modules;

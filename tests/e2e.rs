@@ -14,6 +14,8 @@ mod daemons;
 mod goproxy;
 #[path = "e2e/private.rs"]
 mod private;
+#[path = "e2e/refusals.rs"]
+mod refusals;
 #[path = "e2e/support.rs"]
 mod support;
 

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
+
 use crate::spec::{Auth, KnownHosts, Private};
 
 use super::script::{Line, say};
@@ -167,6 +169,29 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
         "git asked for credentials: the module is private. List its path in `private:` in go-build.yaml with ssh, token or netrc (and check that the token or .netrc is right)".to_string(),
     ));
     Ok(access)
+}
+
+/// The cache-id scope of a spec's module and build caches: empty without private modules (the
+/// module cache is content-addressed and Go locks it, so sharing it across projects is safe),
+/// else `private-<hash>/` over the private patterns and how they are reached, so a builder
+/// shared with other projects never mixes their caches with private sources.
+pub(super) fn cache_scope(private: &[Private]) -> String {
+    if private.is_empty() {
+        return String::new();
+    }
+    let mut hasher = Sha256::new();
+    for entry in private {
+        let auth = match &entry.auth {
+            Auth::Ssh { id, .. } => format!("ssh:{id}"),
+            Auth::Token { secret, username } => format!("token:{secret}:{username}"),
+            Auth::Netrc { secret } => format!("netrc:{secret}"),
+        };
+        let git = entry.git.as_ref().map_or("", |g| g.value.as_str());
+        hasher.update(format!("{}\0{git}\0{auth}\0", entry.modules.value));
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("private-{hex}/")
 }
 
 /// `private.example/*` → `private.example/`: what module paths under the pattern start with.

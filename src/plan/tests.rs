@@ -1012,3 +1012,42 @@ fn secret_ids_and_user_names_stay_values_in_scripts_and_git_helpers() {
     );
     assert!(!std::path::Path::new("/tmp/pwned").exists());
 }
+
+/// On a builder shared by several projects, caches that hold private module sources (or code
+/// compiled from them) are never the shared ones (issue 10).
+#[test]
+fn private_modules_get_caches_of_their_own() {
+    let cache_ids = |spec: &str| -> Vec<String> {
+        let plan = Fixture::new(spec, GO_MOD, &[]).plan();
+        let deps = plan.deps.iter().flat_map(|d| d.mounts.iter());
+        let build = plan.targets.iter().flat_map(|t| t.step.mounts.iter());
+        deps.chain(build)
+            .filter_map(|m| match &m.source {
+                MountSource::Cache { id } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let public = cache_ids("");
+    assert_eq!(
+        public,
+        ["gobuild/gomod-download", "gobuild/gocache/1.26/linux-amd64"]
+    );
+    let private = |secret: &str| {
+        cache_ids(&format!(
+            "private:\n  - modules: corp.example/*\n    netrc: {{secret: {secret}}}\n"
+        ))
+    };
+    let a = private("netrc");
+    assert_eq!(a.len(), 2);
+    for id in &a {
+        assert!(id.starts_with("gobuild/private-"), "{id}");
+        assert!(!public.contains(id));
+    }
+    assert_eq!(
+        private("netrc"),
+        a,
+        "the same private setup shares its caches"
+    );
+    assert_ne!(private("other"), a, "another secret, other caches");
+}
