@@ -95,7 +95,10 @@ pub struct Options {
     pub target: Option<String>,
     /// Requested target platforms; empty means "the build platform".
     pub platforms: Vec<Platform>,
+    /// Every `--build-arg` as given (for `{{ .Arg.NAME }}` templates).
     pub build_args: BTreeMap<String, String>,
+    /// The build args the frontend itself understands, parsed and checked once.
+    pub args: BuildArgs,
     pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
     pub image_resolve_mode: ResolveMode,
@@ -153,6 +156,7 @@ impl Options {
             spec_local: get("dockerfilekey").unwrap_or("dockerfile").to_string(),
             target: get("target").map(str::to_string),
             platforms,
+            args: BuildArgs::parse(&prefixed("build-arg:"))?,
             build_args: prefixed("build-arg:"),
             labels: prefixed("label:"),
             // Present with an empty value means "everything"; named stages do not exist here.
@@ -163,6 +167,93 @@ impl Options {
             multi_platform: multi_platform(opts)?,
             request_id: get("requestid").map(str::to_string),
         })
+    }
+}
+
+/// Build args with a meaning to the frontend, like BuildKit's dockerui config: each is read
+/// and validated here, and the planner uses these fields, never the raw map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildArgs {
+    /// `BUILDKIT_CACHE_MOUNT_NS`: prefixes every cache id.
+    pub cache_mount_ns: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: seconds since 1970 for timestamps (up to the year 9999).
+    pub source_date_epoch: Option<i64>,
+    /// `GOBUILD_RUNTIME_BASE`: replaces the spec's runtime base.
+    pub runtime_base: Option<String>,
+    /// `VERSION`: `{{ .Version }}` and the `org.opencontainers.image.version` label.
+    pub version: Option<String>,
+    /// `REVISION`: `{{ .Revision }}` and the `org.opencontainers.image.revision` label.
+    pub revision: Option<String>,
+    /// `SOURCE`: the `org.opencontainers.image.source` label, without any credentials.
+    pub source: Option<String>,
+    /// `GOPROXY`, `GOPRIVATE`, … : module settings for the download, over the spec's.
+    pub go_env: BTreeMap<String, String>,
+}
+
+/// Module settings a build arg can override, as the Go variables they are.
+const GO_ENV_ARGS: &[&str] = &[
+    "GOPROXY",
+    "GOPRIVATE",
+    "GONOPROXY",
+    "GONOSUMDB",
+    "GOSUMDB",
+    "GOINSECURE",
+    "GOFLAGS",
+];
+
+/// 9999-12-31T23:59:59Z: the last second an RFC 3339 `created` can hold.
+const MAX_EPOCH: i64 = 253_402_300_799;
+
+impl BuildArgs {
+    pub fn parse(args: &BTreeMap<String, String>) -> Result<BuildArgs> {
+        let get = |name: &str| args.get(name).filter(|v| !v.is_empty()).cloned();
+        let source_date_epoch = match get("SOURCE_DATE_EPOCH") {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| (0..=MAX_EPOCH).contains(s))
+                    .with_context(|| {
+                        format!("--build-arg SOURCE_DATE_EPOCH: `{text}` is not a number of seconds from 1970 to 9999")
+                    })?,
+            ),
+        };
+        let mut go_env = BTreeMap::new();
+        for name in GO_ENV_ARGS {
+            if let Some(value) = args.get(*name) {
+                if value.split(',').any(crate::spec::has_password) {
+                    bail!(
+                        "--build-arg {name}: a URL with a password would be stored in the build graph and its cache keys; give a private proxy's credentials as a .netrc build secret (see README, private modules)"
+                    );
+                }
+                go_env.insert(name.to_string(), value.clone());
+            }
+        }
+        Ok(BuildArgs {
+            cache_mount_ns: get("BUILDKIT_CACHE_MOUNT_NS"),
+            source_date_epoch,
+            runtime_base: get("GOBUILD_RUNTIME_BASE"),
+            version: get("VERSION"),
+            revision: get("REVISION"),
+            source: get("SOURCE").map(|s| without_credentials(&s)),
+            go_env,
+        })
+    }
+}
+
+/// A URL without its `user[:password]@` part: a CI's clone URL often carries a token, which
+/// must not be published in an image label.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
     }
 }
 
@@ -290,6 +381,41 @@ mod tests {
             let opts = BTreeMap::from([(key.to_string(), value.to_string())]);
             let error = format!("{:#}", Options::parse(&opts).expect_err("invalid option"));
             assert!(error.contains(key), "{error} should name {key}");
+        }
+    }
+
+    #[test]
+    fn well_known_build_args_are_parsed_once() {
+        let args = |pairs: &[(&str, &str)]| {
+            let map: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            BuildArgs::parse(&map)
+        };
+        let parsed = args(&[
+            ("SOURCE_DATE_EPOCH", "1700000000"),
+            ("BUILDKIT_CACHE_MOUNT_NS", "team-a"),
+            ("SOURCE", "https://ci:tok@git.corp/app.git"),
+            ("GOPROXY", "https://proxy.corp,direct"),
+            ("UNRELATED", "x"),
+        ])
+        .expect("valid args");
+        assert_eq!(parsed.source_date_epoch, Some(1_700_000_000));
+        assert_eq!(parsed.cache_mount_ns.as_deref(), Some("team-a"));
+        assert_eq!(parsed.source.as_deref(), Some("https://git.corp/app.git"));
+        assert_eq!(parsed.go_env["GOPROXY"], "https://proxy.corp,direct");
+        for (name, value) in [
+            ("SOURCE_DATE_EPOCH", "yesterday"),
+            ("SOURCE_DATE_EPOCH", "253402300800"),
+            ("SOURCE_DATE_EPOCH", "-1"),
+            ("GOPROXY", "https://u:p@proxy.corp"),
+        ] {
+            let error = format!("{:#}", args(&[(name, value)]).expect_err("refused"));
+            assert!(
+                error.starts_with(&format!("--build-arg {name}: ")),
+                "{error}"
+            );
         }
     }
 

@@ -41,17 +41,6 @@ pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Where the persistent download cache is mounted in `layer` mode.
 pub const DOWNLOAD_CACHE: &str = "/var/cache/gobuild/gomod";
 
-/// Module settings a build arg can override, as the Go variables they are.
-const GO_ENV_ARGS: &[&str] = &[
-    "GOPROXY",
-    "GOPRIVATE",
-    "GONOPROXY",
-    "GONOSUMDB",
-    "GOSUMDB",
-    "GOINSECURE",
-    "GOFLAGS",
-];
-
 /// Extensions of the files `go build` reads besides module files and embedded files.
 const GO_SOURCE_EXTENSIONS: &[&str] = &[
     "go", "s", "S", "sx", "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "m", "f", "F", "for",
@@ -292,11 +281,7 @@ fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
     if let Some(sumdb) = &settings.sumdb {
         env.insert("GOSUMDB".to_string(), sumdb.value.clone());
     }
-    for arg in GO_ENV_ARGS {
-        if let Some(value) = options.build_args.get(*arg) {
-            env.insert(arg.to_string(), value.clone());
-        }
-    }
+    env.extend(options.args.go_env.clone());
     env
 }
 
@@ -344,8 +329,9 @@ pub fn plan(
     };
     let cache_ns = inputs
         .options
-        .build_args
-        .get("BUILDKIT_CACHE_MOUNT_NS")
+        .args
+        .cache_mount_ns
+        .as_ref()
         .map(|ns| format!("{ns}/"))
         .unwrap_or_default();
     let scope = private::cache_scope(&spec.private);
@@ -462,11 +448,12 @@ pub fn plan(
             Some("build that platform without cgo, or on a machine of that platform"),
         ));
     }
-    let epoch = source_date_epoch(inputs)?;
+    let epoch = inputs.options.args.source_date_epoch;
     let date = epoch.map(rfc3339);
     let ldflags = match &settings_build.ldflags {
         Some(ldflags) => {
             let values = build::TemplateValues {
+                args: &inputs.options.args,
                 build_args: &inputs.options.build_args,
                 date: date.as_deref(),
             };
@@ -650,24 +637,6 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
                 hint: None,
             }),
         },
-    }
-}
-
-/// SOURCE_DATE_EPOCH (build arg), in seconds.
-fn source_date_epoch(inputs: &Inputs) -> Result<Option<i64>, Diagnostic> {
-    match inputs.options.build_args.get("SOURCE_DATE_EPOCH") {
-        None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Diagnostic {
-                file: "--build-arg".to_string(),
-                pos: Pos::default(),
-                path: "SOURCE_DATE_EPOCH".to_string(),
-                message: format!("`{text}` is not a number of seconds since 1970"),
-                hint: None,
-            }),
     }
 }
 

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use crate::platform::Platform;
 
 mod ident;
+pub use ident::has_password;
 mod private;
 mod runtime;
 use private::RawPrivate;

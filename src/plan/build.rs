@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::gomod::binary_name_for;
+use crate::options::BuildArgs;
 use crate::spec::BuildSettings;
 
 use super::OUT;
@@ -20,6 +21,8 @@ const OFFLINE_SYMPTOMS: &[&str] = &[
 
 /// Values `build.ldflags` may use, from build args and the source date.
 pub struct TemplateValues<'a> {
+    pub args: &'a BuildArgs,
+    /// For `{{ .Arg.NAME }}`.
     pub build_args: &'a BTreeMap<String, String>,
     /// RFC 3339, from SOURCE_DATE_EPOCH.
     pub date: Option<&'a str>,
@@ -40,11 +43,11 @@ pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
         let arg = |name: &str| values.build_args.get(name).cloned().unwrap_or_default();
         let value = match key {
             ".Version" => values
-                .build_args
-                .get("VERSION")
-                .cloned()
+                .args
+                .version
+                .clone()
                 .unwrap_or_else(|| "dev".to_string()),
-            ".Revision" => arg("REVISION"),
+            ".Revision" => values.args.revision.clone().unwrap_or_default(),
             ".Date" => values.date.unwrap_or_default().to_string(),
             other => match other.strip_prefix(".Arg.") {
                 Some(name) if !name.is_empty() => arg(name),
@@ -175,7 +178,9 @@ mod tests {
             ("VERSION".to_string(), "1.2.3".to_string()),
             ("CHANNEL".to_string(), "beta".to_string()),
         ]);
+        let parsed = BuildArgs::parse(&args).expect("valid args");
         let values = TemplateValues {
+            args: &parsed,
             build_args: &args,
             date: Some("2024-01-01T00:00:00Z"),
         };
@@ -185,7 +190,9 @@ mod tests {
         );
         assert!(expand("{{ .Nope }}", &values).is_err_and(|e| e.contains(".Nope")));
         let none = BTreeMap::new();
+        let no_args = BuildArgs::default();
         let bare = TemplateValues {
+            args: &no_args,
             build_args: &none,
             date: None,
         };
@@ -196,6 +203,7 @@ mod tests {
         assert!(expand("{{ .Version", &values).is_err());
         let hostile = BTreeMap::from([("NOTE".to_string(), "x' -X 'main.admin=true".to_string())]);
         let hostile = TemplateValues {
+            args: &no_args,
             build_args: &hostile,
             date: None,
         };

@@ -16,12 +16,6 @@ const CGO_DEFAULT_BASE: &str = "debian:bookworm-slim";
 /// Build arg that replaces any runtime base (platform teams standardizing images).
 const BASE_OVERRIDE_ARG: &str = "GOBUILD_RUNTIME_BASE";
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// Build args that fill the standard OCI labels.
-const OCI_LABEL_ARGS: &[(&str, &str)] = &[
-    ("SOURCE", "org.opencontainers.image.source"),
-    ("REVISION", "org.opencontainers.image.revision"),
-    ("VERSION", "org.opencontainers.image.version"),
-];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Runtime {
@@ -52,7 +46,7 @@ pub fn runtime_base(inputs: &Inputs) -> Result<Option<String>, Diagnostic> {
     let spec = inputs.spec;
     let cgo = spec.build.cgo.value;
     let (written, pos, field) = match (
-        inputs.options.build_args.get(BASE_OVERRIDE_ARG),
+        inputs.options.args.runtime_base.as_ref(),
         &spec.runtime.base,
     ) {
         (Some(reference), _) => (reference.clone(), Pos::default(), BASE_OVERRIDE_ARG),
@@ -159,9 +153,14 @@ pub(super) fn plan(
         .unwrap_or_else(|| "/".to_string());
 
     let mut labels: BTreeMap<String, String> = facts.labels.clone();
-    for (arg, label) in OCI_LABEL_ARGS {
-        if let Some(value) = inputs.options.build_args.get(*arg) {
-            labels.insert(label.to_string(), without_credentials(value));
+    let args = &inputs.options.args;
+    for (label, value) in [
+        ("org.opencontainers.image.source", &args.source),
+        ("org.opencontainers.image.revision", &args.revision),
+        ("org.opencontainers.image.version", &args.version),
+    ] {
+        if let Some(value) = value {
+            labels.insert(label.to_string(), value.clone());
         }
     }
     if let Some(date) = &date {
@@ -215,19 +214,4 @@ fn users(user: User) -> (String, String) {
         group.push_str(&format!("{name}:x:{}:\n", user.gid));
     }
     (passwd, group)
-}
-
-/// A URL without its `user[:password]@` part: a CI's clone URL often carries a token, which
-/// must not be published in an image label.
-fn without_credentials(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..end].rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
-                None => url.to_string(),
-            }
-        }
-        None => url.to_string(),
-    }
 }
