@@ -7,13 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::gomod::GoMod;
 use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
-use crate::plan::modules::{self, ContextFiles};
-use crate::plan::{self, Inputs};
+use crate::pipeline::{self, Host, Planned};
+use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, RenderContext};
 use crate::spec;
@@ -84,7 +83,8 @@ pub fn main(cli: Cli) -> Result<()> {
     }
 }
 
-/// The plan (YAML) and the LLB dump of every target, as `render` prints them.
+/// The plan (YAML) and the LLB dump of every target, as `render` prints them: the frontend's
+/// pipeline with a directory as its host.
 pub fn render_offline(
     spec_path: &Path,
     context: &Path,
@@ -94,63 +94,22 @@ pub fn render_offline(
         || spec::DEFAULT_FILENAME.to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let bytes =
-        std::fs::read(spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
-    let spec = spec::load(&filename, &bytes)?;
-    let options = Options::parse(opts)?;
-    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
-    let go_mod_text = std::fs::read_to_string(context.join(&go_mod_path))
-        .with_context(|| format!("reading {go_mod_path} in {}", context.display()))?;
-    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)?;
-    let disk = DiskFiles { root: context };
-    let facts = tokio::runtime::Builder::new_current_thread()
+    let mut opts = opts.clone();
+    opts.entry("filename".to_string()).or_insert(filename);
+    let options = Options::parse(&opts)?;
+    let host = DiskHost {
+        spec_dir: spec_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        context,
+    };
+    let Planned { plan, spec } = tokio::runtime::Builder::new_current_thread()
         .build()?
-        .block_on(modules::gather(&disk, go_mod))?;
-    let (context_files, embed_lines) = disk.scan();
-    let embeds = modules::parse_embed_scan(&embed_lines, "");
-    let build_platform = Platform::host();
-    let dockerignore = std::fs::read_to_string(context.join(".dockerignore"))
-        .map(|text| ignore::parse(&text))
-        .unwrap_or_default();
-    let inputs = Inputs {
-        spec: &spec,
-        spec_file: &filename,
-        modules: &facts,
-        context_files: &context_files,
-        embeds: &embeds,
-        options: &options,
-        build_platform: &build_platform,
-        dockerignore: &dockerignore,
-        runtime_bases: &BTreeMap::new(),
-    };
-    // Offline there is no registry to ask: base images stay unpinned, their config unknown.
-    let unresolved = |reference: &str| ResolvedImage {
-        reference: reference.to_string(),
-        facts: ImageFacts::default(),
-    };
-    let runtime_bases: BTreeMap<Platform, ResolvedImage> =
-        match plan::runtime_base(&inputs).map_err(|d| anyhow::anyhow!("{d}"))? {
-            Some(reference) => plan::target_platforms(&inputs)
-                .map_err(|d| anyhow::anyhow!("{d}"))?
-                .into_iter()
-                .map(|p| (p, unresolved(&reference)))
-                .collect(),
-            None => BTreeMap::new(),
-        };
-    let inputs = Inputs {
-        runtime_bases: &runtime_bases,
-        ..inputs
-    };
-    let choice = plan::builder_choice(&inputs).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let builder = unresolved(&choice.reference);
-    let plan = plan::plan(&inputs, &choice, builder).map_err(|d| anyhow::anyhow!("{d}"))?;
+        .block_on(pipeline::plan(&host, &options, &Platform::host()))?;
     let ctx = RenderContext {
         session_id: OFFLINE_SESSION.to_string(),
-        spec: Arc::new(SourceFile {
-            filename: filename.clone(),
-            data: bytes,
-            language: "YAML".to_string(),
-        }),
+        spec,
         resolve_mode: ResolveMode::Default,
         no_cache: false,
     };
@@ -170,37 +129,89 @@ pub fn render_offline(
     Ok(out)
 }
 
-/// The build context on disk.
-struct DiskFiles<'a> {
-    root: &'a Path,
+/// A build context on disk, standing in for BuildKit.
+struct DiskHost<'a> {
+    spec_dir: &'a Path,
+    context: &'a Path,
 }
 
-impl DiskFiles<'_> {
-    /// Every file (context-relative, sorted, `.git` skipped) and the `//go:embed` lines of the
-    /// Go files, formatted like the frontend's source scan (`grep -rH`).
-    fn scan(&self) -> (Vec<String>, String) {
+impl<'a> Host for DiskHost<'a> {
+    type ModuleFiles = DiskFiles<'a>;
+
+    async fn read_spec(&self, filename: &str) -> Result<Vec<u8>> {
+        let path = self.spec_dir.join(filename);
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    async fn read_dockerignore(&self, filename: &str) -> Result<Option<Vec<u8>>> {
+        for path in [
+            self.spec_dir.join(format!("{filename}.dockerignore")),
+            self.context.join(".dockerignore"),
+        ] {
+            match std::fs::read(&path) {
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn module_files(&self, _module_dir: &str) -> Result<DiskFiles<'a>> {
+        Ok(DiskFiles { root: self.context })
+    }
+
+    /// Like the frontend's scan step (`find -type f -o -type l`, `grep -rH //go:embed`) over
+    /// the context minus `.dockerignore`: regular files and symlinks are listed, only regular
+    /// Go files are read (a FIFO is never opened).
+    async fn scan(
+        &self,
+        _builder: &ResolvedImage,
+        _build_platform: &Platform,
+        dockerignore: &[String],
+        _spec: &Arc<SourceFile>,
+    ) -> Result<(Vec<String>, String)> {
+        let ignored = ignore::Matcher::new(dockerignore);
         let mut files = Vec::new();
         let mut embeds = String::new();
-        let entries = walkdir::WalkDir::new(self.root)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.file_name() != ".git")
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| !entry.file_type().is_dir());
-        for entry in entries {
-            let relative = entry.path().strip_prefix(self.root).unwrap_or(entry.path());
+        for entry in walkdir::WalkDir::new(self.context).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("listing {}", self.context.display()))?;
+            let kind = entry.file_type();
+            if !(kind.is_file() || kind.is_symlink()) {
+                continue;
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(self.context)
+                .unwrap_or(entry.path());
             let relative = relative.to_string_lossy().into_owned();
-            if relative.ends_with(".go") {
+            if ignored.excludes(&relative) {
+                continue;
+            }
+            if kind.is_file() && relative.ends_with(".go") {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 for line in text.lines().filter(|l| l.starts_with("//go:embed")) {
-                    embeds.push_str(&format!("{relative}:{line}\n"));
+                    embeds.push_str(&format!("./{relative}:{line}\n"));
                 }
             }
             files.push(relative);
         }
         files.sort();
-        (files, embeds)
+        Ok((files, embeds))
     }
+
+    /// Offline there is no registry to ask: images stay unpinned, their config unknown.
+    async fn resolve_image(&self, reference: &str, _platform: &Platform) -> Result<ResolvedImage> {
+        Ok(ResolvedImage {
+            reference: reference.to_string(),
+            facts: ImageFacts::default(),
+        })
+    }
+}
+
+/// Module files in the context directory.
+struct DiskFiles<'a> {
+    root: &'a Path,
 }
 
 impl ContextFiles for DiskFiles<'_> {

@@ -6,16 +6,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use crate::gateway::{FrontendResult, Ref, Session, UnsupportedSubrequest};
-use crate::gomod::GoMod;
-use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
-use crate::plan::modules::{self, ContextFiles};
-use crate::plan::{self, Inputs};
+use crate::pipeline::{self, Host, Planned};
+use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext};
-use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
 
 /// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
 pub fn main() -> ! {
@@ -75,86 +72,19 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         .cloned()
         .unwrap_or_else(Platform::host);
 
-    let (spec_file, spec_bytes, spec_ref) = read_spec(session, env, &options).await?;
-    let spec = spec::load(&options.filename, &spec_bytes)?;
-    let dockerignore = read_dockerignore(session, env, &options, &spec_ref).await?;
-    let spec_error = |diagnostic: Diagnostic| SpecError {
-        file: options.filename.clone(),
-        source: spec_bytes.clone(),
-        diagnostics: vec![diagnostic],
-    };
-
-    let facts_ref = session
-        .solve(
-            render::module_facts(&spec.module.value, &env.session_id).marshal(),
-            &options.cache_imports,
-            false,
-        )
-        .await?;
-    let files = GatewayFiles {
+    let host = GatewayHost {
         session,
-        reference: &facts_ref,
-    };
-    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
-    let go_mod_text = files
-        .read(&go_mod_path)
-        .await?
-        .ok_or_else(|| spec_error(missing_go_mod(&options.filename, &spec, &go_mod_path)))?;
-    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)?;
-    let facts = modules::gather(&files, go_mod).await?;
-
-    let inputs = |context_files, embeds, runtime_bases| Inputs {
-        spec: &spec,
-        spec_file: &options.filename,
-        modules: &facts,
-        context_files,
-        embeds,
-        runtime_bases,
+        env,
         options: &options,
-        build_platform: &build_platform,
-        dockerignore: &dockerignore,
+        spec_ref: std::sync::OnceLock::new(),
     };
-    let no_bases = BTreeMap::new();
-    let choice = plan::builder_choice(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
-    let runtime_base = plan::runtime_base(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
-    let builder = resolve(session, &choice.reference, &build_platform, &options).await?;
+    let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform).await?;
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
-        spec: spec_file,
+        spec,
         resolve_mode: options.image_resolve_mode,
         no_cache: options.no_cache,
     };
-    let scan = session
-        .solve(
-            render::source_scan(&builder, &build_platform, &dockerignore, &ctx).marshal(),
-            &options.cache_imports,
-            false,
-        )
-        .await?;
-    let files = session.read_file(&scan, "files").await?.unwrap_or_default();
-    let context_files: Vec<String> = String::from_utf8_lossy(&files)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let embed_lines = session
-        .read_file(&scan, "embeds")
-        .await?
-        .unwrap_or_default();
-    let embeds = modules::parse_embed_scan(&String::from_utf8_lossy(&embed_lines), ".");
-    let mut runtime_bases = BTreeMap::new();
-    if let Some(reference) = &runtime_base {
-        let targets = plan::target_platforms(&inputs(&[], &[], &no_bases)).map_err(spec_error)?;
-        for platform in targets {
-            let image = resolve(session, reference, &platform, &options).await?;
-            runtime_bases.insert(platform, image);
-        }
-    }
-    let plan = plan::plan(
-        &inputs(&context_files, &embeds, &runtime_bases),
-        &choice,
-        builder,
-    )
-    .map_err(spec_error)?;
 
     let multi = match options.multi_platform {
         Some(false) if plan.targets.len() > 1 => bail!(
@@ -228,107 +158,136 @@ fn subrequest(request: &str) -> Result<FrontendResult> {
     ])))
 }
 
-/// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses the
-/// transfer it already made for `# syntax=` detection. Returns the spec local's ref too.
-async fn read_spec(
-    session: &Session,
-    env: &FrontendEnv,
-    options: &Options,
-) -> Result<(Arc<SourceFile>, Vec<u8>, Ref)> {
-    let filename = &options.filename;
-    let state = Local::new(&options.spec_local)
-        .session(&env.session_id)
-        .follow_paths(&[filename.clone(), format!("{filename}.dockerignore")])
-        .shared_key_hint(&options.spec_local)
-        .state(OpMeta::new().name(format!("[internal] load build definition from {filename}")));
-    let reference = session
-        .solve(state.marshal(), &options.cache_imports, false)
-        .await?;
-    let bytes = session
-        .read_file(&reference, filename)
-        .await?
-        .with_context(|| format!("{filename} was not found next to the -f path"))?;
-    let file = Arc::new(SourceFile {
-        filename: filename.clone(),
-        data: bytes.clone(),
-        language: "YAML".to_string(),
-    });
-    Ok((file, bytes, reference))
+/// The frontend's host: BuildKit's gateway, through the client's session.
+struct GatewayHost<'a> {
+    session: &'a Session,
+    env: &'a FrontendEnv,
+    options: &'a Options,
+    /// The local holding the spec (and `<spec>.dockerignore`), once read.
+    spec_ref: std::sync::OnceLock<Ref>,
 }
 
-/// The context's ignore patterns: `<spec>.dockerignore` next to the spec wins over the
-/// context's `.dockerignore`, as with Dockerfiles.
-async fn read_dockerignore(
-    session: &Session,
-    env: &FrontendEnv,
-    options: &Options,
-    spec_ref: &Ref,
-) -> Result<Vec<String>> {
-    let beside_spec = format!("{}.dockerignore", options.filename);
-    let ignore_file = match session.read_file(spec_ref, &beside_spec).await? {
-        Some(bytes) => Some(bytes),
-        None => {
-            let state = Local::new(CONTEXT_LOCAL)
-                .session(&env.session_id)
-                .follow_paths(&[".dockerignore".to_string()])
-                .shared_key_hint("context-.dockerignore")
-                .state(OpMeta::new().name("[internal] load .dockerignore"));
-            let context_ref = session
-                .solve(state.marshal(), &options.cache_imports, false)
-                .await?;
-            session.read_file(&context_ref, ".dockerignore").await?
+impl GatewayHost<'_> {
+    async fn solve(&self, state: State) -> Result<Ref> {
+        self.session
+            .solve(state.marshal(), &self.options.cache_imports, false)
+            .await
+    }
+}
+
+impl<'a> Host for GatewayHost<'a> {
+    type ModuleFiles = GatewayFiles<'a>;
+
+    /// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses
+    /// the transfer it already made for `# syntax=` detection.
+    async fn read_spec(&self, filename: &str) -> Result<Vec<u8>> {
+        let state = Local::new(&self.options.spec_local)
+            .session(&self.env.session_id)
+            .follow_paths(&[filename.to_string(), format!("{filename}.dockerignore")])
+            .shared_key_hint(&self.options.spec_local)
+            .state(OpMeta::new().name(format!("[internal] load build definition from {filename}")));
+        let reference = self.solve(state).await?;
+        let bytes = self
+            .session
+            .read_file(&reference, filename)
+            .await?
+            .with_context(|| format!("{filename} was not found next to the -f path"))?;
+        let _ = self.spec_ref.set(reference);
+        Ok(bytes)
+    }
+
+    async fn read_dockerignore(&self, filename: &str) -> Result<Option<Vec<u8>>> {
+        let beside_spec = format!("{filename}.dockerignore");
+        if let Some(spec_ref) = self.spec_ref.get()
+            && let Some(bytes) = self.session.read_file(spec_ref, &beside_spec).await?
+        {
+            return Ok(Some(bytes));
         }
-    };
-    Ok(ignore_file
-        .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default())
-}
+        let state = Local::new(CONTEXT_LOCAL)
+            .session(&self.env.session_id)
+            .follow_paths(&[".dockerignore".to_string()])
+            .shared_key_hint("context-.dockerignore")
+            .state(OpMeta::new().name("[internal] load .dockerignore"));
+        let context_ref = self.solve(state).await?;
+        self.session.read_file(&context_ref, ".dockerignore").await
+    }
 
-/// Resolves an image for a platform: pinned to its digest when BuildKit gives one (dockerd's
-/// local store does not), with the config facts the plan uses.
-async fn resolve(
-    session: &Session,
-    reference: &str,
-    platform: &Platform,
-    options: &Options,
-) -> Result<ResolvedImage> {
-    let (digest, config) = session
-        .resolve_image_config(reference, platform, options.image_resolve_mode.as_str())
-        .await
-        .with_context(|| format!("resolving image {reference} for {platform}"))?;
-    Ok(ResolvedImage {
-        reference: pin_reference(reference, &digest),
-        facts: ImageFacts::from_config_json(&config)?,
-    })
+    async fn module_files(&self, module_dir: &str) -> Result<GatewayFiles<'a>> {
+        let reference = self
+            .solve(render::module_facts(module_dir, &self.env.session_id))
+            .await?;
+        Ok(GatewayFiles {
+            session: self.session,
+            reference,
+        })
+    }
+
+    async fn scan(
+        &self,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> Result<(Vec<String>, String)> {
+        let ctx = RenderContext {
+            session_id: self.env.session_id.clone(),
+            spec: spec.clone(),
+            resolve_mode: self.options.image_resolve_mode,
+            no_cache: self.options.no_cache,
+        };
+        let scan = self
+            .solve(render::source_scan(
+                builder,
+                build_platform,
+                dockerignore,
+                &ctx,
+            ))
+            .await?;
+        let files = self
+            .session
+            .read_file(&scan, "files")
+            .await?
+            .unwrap_or_default();
+        let embeds = self
+            .session
+            .read_file(&scan, "embeds")
+            .await?
+            .unwrap_or_default();
+        let files = String::from_utf8_lossy(&files)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Ok((files, String::from_utf8_lossy(&embeds).into_owned()))
+    }
+
+    /// Pinned to its digest when BuildKit gives one (dockerd's local store does not), with
+    /// the config facts the plan uses.
+    async fn resolve_image(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage> {
+        let (digest, config) = self
+            .session
+            .resolve_image_config(
+                reference,
+                platform,
+                self.options.image_resolve_mode.as_str(),
+            )
+            .await
+            .with_context(|| format!("resolving image {reference} for {platform}"))?;
+        Ok(ResolvedImage {
+            reference: pin_reference(reference, &digest),
+            facts: ImageFacts::from_config_json(&config)?,
+        })
+    }
 }
 
 /// Context files through a solved local source.
 struct GatewayFiles<'a> {
     session: &'a Session,
-    reference: &'a Ref,
+    reference: Ref,
 }
 
 impl ContextFiles for GatewayFiles<'_> {
     async fn read(&self, path: &str) -> Result<Option<String>> {
-        let bytes = self.session.read_file(self.reference, path).await?;
+        let bytes = self.session.read_file(&self.reference, path).await?;
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-}
-
-fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
-    let pos = if spec.module.pos.line > 0 {
-        spec.module.pos
-    } else {
-        Pos { line: 1, column: 1 }
-    };
-    Diagnostic {
-        file: file.to_string(),
-        pos,
-        path: "module".to_string(),
-        message: format!("the build context has no {path}"),
-        hint: Some(
-            "run the build from the module's directory, or set `module:` to the directory holding go.mod"
-                .to_string(),
-        ),
     }
 }

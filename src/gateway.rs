@@ -315,18 +315,28 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         });
     }
     if let Some(spec_error) = error.downcast_ref::<SpecError>() {
+        // One detail with every located line: the file travels once, however many problems
+        // it has (a detail per problem would repeat it and can exceed a message's size).
         // A diagnostic without a line (e.g. about an option) has nothing to excerpt.
-        for diagnostic in spec_error.diagnostics.iter().filter(|d| d.pos.line > 0) {
+        let ranges: Vec<serde_json::Value> = spec_error
+            .diagnostics
+            .iter()
+            .filter(|d| d.pos.line > 0)
+            .map(|d| {
+                serde_json::json!({
+                    "start": { "line": d.pos.line, "character": 0 },
+                    "end": { "line": d.pos.line, "character": 0 },
+                })
+            })
+            .collect();
+        if !ranges.is_empty() {
             let source = serde_json::json!({
                 "info": {
                     "filename": spec_error.file,
                     "data": base64::engine::general_purpose::STANDARD.encode(&spec_error.source),
-                    "language": "YAML",
+                    "language": language_of(&spec_error.file),
                 },
-                "ranges": [{
-                    "start": { "line": diagnostic.pos.line, "character": 0 },
-                    "end": { "line": diagnostic.pos.line, "character": 0 },
-                }],
+                "ranges": ranges,
             });
             details.push(prost_types::Any {
                 type_url: SOURCE_DETAIL.to_string(),
@@ -338,5 +348,16 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         code: CODE_UNKNOWN,
         message: format!("{error:#}"),
         details,
+    }
+}
+
+/// The linguist name clients use to highlight an excerpt of `file`.
+fn language_of(file: &str) -> &'static str {
+    if file.ends_with("go.mod") {
+        "Go Module"
+    } else if file.ends_with("go.work") {
+        "Go Workspace"
+    } else {
+        "YAML"
     }
 }

@@ -78,49 +78,98 @@ impl std::fmt::Display for GoModError {
 impl std::error::Error for GoModError {}
 
 /// One directive with its arguments, blocks (`require ( ... )`) expanded.
-struct Directive<'a> {
-    verb: &'a str,
-    args: Vec<&'a str>,
+struct Directive {
+    verb: String,
+    args: Vec<String>,
     line: u32,
 }
 
-fn directives(text: &str) -> Vec<Directive<'_>> {
+/// The directives of a go.mod or go.work, tokenized like cmd/go's modfile lexer: words split
+/// at spaces, `"quoted"` and `` `raw` `` strings are one word each (`use "./my lib"`), `//`
+/// starts a comment outside strings. A block left open is an error at the line opening it.
+fn directives(file: &str, text: &str) -> Result<Vec<Directive>, GoModError> {
     let mut out = Vec::new();
-    let mut block: Option<&str> = None;
+    let mut block: Option<(String, u32)> = None;
     for (index, raw) in text.lines().enumerate() {
         let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        let code = raw.split("//").next().unwrap_or_default().trim();
-        let words: Vec<&str> = code
-            .split_whitespace()
-            .map(|w| w.trim_matches('"'))
-            .collect();
-        match (block, words.as_slice()) {
+        let error = |message: String| GoModError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let words = words(raw).map_err(error)?;
+        match (&block, words.as_slice()) {
             (_, []) => {}
-            (Some(_), [")"]) => block = None,
-            (Some(verb), args) => out.push(Directive {
-                verb,
+            (Some(_), [close]) if close == ")" => block = None,
+            (Some((verb, _)), args) => out.push(Directive {
+                verb: verb.clone(),
                 args: args.to_vec(),
                 line,
             }),
-            (None, [verb, "("]) => block = Some(verb),
+            (None, [verb, open]) if open == "(" => block = Some((verb.clone(), line)),
             (None, [verb, args @ ..]) => out.push(Directive {
-                verb,
+                verb: verb.clone(),
                 args: args.to_vec(),
                 line,
             }),
         }
     }
-    out
+    match block {
+        Some((verb, line)) => Err(GoModError {
+            file: file.to_string(),
+            line,
+            message: format!("`{verb} (` is never closed with `)`"),
+        }),
+        None => Ok(out),
+    }
+}
+
+/// The words of one line.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut rest = line.trim_start();
+    while !rest.is_empty() && !rest.starts_with("//") {
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '`');
+        if let Some(quote) = quote {
+            let body = &rest[1..];
+            let mut word = String::new();
+            let mut chars = body.char_indices();
+            let end = loop {
+                match chars.next() {
+                    None => return Err(format!("the string starting with {quote} is not closed")),
+                    Some((i, c)) if c == quote => break i + 1,
+                    Some((_, '\\')) if quote == '"' => word.extend(chars.next().map(|(_, c)| c)),
+                    Some((_, c)) => word.push(c),
+                }
+            };
+            words.push(word);
+            rest = &body[end..];
+        } else {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"' || c == '`')
+                .unwrap_or(rest.len())
+                .min(rest.find("//").unwrap_or(rest.len()));
+            words.push(rest[..end].to_string());
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    Ok(words)
 }
 
 fn version(file: &str, directive: &Directive) -> Result<Option<(GoVersion, u32)>, GoModError> {
     let Some(text) = directive.args.first() else {
         return Ok(None);
     };
-    if directive.verb == "toolchain" && *text == "default" {
+    if directive.verb == "toolchain" && text == "default" {
         return Ok(None);
     }
-    GoVersion::parse(text)
+    // A toolchain may carry a custom suffix (`go1.22.1-bigcorp`); the version is before it.
+    let version = match directive.verb.as_str() {
+        "toolchain" => text.split(['-', '+']).next().unwrap_or(text),
+        _ => text,
+    };
+    GoVersion::parse(version)
         .map(|v| Some((v, directive.line)))
         .ok_or_else(|| GoModError {
             file: file.to_string(),
@@ -130,7 +179,7 @@ fn version(file: &str, directive: &Directive) -> Result<Option<(GoVersion, u32)>
 }
 
 fn replace(directive: &Directive) -> Option<Replace> {
-    let arrow = directive.args.iter().position(|a| *a == "=>")?;
+    let arrow = directive.args.iter().position(|a| a == "=>")?;
     let (old, new) = (
         directive.args.get(..arrow)?,
         directive.args.get(arrow + 1..)?,
@@ -153,10 +202,10 @@ impl GoMod {
             requires: Vec::new(),
             replaces: Vec::new(),
         };
-        for directive in directives(text) {
-            match directive.verb {
+        for directive in directives(file, text)? {
+            match directive.verb.as_str() {
                 "module" => {
-                    gomod.module = directive.args.first().unwrap_or(&"").to_string();
+                    gomod.module = directive.args.first().cloned().unwrap_or_default();
                 }
                 "go" => gomod.go = version(file, &directive)?,
                 "toolchain" => gomod.toolchain = version(file, &directive)?,
@@ -204,13 +253,13 @@ impl GoWork {
             uses: Vec::new(),
             replaces: Vec::new(),
         };
-        for directive in directives(text) {
-            match directive.verb {
+        for directive in directives(file, text)? {
+            match directive.verb.as_str() {
                 "go" => gowork.go = version(file, &directive)?,
                 "toolchain" => gowork.toolchain = version(file, &directive)?,
                 "use" => {
                     if let Some(dir) = directive.args.first() {
-                        gowork.uses.push((dir.to_string(), directive.line));
+                        gowork.uses.push((dir.clone(), directive.line));
                     }
                 }
                 "replace" => gowork.replaces.extend(replace(&directive)),
@@ -322,5 +371,33 @@ mod tests {
         assert_eq!(binary_name_for("./cmd/server"), "server");
         assert_eq!(binary_name_for("hello"), "hello");
         assert_eq!(binary_name_for("example.com/v2tool"), "v2tool");
+    }
+
+    #[test]
+    fn quoted_paths_custom_toolchains_and_open_blocks() {
+        let work = GoWork::parse(
+            "go.work",
+            "go 1.27\n\nuse (\n\t\"./my lib\" // spaced\n\t`./raw dir`\n\t./plain\n)\n",
+        )
+        .expect("valid go.work");
+        let uses: Vec<&str> = work.uses.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(uses, ["./my lib", "./raw dir", "./plain"]);
+
+        let gomod = GoMod::parse(
+            "go.mod",
+            "module example.com/m\ngo 1.22\ntoolchain go1.22.1-bigcorp\nreplace example.com/x => \"../x y\"\n",
+        )
+        .expect("a custom toolchain name is valid");
+        assert_eq!(
+            gomod.toolchain.map(|(v, _)| v.to_string()),
+            Some("1.22.1".into())
+        );
+        assert_eq!(gomod.replaces[0].new, "../x y");
+
+        let open = GoMod::parse("go.mod", "module m\n\nrequire (\n\tx v1\n")
+            .expect_err("an unclosed block is an error");
+        assert_eq!((open.file.as_str(), open.line), ("go.mod", 3));
+        assert!(open.message.contains("never closed"), "{}", open.message);
+        assert!(GoMod::parse("go.mod", "module \"m\n").is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod ignore;
 pub mod image;
 pub mod llb;
 pub mod options;
+pub mod pipeline;
 pub mod plan;
 pub mod platform;
 pub mod proto;

@@ -23,7 +23,7 @@ mod runtime;
 mod script;
 pub mod select;
 pub use modules::{EmbedDirective, ModuleFacts};
-pub use runtime::{Runtime, RuntimeBase, runtime_base};
+pub use runtime::{Runtime, RuntimeBase};
 
 /// Where the Go module cache lives in builder containers.
 pub const GOMODCACHE: &str = "/go/pkg/mod";
@@ -51,21 +51,53 @@ const GO_SOURCE_EXTENSIONS: &[&str] = &[
 const MODULE_FILE_NAMES: &[&str] = &["go.mod", "go.sum", "go.work", "go.work.sum"];
 
 /// Everything the planner reads.
-pub struct Inputs<'a> {
+pub struct Known<'a> {
     pub spec: &'a Spec,
     /// The spec's file name, for messages.
     pub spec_file: &'a str,
     pub modules: &'a ModuleFacts,
-    /// Every file of the context (minus .dockerignore), from the source scan.
-    pub context_files: &'a [String],
-    /// `//go:embed` directives in the context's Go files.
-    pub embeds: &'a [EmbedDirective],
     pub options: &'a Options,
     pub build_platform: &'a Platform,
     /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
     pub dockerignore: &'a [String],
+}
+
+/// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
+/// options, and what was resolved for [`Needs`] (the context's files, base images).
+pub struct Inputs<'a> {
+    pub known: Known<'a>,
+    /// Every file of the context (minus .dockerignore), from the source scan.
+    pub context_files: &'a [String],
+    /// `//go:embed` directives in the context's Go files.
+    pub embeds: &'a [EmbedDirective],
     /// The runtime base image, resolved for each target platform (none for scratch).
     pub runtime_bases: &'a BTreeMap<Platform, ResolvedImage>,
+}
+
+impl<'a> std::ops::Deref for Inputs<'a> {
+    type Target = Known<'a>;
+
+    fn deref(&self) -> &Known<'a> {
+        &self.known
+    }
+}
+
+/// What must be resolved before planning (phase 1, from what is [`Known`]): the builder image,
+/// the runtime base (none for scratch) and the target platforms it is needed for.
+#[derive(Debug, Clone)]
+pub struct Needs {
+    pub builder: BuilderChoice,
+    pub runtime_base: Option<String>,
+    pub platforms: Vec<Platform>,
+}
+
+/// Phase 1: decides what the host must resolve.
+pub fn needs(known: &Known) -> Result<Needs, Diagnostic> {
+    Ok(Needs {
+        builder: builder_choice(known)?,
+        runtime_base: runtime::runtime_base(known)?,
+        platforms: target_platforms(known)?,
+    })
 }
 
 /// The builder image a spec needs, before it is resolved.
@@ -175,7 +207,7 @@ pub struct Target {
 
 /// Picks the builder image: the spec's override, else `golang:<go line>-bookworm` with the Go
 /// version from the spec, else go.work, else go.mod.
-pub fn builder_choice(inputs: &Inputs) -> Result<BuilderChoice, Diagnostic> {
+fn builder_choice(inputs: &Known) -> Result<BuilderChoice, Diagnostic> {
     let facts = inputs.modules;
     let from_files = facts
         .work
@@ -806,13 +838,13 @@ fn variant_env(arch: &str, variant: &str) -> Option<(&'static str, String)> {
 }
 
 /// The target platforms (see [`targets`]), for resolving per-platform base images.
-pub fn target_platforms(inputs: &Inputs) -> Result<Vec<Platform>, Diagnostic> {
+fn target_platforms(inputs: &Known) -> Result<Vec<Platform>, Diagnostic> {
     Ok(targets(inputs)?.into_iter().map(|(p, _)| p).collect())
 }
 
 /// Target platforms with their Go environment: `--platform` wins over the spec's `platforms`,
 /// and with neither the build platform is the target.
-fn targets(inputs: &Inputs) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
+fn targets(inputs: &Known) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
     let requested: Vec<(Platform, Pos, String)> = if !inputs.options.platforms.is_empty() {
         inputs
             .options
@@ -848,7 +880,7 @@ fn targets(inputs: &Inputs) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
 }
 
 fn diagnostic(
-    inputs: &Inputs,
+    inputs: &Known,
     pos: Pos,
     path: &str,
     message: String,

@@ -894,6 +894,47 @@ async fn spec_errors_point_at_the_line_with_a_source_detail() {
     assert_eq!(source["ranges"][0]["start"]["line"], 4);
 }
 
+/// An error in go.mod excerpts go.mod, not the spec at go.mod's line number (issue 10).
+#[tokio::test]
+async fn go_mod_errors_excerpt_go_mod() {
+    let go_mod = b"module example.com/hello\n\ngo 1.27\n\nrequire (\n\texample.com/x v1.0.0\n";
+    let fake = Fake::new()
+        .file("go-build.yaml", hello_file("go-build.yaml"))
+        .file("go.mod", go_mod.to_vec());
+    let run = run(fake, &[]).await;
+    let error = run.returned_error();
+    assert!(error.message.starts_with("go.mod:5:"), "{}", error.message);
+    let [detail] = error.details.as_slice() else {
+        panic!("expected one detail, got {}", error.details.len());
+    };
+    let source: Value = serde_json::from_slice(&detail.value).expect("the detail is JSON");
+    assert_eq!(source["info"]["filename"], "go.mod");
+    assert_eq!(source["info"]["language"], "Go Module");
+    assert_eq!(
+        source["info"]["data"],
+        base64::engine::general_purpose::STANDARD.encode(go_mod)
+    );
+}
+
+/// Many problems in one spec: the spec travels once, with a range per problem.
+#[tokio::test]
+async fn many_spec_problems_attach_the_spec_once() {
+    let mut spec = String::from("binaries:\n");
+    for i in 0..40 {
+        spec.push_str(&format!("  - package: /abs{i}\n"));
+    }
+    let fake = Fake::new()
+        .file("go-build.yaml", spec.clone().into_bytes())
+        .file("go.mod", hello_file("go.mod"));
+    let run = run(fake, &[]).await;
+    let error = run.returned_error();
+    let [detail] = error.details.as_slice() else {
+        panic!("expected one detail, got {}", error.details.len());
+    };
+    let source: Value = serde_json::from_slice(&detail.value).expect("the detail is JSON");
+    assert_eq!(source["ranges"].as_array().map(Vec::len), Some(40));
+}
+
 #[tokio::test]
 async fn missing_llb_caps_stop_the_build_before_its_graph_is_sent() {
     for disabled_instead_of_absent in [false, true] {

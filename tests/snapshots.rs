@@ -29,3 +29,31 @@ fn every_example_has_a_snapshot() {
         insta::assert_snapshot!(name.clone(), render_example(&name));
     }
 }
+
+/// `render` runs the frontend's pipeline, `.dockerignore` included: an ignored Go file is not
+/// among the build's sources, and `<spec>.dockerignore` beside the spec wins over it.
+#[test]
+fn render_applies_dockerignore_like_the_frontend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    for file in ["go.mod", "main.go", "go-build.yaml"] {
+        std::fs::copy(hello.join(file), dir.path().join(file)).expect("copy");
+    }
+    std::fs::write(dir.path().join("generated.go"), "package main\n").expect("write");
+    std::fs::write(dir.path().join(".dockerignore"), "\u{feff}generated.go\n").expect("write");
+    let render = || {
+        render_offline(
+            &dir.path().join("go-build.yaml"),
+            dir.path(),
+            &BTreeMap::new(),
+        )
+        .expect("render")
+    };
+    let ignored = render();
+    assert!(ignored.contains("- File: main.go"), "{ignored}");
+    assert!(!ignored.contains("File: generated.go"), "{ignored}");
+
+    std::fs::write(dir.path().join("go-build.yaml.dockerignore"), "*.md\n").expect("write");
+    let beside_spec = render();
+    assert!(beside_spec.contains("- Glob: \"*.go\""), "{beside_spec}");
+}

@@ -8,7 +8,7 @@ use crate::image::{RuntimeConfig, normalize_reference};
 use crate::platform::Platform;
 use crate::spec::{Base, Entrypoint, User};
 
-use super::{BIN_DIR, Diagnostic, Inputs, Pos, diagnostic};
+use super::{BIN_DIR, Diagnostic, Inputs, Known, Pos, diagnostic};
 
 /// What a cgo binary runs on unless the spec says otherwise: it has the C library the
 /// bookworm builder links against.
@@ -42,7 +42,7 @@ pub enum RuntimeBase {
 /// The runtime base image to resolve (normalized), or `None` for scratch: the build arg
 /// override, else the spec, else scratch (debian-slim for cgo). Scratch cannot run a cgo
 /// binary, which is refused here.
-pub fn runtime_base(inputs: &Inputs) -> Result<Option<String>, Diagnostic> {
+pub(super) fn runtime_base(inputs: &Known) -> Result<Option<String>, Diagnostic> {
     let spec = inputs.spec;
     let cgo = spec.build.cgo.value;
     let (written, pos, field) = match (

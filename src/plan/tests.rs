@@ -57,14 +57,16 @@ impl Fixture {
 
     fn inputs(&self) -> Inputs<'_> {
         Inputs {
-            spec: &self.spec,
-            spec_file: "go-build.yaml",
-            modules: &self.modules,
+            known: Known {
+                spec: &self.spec,
+                spec_file: "go-build.yaml",
+                modules: &self.modules,
+                options: &self.options,
+                build_platform: &self.build_platform,
+                dockerignore: &self.dockerignore,
+            },
             context_files: &self.context_files,
             embeds: &self.embeds,
-            options: &self.options,
-            build_platform: &self.build_platform,
-            dockerignore: &self.dockerignore,
             runtime_bases: &self.runtime_bases,
         }
     }
@@ -713,7 +715,7 @@ fn a_base_image_is_merged_under_our_config() {
     );
     let inputs = fixture.inputs();
     assert_eq!(
-        runtime_base(&inputs).expect("base").as_deref(),
+        runtime::runtime_base(&inputs).expect("base").as_deref(),
         Some("docker.io/library/debian:bookworm-slim")
     );
     fixture.runtime_bases.insert(
@@ -758,7 +760,7 @@ fn a_base_image_is_merged_under_our_config() {
 fn runtime_base_choices() {
     let base = |spec: &str, args: &[(&str, &str)]| {
         let fixture = Fixture::new(spec, GO_MOD, args);
-        runtime_base(&fixture.inputs()).map_err(|d| d.to_string())
+        runtime::runtime_base(&fixture.inputs()).map_err(|d| d.to_string())
     };
     assert_eq!(base("", &[]), Ok(None), "scratch by default");
     assert_eq!(

@@ -1,0 +1,196 @@
+//! The one pipeline from a build's inputs to its plan, whatever the host: BuildKit's gateway
+//! (the frontend) or a directory on disk (`render` and the snapshot tests). Phases, like
+//! BuildKit's dockerfile2llb:
+//!
+//! 1. read: the spec, the ignore file, the module files (go.mod, go.work, vendor manifest);
+//! 2. decide (`plan::needs`, pure): which builder and runtime base images, which platforms;
+//! 3. resolve (the host): those images, and the context's file list and `//go:embed` lines;
+//! 4. plan (`plan::plan`, pure).
+//!
+//! Errors leave here knowing their origin: a spec or go.mod/go.work diagnostic carries the
+//! bytes of the file it points into, so the client shows the right excerpt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow};
+
+use crate::gomod::{GoMod, GoModError};
+use crate::ignore;
+use crate::image::ResolvedImage;
+use crate::llb::SourceFile;
+use crate::options::Options;
+use crate::plan::modules::{self, ContextFiles};
+use crate::plan::{self, Inputs, Known, Plan};
+use crate::platform::Platform;
+use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
+
+/// Where a build's inputs come from.
+pub trait Host {
+    /// Reads module files (go.mod, go.work, vendor/modules.txt) of the context.
+    type ModuleFiles: ContextFiles;
+
+    /// The spec file's bytes.
+    fn read_spec(&self, filename: &str) -> impl Future<Output = Result<Vec<u8>>>;
+
+    /// `<spec>.dockerignore` beside the spec, else the context's `.dockerignore`, if any.
+    fn read_dockerignore(&self, filename: &str) -> impl Future<Output = Result<Option<Vec<u8>>>>;
+
+    /// Access to the module files for a module in `module_dir`.
+    fn module_files(&self, module_dir: &str) -> impl Future<Output = Result<Self::ModuleFiles>>;
+
+    /// Every file of the context minus `dockerignore` (context-relative paths) and the
+    /// `//go:embed` lines of its Go files, as `grep -rH` prints them (`./path:line`).
+    fn scan(
+        &self,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> impl Future<Output = Result<(Vec<String>, String)>>;
+
+    /// An image's digest-pinned reference and config facts for a platform.
+    fn resolve_image(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> impl Future<Output = Result<ResolvedImage>>;
+}
+
+/// A planned build and the spec it came from (ops point back into it).
+pub struct Planned {
+    pub plan: Plan,
+    pub spec: Arc<SourceFile>,
+}
+
+/// Runs phases 1–4 against `host`.
+pub async fn plan(
+    host: &impl Host,
+    options: &Options,
+    build_platform: &Platform,
+) -> Result<Planned> {
+    // 1. read
+    let filename = &options.filename;
+    let spec_bytes = host.read_spec(filename).await?;
+    let spec = spec::load(filename, &spec_bytes)?;
+    let spec_file = Arc::new(SourceFile {
+        filename: filename.clone(),
+        data: spec_bytes,
+        language: "YAML".to_string(),
+    });
+    let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &[]);
+    let dockerignore = host
+        .read_dockerignore(filename)
+        .await?
+        .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default();
+    let files = host.module_files(&spec.module.value).await?;
+    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
+    let go_mod_text = files
+        .read(&go_mod_path)
+        .await?
+        .ok_or_else(|| in_spec(missing_go_mod(filename, &spec, &go_mod_path)))?;
+    let in_module_files = |error: GoModError, text: &str| {
+        let diagnostic = Diagnostic {
+            file: error.file.clone(),
+            pos: Pos {
+                line: error.line,
+                column: 1,
+            },
+            path: String::new(),
+            message: error.message.clone(),
+            hint: None,
+        };
+        at_origin(diagnostic, &spec_file, &[(&error.file, text.as_bytes())])
+    };
+    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)
+        .map_err(|error| in_module_files(error, &go_mod_text))?;
+    let facts = modules::gather(&files, go_mod).await?;
+    let known = Known {
+        spec: &spec,
+        spec_file: filename,
+        modules: &facts,
+        options,
+        build_platform,
+        dockerignore: &dockerignore,
+    };
+
+    // 2. decide
+    let needs = plan::needs(&known).map_err(in_spec)?;
+
+    // 3. resolve
+    let builder = host
+        .resolve_image(&needs.builder.reference, build_platform)
+        .await?;
+    let (context_files, embed_lines) = host
+        .scan(&builder, build_platform, &dockerignore, &spec_file)
+        .await?;
+    let embeds = modules::parse_embed_scan(&embed_lines, ".");
+    let mut runtime_bases = BTreeMap::new();
+    if let Some(reference) = &needs.runtime_base {
+        for platform in &needs.platforms {
+            let image = host.resolve_image(reference, platform).await?;
+            runtime_bases.insert(platform.clone(), image);
+        }
+    }
+
+    // 4. plan
+    let inputs = Inputs {
+        known,
+        context_files: &context_files,
+        embeds: &embeds,
+        runtime_bases: &runtime_bases,
+    };
+    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|diagnostic| {
+        let module_files: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
+        at_origin(diagnostic, &spec_file, &module_files)
+    })?;
+    Ok(Planned {
+        plan,
+        spec: spec_file,
+    })
+}
+
+/// The error for `diagnostic`, with the bytes of the file it points into: the spec, one of
+/// `module_files`, or none (an option or build arg has no file to excerpt).
+fn at_origin(
+    diagnostic: Diagnostic,
+    spec: &SourceFile,
+    module_files: &[(&str, &[u8])],
+) -> anyhow::Error {
+    let source = if diagnostic.file == spec.filename {
+        Some(spec.data.clone())
+    } else {
+        module_files
+            .iter()
+            .find(|(name, _)| *name == diagnostic.file)
+            .map(|(_, bytes)| bytes.to_vec())
+    };
+    match source {
+        Some(source) => SpecError {
+            file: diagnostic.file.clone(),
+            source,
+            diagnostics: vec![diagnostic],
+        }
+        .into(),
+        None => anyhow!("{diagnostic}"),
+    }
+}
+
+fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
+    let pos = if spec.module.pos.line > 0 {
+        spec.module.pos
+    } else {
+        Pos { line: 1, column: 1 }
+    };
+    Diagnostic {
+        file: file.to_string(),
+        pos,
+        path: "module".to_string(),
+        message: format!("the build context has no {path}"),
+        hint: Some(
+            "run the build from the module's directory, or set `module:` to the directory holding go.mod"
+                .to_string(),
+        ),
+    }
+}
