@@ -84,8 +84,16 @@ pub async fn plan(
         .await?
         .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
-    let files = host.module_files(&spec.module.value).await?;
+    let ignored = ignore::Matcher::new(&dockerignore);
     let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
+    if ignored.excludes(&go_mod_path) {
+        return Err(in_spec(excluded_go_mod(filename, &spec, &go_mod_path)));
+    }
+    // The module files as the build sees them: an ignored go.work does not exist for it.
+    let files = Unignored {
+        files: host.module_files(&spec.module.value).await?,
+        ignored: &ignored,
+    };
     let go_mod_text = files
         .read(&go_mod_path)
         .await?
@@ -174,6 +182,31 @@ fn at_origin(
         }
         .into(),
         None => anyhow!("{diagnostic}"),
+    }
+}
+
+/// Context files minus those `.dockerignore` excludes.
+struct Unignored<'a, F> {
+    files: F,
+    ignored: &'a ignore::Matcher,
+}
+
+impl<F: ContextFiles> ContextFiles for Unignored<'_, F> {
+    async fn read(&self, path: &str) -> Result<Option<String>> {
+        if self.ignored.excludes(path) {
+            return Ok(None);
+        }
+        self.files.read(path).await
+    }
+}
+
+fn excluded_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
+    Diagnostic {
+        hint: Some(format!(
+            "remove the pattern that matches {path} from .dockerignore (or {file}.dockerignore), or add `!{path}`"
+        )),
+        message: format!("{path} is excluded from the build context by .dockerignore"),
+        ..missing_go_mod(file, spec, path)
     }
 }
 

@@ -397,12 +397,36 @@ fn schema_message(error: &serde_saphyr::Error) -> String {
         serde_saphyr::Error::Message { msg, .. } => msg.clone(),
         other => other.to_string(),
     };
-    let text = text.lines().next().unwrap_or_default().trim();
-    let text = match text.rfind(" at line ") {
+    // Messages can span lines; the position is added by the caller.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = match text.find(" at line ") {
         Some(at) => &text[..at],
-        None => text,
+        None => text.as_str(),
     };
-    // Spell serde's vocabulary in the user's terms.
+    // Spell serde's and the YAML library's vocabulary in the user's terms.
+    const UNTAGGED: &str = "data did not match any variant of untagged enum ";
+    if let Some(name) = text.strip_prefix(UNTAGGED) {
+        return match name {
+            "RawEntrypoint" => "expected a binary's name or a list of strings",
+            "RawPort" => "expected a port: 8080, \"8080/tcp\" or \"53/udp\"",
+            "VendorSetting" => "expected auto, true or false",
+            _ => "this value has the wrong type",
+        }
+        .to_string();
+    }
+    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest);
+        return format!("`{key}` appears twice");
+    }
+    if text.starts_with("multiple YAML documents detected") {
+        return "a spec is one YAML document: remove the `---` that starts another".to_string();
+    }
+    if text.contains("recursive references require") {
+        return "a YAML alias refers to itself".to_string();
+    }
+    // `expected string scalar (defined at line 2, column 13) (used …)`: the alias detail
+    // repeats the position.
+    let text = text.split(" (defined at ").next().unwrap_or(text);
     text.replace("struct RawSpec", "spec")
         .replace("struct RawBinary", "binary")
         .replace("struct RawRuntime", "runtime")
@@ -453,8 +477,10 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         Some(module) => {
             let module = Located::from_spanned(module);
             check_relative_path(&module, "module", problems);
+            // A context path as the scan lists them (`services/api`), never `./services/api`.
+            let cleaned = clean_relative(&module.value);
             Located {
-                value: clean_relative(&module.value),
+                value: cleaned.strip_prefix("./").unwrap_or(&cleaned).to_string(),
                 pos: module.pos,
             }
         }

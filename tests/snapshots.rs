@@ -57,3 +57,34 @@ fn render_applies_dockerignore_like_the_frontend() {
     let beside_spec = render();
     assert!(beside_spec.contains("- Glob: \"*.go\""), "{beside_spec}");
 }
+
+/// `.dockerignore` decides which module files exist: excluding go.mod is an error that says
+/// so (not Go's "go.mod file not found" later), and an ignored go.work is no workspace.
+#[test]
+fn dockerignore_decides_which_module_files_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    for file in ["go.mod", "main.go", "go-build.yaml"] {
+        std::fs::copy(hello.join(file), dir.path().join(file)).expect("copy");
+    }
+    let render = || {
+        render_offline(
+            &dir.path().join("go-build.yaml"),
+            dir.path(),
+            &BTreeMap::new(),
+        )
+    };
+    std::fs::write(dir.path().join(".dockerignore"), "*\n!main.go\n").expect("write");
+    let error = format!("{:#}", render().expect_err("go.mod is ignored"));
+    assert!(
+        error.contains("go.mod is excluded from the build context by .dockerignore"),
+        "{error}"
+    );
+
+    std::fs::write(dir.path().join("go.work"), "go 1.27\n\nuse .\n").expect("write");
+    std::fs::write(dir.path().join(".dockerignore"), "go.work\n").expect("write");
+    let plan = render().expect("render");
+    let mod_files = plan.split("mod_files:").nth(1).expect("mod_files");
+    let mod_files = mod_files.split("source_copies:").next().unwrap_or_default();
+    assert!(!mod_files.contains("go.work"), "{mod_files}");
+}

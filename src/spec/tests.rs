@@ -38,7 +38,10 @@ fn full_spec_keeps_values_and_positions() {
     let spec = load_ok(
         "# syntax=x\nversion: 1\nmodule: ./services/api/\ngo: \"1.27.3\"\nbuilder: golang:1.27-alpine\nbinaries:\n  - package: ./cmd/server/\n    name: server\n  - package: ./cmd/worker\nruntime:\n  user: \"1000:2000\"\n",
     );
-    assert_eq!(spec.module.value, "./services/api");
+    assert_eq!(
+        spec.module.value, "services/api",
+        "as the context lists it, without ./"
+    );
     assert_eq!(spec.module.pos, Pos { line: 3, column: 9 });
     let go = spec.go.expect("go is set");
     assert_eq!(go.value.to_string(), "1.27.3");
@@ -459,4 +462,38 @@ fn legitimate_ids_urls_and_loopback_http_are_kept() {
     let git = spec.private[0].git.as_ref().expect("git");
     assert_eq!(git.value, "https://git.corp/", "a prefix ends with /");
     assert!(matches!(&spec.private[0].auth, Auth::Token { secret, .. } if secret == "my token"));
+}
+
+/// Messages speak the spec's language, not the YAML library's or Rust's (issue 10).
+#[test]
+fn messages_never_leak_implementation_words() {
+    for (text, expected) in [
+        (
+            "runtime:\n  entrypoint: {a: b}\n",
+            "expected a binary's name or a list of strings",
+        ),
+        (
+            "binaries:\n  - package: .\nbinaries:\n  - package: .\n",
+            "`binaries` appears twice",
+        ),
+        (
+            "binaries: []\n---\nbinaries: []\n",
+            "a spec is one YAML document",
+        ),
+        ("build:\n  tags: &x [*x]\n", "a YAML alias refers to itself"),
+        ("build:\n  flags: &a [x]\n  tags: [*a]\n", "expected string"),
+    ] {
+        let found = problem(text);
+        assert!(found.contains(expected), "{text:?}: {found}");
+        for leak in [
+            "untagged",
+            "Raw",
+            "DuplicateKeyPolicy",
+            "from_str",
+            "weak recursion",
+            "(used",
+        ] {
+            assert!(!found.contains(leak), "{text:?} leaks {leak:?}: {found}");
+        }
+    }
 }
