@@ -187,9 +187,10 @@ impl<'a> Host for GatewayHost<'a> {
             .shared_key_hint(&self.options.spec_local)
             .state(OpMeta::new().name(format!("[internal] load build definition from {filename}")));
         let reference = self.solve(state).await?;
+        // One byte over the limit is enough for spec::load to refuse the file.
         let bytes = self
             .session
-            .read_file(&reference, filename)
+            .read_file_prefix(&reference, filename, crate::spec::MAX_SPEC_BYTES + 1)
             .await?
             .with_context(|| format!("{filename} was not found next to the -f path"))?;
         let _ = self.spec_ref.set(reference);
@@ -253,10 +254,15 @@ impl<'a> Host for GatewayHost<'a> {
             .read_file(&scan, "embeds")
             .await?
             .unwrap_or_default();
-        let files = String::from_utf8_lossy(&files)
-            .lines()
-            .map(str::to_string)
+        let mut files: Vec<String> = files
+            .split(|b| *b == 0)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                let name = String::from_utf8_lossy(name);
+                name.strip_prefix("./").unwrap_or(&name).to_string()
+            })
             .collect();
+        files.sort();
         Ok((files, String::from_utf8_lossy(&embeds).into_owned()))
     }
 

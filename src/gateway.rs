@@ -176,10 +176,34 @@ impl Session {
 
     /// Reads a whole file from a solved ref; `Ok(None)` when it does not exist.
     pub async fn read_file(&self, reference: &Ref, path: &str) -> Result<Option<Vec<u8>>> {
+        self.read_file_range(reference, path, None).await
+    }
+
+    /// Reads at most `limit` bytes of a file: a file bigger than any valid one (a 20 MB spec)
+    /// must not make the response exceed the daemon's message size.
+    pub async fn read_file_prefix(
+        &self,
+        reference: &Ref,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let range = gw::FileRange {
+            offset: 0,
+            length: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        self.read_file_range(reference, path, Some(range)).await
+    }
+
+    async fn read_file_range(
+        &self,
+        reference: &Ref,
+        path: &str,
+        range: Option<gw::FileRange>,
+    ) -> Result<Option<Vec<u8>>> {
         let request = gw::ReadFileRequest {
             r#ref: reference.id.clone(),
             file_path: path.to_string(),
-            range: None,
+            range,
         };
         match self.client.clone().read_file(request).await {
             Ok(response) => Ok(Some(response.into_inner().data)),

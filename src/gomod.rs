@@ -236,12 +236,6 @@ impl GoMod {
     pub fn wanted_go(&self) -> Option<(GoVersion, u32)> {
         self.toolchain.or(self.go)
     }
-
-    /// The default binary name for the module root package, as `go build` names it: the last
-    /// path element, skipping a major-version suffix such as `/v2`.
-    pub fn default_binary_name(&self) -> &str {
-        binary_name_for(&self.module)
-    }
 }
 
 impl GoWork {

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::gomod::binary_name_for;
 use crate::image::{ResolvedImage, normalize_reference};
 use crate::llb::NetMode;
 use crate::options::Options;
@@ -259,8 +258,9 @@ pub fn source_scan() -> Step {
     let script = Script::new()
         .syntax("set -e")
         .line(Line::command("cd", [SRC]))
+        // NUL-separated: any byte but NUL and / may be in a file name, newlines included.
         .line(
-            Line::syntax("find . \\( -type f -o -type l \\) | sed 's|^\\./||' | LC_ALL=C sort >")
+            Line::syntax("find . \\( -type f -o -type l \\) -print0 >")
                 .value(format!("{OUT}/files")),
         )
         // grep exits 1 when nothing matches: that is an empty list, not a failure.
@@ -407,6 +407,10 @@ pub fn plan(
     let access = private::access(inputs)?;
     let deps = (!vendor).then(|| {
         let mut env = base_env.clone();
+        if !user_flags.is_empty() {
+            // modules.goflags reach the download too (a build arg GOFLAGS still wins).
+            env.insert("GOFLAGS".into(), user_flags.join(" "));
+        }
         env.extend(module_env.clone());
         env.extend(access.env.clone());
         let verify = settings.verify.then(|| Line::syntax("go mod verify"));
@@ -533,12 +537,6 @@ pub fn plan(
                 if settings_build.cgo.value { "1" } else { "0" }.into(),
             );
             env.extend(settings_build.env.clone());
-            if settings_build.vcs {
-                // The context's files belong to the client's user, not root: let git read them.
-                env.insert("GIT_CONFIG_COUNT".into(), "1".into());
-                env.insert("GIT_CONFIG_KEY_0".into(), "safe.directory".into());
-                env.insert("GIT_CONFIG_VALUE_0".into(), "*".into());
-            }
             let network = if settings.network {
                 env.extend(module_env.clone());
                 env.extend(access.env.clone());
@@ -548,6 +546,11 @@ pub fn plan(
                 env.insert("GOPROXY".into(), "off".into());
                 NetMode::None
             };
+            if settings_build.vcs {
+                // The context's files belong to the client's user, not root: let git read
+                // them. Appended to any git configuration the private modules set.
+                private::add_git_config(&mut env, "safe.directory", "*");
+            }
             env.insert("GOFLAGS".into(), goflags.clone());
             let mut mounts = vec![StepMount {
                 dest: SRC.to_string(),
@@ -612,6 +615,19 @@ pub fn plan(
                 mounts,
                 at,
             };
+            if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
+                return Err(diagnostic(
+                    inputs,
+                    at,
+                    "binaries",
+                    format!(
+                        "the build command for {} binaries is {} KiB, over Linux's limit of 128 KiB for one argument",
+                        chosen.len(),
+                        long.len() / 1024
+                    ),
+                    Some("split the binaries over several specs, or build them with `--target NAME`"),
+                ));
+            }
             let names: Vec<String> = chosen.iter().map(|(n, _, _)| n.clone()).collect();
             let runtime = match output {
                 Output::Image => Some(runtime::plan(
@@ -753,11 +769,19 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     for (i, binary) in inputs.spec.binaries.iter().enumerate() {
         let name = match &binary.name {
             Some(name) => name.value.clone(),
-            None if binary.package.value == "." => {
-                inputs.modules.main.default_binary_name().to_string()
-            }
-            None => binary_name_for(&binary.package.value).to_string(),
+            None => build::default_name(&binary.package.value, &inputs.modules.main.module),
         };
+        if TARGET_KEYWORDS.contains(&name.as_str()) {
+            return Err(diagnostic(
+                inputs,
+                binary.pos,
+                &format!("binaries[{i}]"),
+                format!(
+                    "a binary called `{name}` could not be chosen with --target: `{name}` means something else there"
+                ),
+                Some("give it another `name`"),
+            ));
+        }
         if names.contains(&name) {
             return Err(diagnostic(
                 inputs,
@@ -771,6 +795,12 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     }
     Ok(names)
 }
+
+/// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
+const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// `--target` values that are not binary names.
+const TARGET_KEYWORDS: &[&str] = &["image", "binaries", "test"];
 
 /// Go environment variables by name.
 type GoEnv = BTreeMap<String, String>;

@@ -316,8 +316,28 @@ struct RawBinary {
 }
 
 /// Parses and validates a spec. `file` is the name used in diagnostics.
+/// The largest spec read: far above any real one, and small enough that every error about it
+/// (which carries the file for the excerpt) stays well inside a gRPC message.
+pub const MAX_SPEC_BYTES: usize = 1 << 20;
+
 pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
     let mut problems = Problems::new(file);
+    if bytes.len() > MAX_SPEC_BYTES {
+        problems.push(
+            Pos { line: 0, column: 0 },
+            "",
+            format!(
+                "the spec is {} bytes or more; a spec may have at most {MAX_SPEC_BYTES}",
+                bytes.len()
+            ),
+            None,
+        );
+        return Err(SpecError {
+            file: file.to_string(),
+            source: Vec::new(),
+            diagnostics: problems.list,
+        });
+    }
     let spec = match parse(bytes) {
         Ok(Some(raw)) => validate(raw, &mut problems),
         // An empty file is a valid spec: every field has a default.
@@ -603,7 +623,20 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         .unwrap_or_default();
     for (kind, list) in [("include", &sources.include), ("exclude", &sources.exclude)] {
         for (i, pattern) in list.iter().enumerate() {
-            check_relative_path(pattern, &format!("sources.{kind}[{i}]"), problems);
+            let path = format!("sources.{kind}[{i}]");
+            check_relative_path(pattern, &path, problems);
+            if let Err(error) = globset::Glob::new(&pattern.value) {
+                problems.push(
+                    pattern.pos,
+                    &path,
+                    format!(
+                        "`{}` is not a valid pattern: {}",
+                        pattern.value,
+                        error.kind()
+                    ),
+                    Some("`*` matches within a directory, `**` across directories"),
+                );
+            }
         }
     }
 

@@ -148,7 +148,7 @@ impl Fake {
             // What the source scan step lists (`files`, `embeds`).
             .file(
                 "files",
-                b"README.md\ngo-build.yaml\ngo.mod\nmain.go\n".to_vec(),
+                b"./README.md\0./go-build.yaml\0./main.go\0./go.mod\0".to_vec(),
             )
     }
 

@@ -154,14 +154,8 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
             }
         }
     }
-    if !git_config.is_empty() {
-        access
-            .env
-            .insert("GIT_CONFIG_COUNT".into(), git_config.len().to_string());
-        for (n, (key, value)) in git_config.into_iter().enumerate() {
-            access.env.insert(format!("GIT_CONFIG_KEY_{n}"), key);
-            access.env.insert(format!("GIT_CONFIG_VALUE_{n}"), value);
-        }
+    for (key, value) in git_config {
+        add_git_config(&mut access.env, &key, &value);
     }
     access.env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
     access.hints.push((
@@ -169,6 +163,18 @@ pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
         "git asked for credentials: the module is private. List its path in `private:` in go-build.yaml with ssh, token or netrc (and check that the token or .netrc is right)".to_string(),
     ));
     Ok(access)
+}
+
+/// Adds one git setting through git's environment (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n`,
+/// `GIT_CONFIG_VALUE_n`) after those already there: no file in any layer, nothing overwritten.
+pub(super) fn add_git_config(env: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    let n: usize = env
+        .get("GIT_CONFIG_COUNT")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    env.insert(format!("GIT_CONFIG_KEY_{n}"), key.to_string());
+    env.insert(format!("GIT_CONFIG_VALUE_{n}"), value.to_string());
+    env.insert("GIT_CONFIG_COUNT".into(), (n + 1).to_string());
 }
 
 /// The cache-id scope of a spec's module and build caches: empty without private modules (the

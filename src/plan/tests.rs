@@ -1048,3 +1048,51 @@ fn private_modules_get_caches_of_their_own() {
     );
     assert_ne!(private("other"), a, "another secret, other caches");
 }
+
+/// VCS stamping with a networked build and git-configuring private modules keeps every git
+/// setting (safe.directory used to overwrite the first one), and modules.goflags reach the
+/// download (issue 10).
+#[test]
+fn git_settings_add_up_and_goflags_reach_the_download() {
+    let spec = "modules:\n  network: true\n  goflags: [-tags=netgo]\nbuild:\n  vcs: true\nprivate:\n  - modules: tokens.example/*\n    git: https://git.corp/\n    token: {secret: t}\n";
+    let plan = Fixture::new(spec, GO_MOD, &[]).plan();
+    let env = &plan.targets[0].step.env;
+    let count: usize = env["GIT_CONFIG_COUNT"].parse().expect("a count");
+    let keys: Vec<&str> = (0..count)
+        .map(|n| env[&format!("GIT_CONFIG_KEY_{n}")].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "url.https://git.corp/.insteadOf",
+            "url.https://git.corp/.insteadOf",
+            "url.https://git.corp/.insteadOf",
+            "credential.https://git.corp/.helper",
+            "safe.directory"
+        ]
+    );
+    let deps = plan.deps.as_ref().expect("deps");
+    assert_eq!(deps.env["GOFLAGS"], "-tags=netgo");
+}
+
+/// `--target test` must mean the tests: a binary may not be called like a target keyword.
+#[test]
+fn binaries_named_like_target_keywords_are_refused() {
+    let fixture = Fixture::new("binaries:\n  - package: ./cmd/test\n", GO_MOD, &[]);
+    let error = plan_error(&fixture).to_string();
+    assert!(
+        error.contains("binaries[0]: a binary called `test`"),
+        "{error}"
+    );
+}
+
+/// 10,000 binaries would make one `sh -c` argument over Linux's 128 KiB: refused early.
+#[test]
+fn a_build_command_over_the_argument_limit_is_refused() {
+    let mut spec = String::from("binaries:\n");
+    for i in 0..10_000 {
+        spec.push_str(&format!("  - package: ./cmd/tool{i}\n"));
+    }
+    let error = plan_error(&Fixture::new(&spec, GO_MOD, &[])).to_string();
+    assert!(error.contains("over Linux's limit of 128 KiB"), "{error}");
+}

@@ -497,3 +497,21 @@ fn messages_never_leak_implementation_words() {
         }
     }
 }
+
+#[test]
+fn invalid_source_globs_and_huge_specs_are_refused() {
+    assert!(
+        problem("sources:\n  include: [\"assets/[a\"]\n")
+            .contains("sources.include[0]: `assets/[a` is not a valid pattern"),
+    );
+    let huge = format!("# {}\n", "x".repeat(MAX_SPEC_BYTES));
+    let error = load("go-build.yaml", huge.as_bytes()).expect_err("too big");
+    assert!(
+        error.to_string().contains("a spec may have at most"),
+        "{error}"
+    );
+    assert!(
+        error.source.is_empty(),
+        "a huge spec is not sent back for an excerpt"
+    );
+}

@@ -358,3 +358,58 @@ fn unsupported_subrequests_are_refused_cleanly() {
     env.build(&project, &tag).assert_success();
     assert_eq!(run_output(&env, tag.name()), HELLO_OUTPUT);
 }
+
+/// Context files with spaces (leading and trailing too), quotes, `!`, `$`, brackets and a
+/// newline in their names reach the step that needs them (they used to drop out, or become
+/// exclusion patterns), each copied by its exact path (an excluded file in the same directory
+/// rules out a wildcard). `go test` in the build checks that every one is there and the
+/// excluded one is not; Go itself refuses such names for Go files, so they are test data.
+#[test]
+fn odd_file_names_reach_the_build() {
+    let env = Env::get();
+    let names = [
+        "with space.txt",
+        "!bang.txt",
+        " lead.txt",
+        "trail .txt",
+        "[x].txt",
+        "$dollar.txt",
+        "it's.txt",
+        "new\nline.txt",
+    ];
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let test = format!(
+        "package main\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n\
+func TestOddNames(t *testing.T) {{\n\
+\tfor _, name := range []string{{{}}} {{\n\
+\t\tif _, err := os.Stat(\"testdata/\" + name); err != nil {{\n\t\t\tt.Error(err)\n\t\t}}\n\t}}\n\
+\tif _, err := os.Stat(\"testdata/excluded.txt\"); err == nil {{\n\t\tt.Error(\"excluded.txt is in the build\")\n\t}}\n}}\n",
+        quoted.join(", ")
+    );
+    let mut files = vec![
+        (
+            "go.mod".to_string(),
+            "module example.com/odd\n\ngo 1.27\n".to_string(),
+        ),
+        (
+            "main.go".to_string(),
+            "package main\n\nfunc main() {}\n".to_string(),
+        ),
+        ("main_test.go".to_string(), test),
+        ("testdata/excluded.txt".to_string(), "x\n".to_string()),
+    ];
+    for name in names {
+        files.push((format!("testdata/{name}"), "x\n".to_string()));
+    }
+    let spec = "sources:\n  exclude: [testdata/excluded.txt]\n";
+    let project = Project::generated(&env, "odd", spec, &files);
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let build = env.build_with(&project, &["--target", "test", "-o", &dest]);
+    build.assert_success();
+    assert!(
+        build.some_vertices("[test ").iter().all(|v| v.ran()),
+        "go test ran:\n{}",
+        build.output
+    );
+}
