@@ -393,7 +393,8 @@ func TestOddNames(t *testing.T) {{\n\
         ),
         (
             "main.go".to_string(),
-            "package main\n\nfunc main() {}\n".to_string(),
+            // Unique, so the test really runs whatever an earlier run left in the cache.
+            format!("package main\n\nfunc main() {{}}\n\n// run {}\n", unique()),
         ),
         ("main_test.go".to_string(), test),
         ("testdata/excluded.txt".to_string(), "x\n".to_string()),
