@@ -47,7 +47,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::goproxy::{GoProxy, ModuleVersion, find_modules, go_sum_lines, modules_dir};
-use super::support::{Build, Env, ImageTag, Project, unique};
+use super::support::{self, Build, Env, ImageTag, Project, unique};
 
 /// The builder image the frontend uses for these examples (go 1.27).
 const GOLANG_IMAGE: &str = "golang:1.27-bookworm";
@@ -1954,13 +1954,23 @@ fn token_private_module_builds_with_the_secret() {
     );
     let tag = ImageTag::new(&env, "private-token");
     let secret = world.secret_flag();
-    let build = build_private(
-        &env,
-        &project,
-        &world.proxy,
-        Some(&tag),
-        &["--secret", &secret],
+    // A current BuildKit also exports the build cache (deps layer included), uncompressed so
+    // that its bytes can be scanned.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_to = format!(
+        "type=local,dest={},mode=max,compression=uncompressed",
+        cache.path().display()
     );
+    let mut extra = vec!["--secret", secret.as_str()];
+    if env.daemon == support::Daemon::BuildKit {
+        extra.extend(["--cache-to", cache_to.as_str()]);
+    }
+    let daemon_log_start = env
+        .dockerd_log
+        .as_ref()
+        .and_then(|p| fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    let build = build_private(&env, &project, &world.proxy, Some(&tag), &extra);
     build.assert_success();
 
     let run = env.run(&[], tag.name(), &[]);
@@ -1984,6 +1994,58 @@ fn token_private_module_builds_with_the_secret() {
         "opened tokens.example/team/vault.git v1.0.0",
     );
     println!("scanned {scanned} files of the saved image: no token");
+
+    // The daemon's log of this build (the frontend's stderr goes there).
+    if let Some(log) = &env.dockerd_log {
+        let bytes = fs::read(log).expect("read the daemon log");
+        let start = usize::try_from(daemon_log_start)
+            .unwrap_or(0)
+            .min(bytes.len());
+        assert_absent("the daemon log", &bytes[start..], &needles);
+    }
+    // The build graph the frontend sends for this spec and these build args.
+    let opts = BTreeMap::from([
+        ("build-arg:GOPROXY".to_string(), world.proxy.url()),
+        ("build-arg:GOSUMDB".to_string(), "off".to_string()),
+    ]);
+    let graph = gobuild_frontend::cli::render_offline(
+        &project.dir().join("go-build.yaml"),
+        project.dir(),
+        &opts,
+    )
+    .expect("render the build graph");
+    assert_absent("the build graph", graph.as_bytes(), &needles);
+    // The exported cache: every layer of every step, the deps step's included.
+    if env.runs_on(
+        support::Daemon::BuildKit,
+        "the 20.10 client cannot export a cache",
+    ) {
+        let mut blobs = 0;
+        for entry in walk(cache.path()) {
+            assert_absent(
+                &entry.display().to_string(),
+                &fs::read(&entry).expect("read blob"),
+                &needles,
+            );
+            blobs += 1;
+        }
+        assert!(blobs > 2, "the cache export has layers");
+        println!("scanned {blobs} files of the exported cache: no token");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// Without `--secret`, the build fails and names the flag.
