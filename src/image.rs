@@ -14,6 +14,19 @@ use crate::platform::Platform;
 
 /// `golang:1.27` → `docker.io/library/golang:1.27` (BuildKit wants normalized references).
 pub fn normalize_reference(reference: &str) -> Result<String, String> {
+    // The registry may be written in any case; repository paths are lower case (the
+    // reference grammar), which the parser does not check.
+    let name = reference.split(['@']).next().unwrap_or(reference);
+    let path = match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
+        _ => name,
+    };
+    let path = path.rsplit_once(':').map_or(path, |(p, _)| p);
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "`{reference}` is not a valid image reference: repository names are lower case"
+        ));
+    }
     reference
         .parse::<Reference>()
         .map(|r| r.whole())
@@ -167,6 +180,12 @@ mod tests {
             assert_eq!(normalize_reference(input).as_deref(), Ok(want));
         }
         assert!(normalize_reference("Not A Ref").is_err());
+        assert!(normalize_reference("UPPER/case").is_err());
+        assert!(
+            normalize_reference("golang:1.27-Bookworm").is_ok(),
+            "tags may have capitals"
+        );
+        assert!(normalize_reference("Registry.Example:5000/team/app").is_ok());
     }
 
     #[test]

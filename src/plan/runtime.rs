@@ -69,9 +69,20 @@ pub(super) fn runtime_base(inputs: &Known) -> Result<Option<String>, Diagnostic>
         }
         return Ok(None);
     }
-    normalize_reference(&written)
-        .map(Some)
-        .map_err(|message| diagnostic(inputs, pos, field, message, None))
+    normalize_reference(&written).map(Some).map_err(|message| {
+        if field == BASE_OVERRIDE_ARG {
+            // The build arg is to blame, not the spec.
+            Diagnostic {
+                file: "--build-arg".to_string(),
+                pos: Pos::default(),
+                path: BASE_OVERRIDE_ARG.to_string(),
+                message,
+                hint: None,
+            }
+        } else {
+            diagnostic(inputs, pos, field, message, None)
+        }
+    })
 }
 
 /// The runtime image of one target platform with `binaries` (the first one, or the spec's

@@ -1096,3 +1096,21 @@ fn a_build_command_over_the_argument_limit_is_refused() {
     let error = plan_error(&Fixture::new(&spec, GO_MOD, &[])).to_string();
     assert!(error.contains("over Linux's limit of 128 KiB"), "{error}");
 }
+
+/// A bad `GOBUILD_RUNTIME_BASE` is blamed on the build arg, not on go-build.yaml:1:1.
+#[test]
+fn a_bad_runtime_base_build_arg_names_the_build_arg() {
+    let fixture = Fixture::new(
+        "",
+        GO_MOD,
+        &[("build-arg:GOBUILD_RUNTIME_BASE", "UPPER/case")],
+    );
+    let error = runtime::runtime_base(&fixture.inputs()).expect_err("refused");
+    assert_eq!(error.file, "--build-arg");
+    assert!(
+        error
+            .to_string()
+            .starts_with("--build-arg: GOBUILD_RUNTIME_BASE: `UPPER/case`"),
+        "{error}"
+    );
+}
