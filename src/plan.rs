@@ -345,37 +345,85 @@ fn fetch_script(access: &private::Access, commands: Vec<Line>) -> Script {
     script.syntax("exit $rc")
 }
 
+/// What every step of one plan shares.
+struct Shared {
+    /// Where the module is inside the context mount.
+    workdir: String,
+    /// `[NS/]gobuild/[private-HASH/]`: the start of every cache id.
+    cache_prefix: String,
+    /// The builder's environment with Go's cache locations, no toolchain switching.
+    base_env: BTreeMap<String, String>,
+    /// The module settings as Go variables (spec, then build args).
+    module_env: BTreeMap<String, String>,
+    /// `modules.goflags`.
+    user_flags: Vec<String>,
+    /// Credentials and checks for private modules.
+    access: private::Access,
+    vendor: bool,
+}
+
+impl Shared {
+    fn new(inputs: &Inputs, builder: &ResolvedImage) -> Result<Shared, Diagnostic> {
+        let spec = inputs.spec;
+        let module_dir = &spec.module.value;
+        let ns = inputs
+            .options
+            .args
+            .cache_mount_ns
+            .as_ref()
+            .map(|ns| format!("{ns}/"))
+            .unwrap_or_default();
+        let mut base_env: BTreeMap<String, String> = builder
+            .facts
+            .env
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        base_env.insert("GOMODCACHE".into(), GOMODCACHE.into());
+        base_env.insert("GOCACHE".into(), GOCACHE.into());
+        // Never let go.mod's toolchain line download another Go inside the build.
+        base_env.insert("GOTOOLCHAIN".into(), "local".into());
+        Ok(Shared {
+            workdir: if module_dir == "." {
+                SRC.to_string()
+            } else {
+                format!("{SRC}/{module_dir}")
+            },
+            cache_prefix: format!("{ns}gobuild/{}", private::cache_scope(&spec.private)),
+            base_env,
+            module_env: module_env(spec, inputs.options),
+            user_flags: spec
+                .modules
+                .goflags
+                .iter()
+                .map(|f| f.value.clone())
+                .collect(),
+            access: private::access(inputs)?,
+            vendor: vendoring(inputs)?,
+        })
+    }
+
+    fn cache(&self, dest: &str, id: &str) -> StepMount {
+        StepMount {
+            dest: dest.to_string(),
+            source: MountSource::Cache {
+                id: format!("{}{id}", self.cache_prefix),
+            },
+        }
+    }
+}
+
 /// Plans the whole build once the builder image is resolved.
 pub fn plan(
     inputs: &Inputs,
     choice: &BuilderChoice,
     builder: ResolvedImage,
 ) -> Result<Plan, Diagnostic> {
-    let spec = inputs.spec;
-    let facts = inputs.modules;
-    let module_dir = spec.module.value.clone();
-    let workdir = if module_dir == "." {
-        SRC.to_string()
-    } else {
-        format!("{SRC}/{module_dir}")
-    };
-    let cache_ns = inputs
-        .options
-        .args
-        .cache_mount_ns
-        .as_ref()
-        .map(|ns| format!("{ns}/"))
-        .unwrap_or_default();
-    let scope = private::cache_scope(&spec.private);
-    let cache = |dest: &str, id: &str| StepMount {
-        dest: dest.to_string(),
-        source: MountSource::Cache {
-            id: format!("{cache_ns}gobuild/{scope}{id}"),
-        },
-    };
-    let settings = &spec.modules;
-    let vendor = vendoring(inputs)?;
-    let mut mod_files = modules::mod_files(facts).map_err(|e| Diagnostic {
+    let shared = Shared::new(inputs, &builder)?;
+    let mut mod_files = modules::mod_files(inputs.modules).map_err(|e| Diagnostic {
         file: e.file.clone(),
         pos: Pos {
             line: e.line,
@@ -387,96 +435,123 @@ pub fn plan(
     })?;
     // Copies need files that exist: go.sum is absent without requirements.
     mod_files.retain(|file| inputs.context_files.contains(file));
-
-    let mut base_env: BTreeMap<String, String> = builder
-        .facts
-        .env
+    let deps = (!shared.vendor).then(|| deps_step(inputs, &shared));
+    let command = build_command(inputs, &shared)?;
+    let targets = targets(inputs)?;
+    let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
+    let targets = targets
         .iter()
-        .map(|entry| {
-            let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
-            (k.to_string(), v.to_string())
+        .map(|(platform, go_env)| {
+            target(inputs, &shared, choice, &command, named, platform, go_env)
         })
-        .collect();
-    base_env.insert("GOMODCACHE".into(), GOMODCACHE.into());
-    base_env.insert("GOCACHE".into(), GOCACHE.into());
-    // Never let go.mod's toolchain line download another Go inside the build.
-    base_env.insert("GOTOOLCHAIN".into(), "local".into());
-    let module_env = module_env(spec, inputs.options);
-    let user_flags: Vec<&str> = settings.goflags.iter().map(|f| f.value.as_str()).collect();
+        .collect::<Result<Vec<_>, Diagnostic>>()?;
+    let sources = sources(inputs, shared.vendor, command.output == Output::Test);
+    Ok(Plan {
+        go: choice.go,
+        builder,
+        build_platform: inputs.build_platform.clone(),
+        source_copies: select::copies(inputs.context_files, &sources),
+        sources,
+        dockerignore: inputs.dockerignore.to_vec(),
+        mod_files,
+        module_dir: inputs.spec.module.value.clone(),
+        deps,
+        output: command.output,
+        targets,
+    })
+}
 
-    let access = private::access(inputs)?;
-    let deps = (!vendor).then(|| {
-        let mut env = base_env.clone();
-        if !user_flags.is_empty() {
-            // modules.goflags reach the download too (a build arg GOFLAGS still wins).
-            env.insert("GOFLAGS".into(), user_flags.join(" "));
-        }
-        env.extend(module_env.clone());
-        env.extend(access.env.clone());
-        let verify = settings.verify.then(|| Line::syntax("go mod verify"));
-        let (lines, mounts) = match settings.cache.value {
-            // Download into the persistent cache mount, then fill the layer from it: the
-            // layer survives cache-mount GC and is what --cache-to exports; the mount keeps a
-            // go.mod change from downloading everything again.
-            ModuleCache::Layer => (
-                [
-                    Some(
-                        Line::default()
-                            .assign("GOMODCACHE", DOWNLOAD_CACHE)
-                            .then("go mod download"),
-                    ),
-                    Some(
-                        Line::default()
-                            .assign("GOMODCACHE", GOMODCACHE)
-                            .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
-                            .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"),
-                    ),
-                    verify,
-                ]
+/// The step that downloads the modules go.mod and go.sum name (`[deps 1/1]`).
+fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
+    let settings = &inputs.spec.modules;
+    let mut env = shared.base_env.clone();
+    if !shared.user_flags.is_empty() {
+        // modules.goflags reach the download too (a build arg GOFLAGS still wins).
+        env.insert("GOFLAGS".into(), shared.user_flags.join(" "));
+    }
+    env.extend(shared.module_env.clone());
+    env.extend(shared.access.env.clone());
+    let verify = settings.verify.then(|| Line::syntax("go mod verify"));
+    let (lines, mounts) = match settings.cache.value {
+        // Download into the persistent cache mount, then fill the layer from it: the layer
+        // survives cache-mount GC and is what --cache-to exports; the mount keeps a go.mod
+        // change from downloading everything again.
+        ModuleCache::Layer => (
+            [
+                Some(
+                    Line::default()
+                        .assign("GOMODCACHE", DOWNLOAD_CACHE)
+                        .then("go mod download"),
+                ),
+                Some(
+                    Line::default()
+                        .assign("GOMODCACHE", GOMODCACHE)
+                        .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
+                        .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"),
+                ),
+                verify,
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+            vec![shared.cache(DOWNLOAD_CACHE, "gomod-download")],
+        ),
+        ModuleCache::Mount => (
+            [Some(Line::syntax("go mod download")), verify]
                 .into_iter()
                 .flatten()
-                .collect::<Vec<_>>(),
-                vec![cache(DOWNLOAD_CACHE, "gomod-download")],
-            ),
-            ModuleCache::Mount => (
-                [Some(Line::syntax("go mod download")), verify]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                vec![cache(GOMODCACHE, "gomodcache")],
-            ),
-        };
-        let mut name = "[deps 1/1] go mod download".to_string();
-        if settings.verify {
-            name.push_str(" && go mod verify");
-        }
-        Step {
-            name,
-            root: StepRoot::Builder,
-            args: fetch_script(&access, lines).argv(),
-            env,
-            cwd: workdir.clone(),
-            network: inputs.options.network.unwrap_or(NetMode::Sandbox),
-            mounts: std::iter::once(StepMount {
-                dest: SRC.to_string(),
-                source: MountSource::ModFiles,
-            })
-            .chain(mounts)
-            .chain(access.mounts.iter().cloned())
-            .collect(),
-            at: spec.module.pos,
-        }
-    });
+                .collect(),
+            vec![shared.cache(GOMODCACHE, "gomodcache")],
+        ),
+    };
+    let mut name = "[deps 1/1] go mod download".to_string();
+    if settings.verify {
+        name.push_str(" && go mod verify");
+    }
+    Step {
+        name,
+        root: StepRoot::Builder,
+        args: fetch_script(&shared.access, lines).argv(),
+        env,
+        cwd: shared.workdir.clone(),
+        network: inputs.options.network.unwrap_or(NetMode::Sandbox),
+        mounts: std::iter::once(StepMount {
+            dest: SRC.to_string(),
+            source: MountSource::ModFiles,
+        })
+        .chain(mounts)
+        .chain(shared.access.mounts.iter().cloned())
+        .collect(),
+        at: inputs.spec.module.pos,
+    }
+}
 
+/// What the build (or test) step runs, the same for every platform.
+struct BuildCommand {
+    output: Output,
+    /// `(name, package, Go's default name)` of each binary built.
+    chosen: Vec<(String, String, String)>,
+    flags: Vec<String>,
+    /// `GOFLAGS`: the module mode, then `modules.goflags`.
+    goflags: String,
+    /// Where in the spec the step comes from.
+    at: Pos,
+    epoch: Option<i64>,
+    date: Option<String>,
+}
+
+fn build_command(inputs: &Inputs, shared: &Shared) -> Result<BuildCommand, Diagnostic> {
+    let spec = inputs.spec;
+    let settings = &spec.build;
     let binaries = binary_names(inputs)?;
     let (output, selected) = output(inputs, &binaries)?;
-    let targets = targets(inputs)?;
-    let settings_build = &spec.build;
-    let cross = targets.iter().find(|(p, _)| p != inputs.build_platform);
-    if let Some((platform, _)) = cross.filter(|_| settings_build.cgo.value) {
+    let cross = targets(inputs)?
+        .into_iter()
+        .find(|(p, _)| p != inputs.build_platform);
+    if let Some((platform, _)) = cross.filter(|_| settings.cgo.value) {
         return Err(diagnostic(
             inputs,
-            settings_build.cgo.pos,
+            settings.cgo.pos,
             "build.cgo",
             format!(
                 "cgo for {platform} means cross-compiling C, and the builder has no C cross toolchain for it"
@@ -486,7 +561,7 @@ pub fn plan(
     }
     let epoch = inputs.options.args.source_date_epoch;
     let date = epoch.map(rfc3339);
-    let ldflags = match &settings_build.ldflags {
+    let ldflags = match &settings.ldflags {
         Some(ldflags) => {
             let values = build::TemplateValues {
                 args: &inputs.options.args,
@@ -499,169 +574,167 @@ pub fn plan(
         }
         None => None,
     };
-    let flags = build::go_flags(settings_build, ldflags.as_deref());
-    // Name the platform in progress output whenever it is not simply the build platform.
-    let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
-    let mod_flag = if vendor {
+    let mod_flag = if shared.vendor {
         "-mod=vendor"
     } else {
         "-mod=readonly"
     };
     let goflags = std::iter::once(mod_flag)
-        .chain(user_flags.iter().copied())
+        .chain(shared.user_flags.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ");
-    let chosen: Vec<(String, String, String)> = selected
+    let chosen = selected
         .iter()
         .map(|&i| {
             let package = spec.binaries[i].package.value.clone();
-            let default = build::default_name(&package, &facts.main.module);
+            let default = build::default_name(&package, &inputs.modules.main.module);
             (binaries[i].clone(), package, default)
         })
         .collect();
-    let at = spec.binaries[selected[0]].pos;
-    let targets = targets
-        .iter()
-        .map(|(platform, target_env)| {
-            let prefix = |stage: &str| {
-                if named {
-                    format!("{platform} {stage}")
-                } else {
-                    stage.to_string()
-                }
-            };
-            let mut env = base_env.clone();
-            env.extend(target_env.clone());
-            env.insert(
-                "CGO_ENABLED".into(),
-                if settings_build.cgo.value { "1" } else { "0" }.into(),
-            );
-            env.extend(settings_build.env.clone());
-            let network = if settings.network {
-                env.extend(module_env.clone());
-                env.extend(access.env.clone());
-                inputs.options.network.unwrap_or(NetMode::Sandbox)
-            } else {
-                // Offline: a module the deps step missed fails here, loudly.
-                env.insert("GOPROXY".into(), "off".into());
-                NetMode::None
-            };
-            if settings_build.vcs {
-                // The context's files belong to the client's user, not root: let git read
-                // them. Appended to any git configuration the private modules set.
-                private::add_git_config(&mut env, "safe.directory", "*");
-            }
-            env.insert("GOFLAGS".into(), goflags.clone());
-            let mut mounts = vec![StepMount {
-                dest: SRC.to_string(),
-                source: MountSource::Sources,
-            }];
-            if !vendor && settings.cache.value == ModuleCache::Mount {
-                mounts.push(cache(GOMODCACHE, "gomodcache"));
-            }
-            mounts.push(cache(
-                GOCACHE,
-                &format!(
-                    "gocache/{}/{}",
-                    choice.go.line(),
-                    platform.to_string().replace('/', "-")
-                ),
-            ));
-            mounts.push(StepMount {
-                dest: OUT.to_string(),
-                source: MountSource::Output,
-            });
-            if settings.network {
-                mounts.extend(access.mounts.iter().cloned());
-            }
-            let vendored = if vendor { " -mod=vendor" } else { "" };
-            let (name, commands) = match output {
-                Output::Test => {
-                    let test = Line::syntax("go test").values(&flags).then("./...");
-                    (
-                        format!("[{} 1/1] go test{vendored} ./...", prefix("test")),
-                        vec![test],
-                    )
-                }
-                _ => {
-                    let packages: Vec<&str> = chosen.iter().map(|(_, p, _)| p.as_str()).collect();
-                    let target = match chosen.as_slice() {
-                        [(name, _, _)] => format!("{OUT}/{name}"),
-                        _ => format!("{OUT}/"),
-                    };
-                    let mut commands = vec![build::main_package_check(&packages)];
-                    commands.extend(build::build_commands(&chosen, &flags));
-                    (
-                        format!(
-                            "[{} 1/1] go build{vendored} -o {target} {}",
-                            prefix("build"),
-                            packages.join(" ")
-                        ),
-                        commands,
-                    )
-                }
-            };
-            let step = Step {
-                name,
-                root: if vendor {
-                    StepRoot::Builder
-                } else {
-                    StepRoot::Deps
-                },
-                args: build::offline_script(commands).argv(),
-                env,
-                cwd: workdir.clone(),
-                network,
-                mounts,
-                at,
-            };
-            if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
-                return Err(diagnostic(
-                    inputs,
-                    at,
-                    "binaries",
-                    format!(
-                        "the build command for {} binaries is {} KiB, over Linux's limit of 128 KiB for one argument",
-                        chosen.len(),
-                        long.len() / 1024
-                    ),
-                    Some("split the binaries over several specs, or build them with `--target NAME`"),
-                ));
-            }
-            let names: Vec<String> = chosen.iter().map(|(n, _, _)| n.clone()).collect();
-            let runtime = match output {
-                Output::Image => Some(runtime::plan(
-                    inputs,
-                    platform,
-                    &names,
-                    &prefix("runtime"),
-                    epoch,
-                    date.clone(),
-                )?),
-                _ => None,
-            };
-            Ok(Target {
-                platform: platform.clone(),
-                binaries: names,
-                step,
-                runtime,
-            })
-        })
-        .collect::<Result<Vec<_>, Diagnostic>>()?;
-
-    let sources = sources(inputs, vendor, output == Output::Test);
-    Ok(Plan {
-        go: choice.go,
-        builder,
-        build_platform: inputs.build_platform.clone(),
-        source_copies: select::copies(inputs.context_files, &sources),
-        sources,
-        dockerignore: inputs.dockerignore.to_vec(),
-        mod_files,
-        module_dir,
-        deps,
+    Ok(BuildCommand {
         output,
-        targets,
+        chosen,
+        flags: build::go_flags(settings, ldflags.as_deref()),
+        goflags,
+        at: spec.binaries[selected[0]].pos,
+        epoch,
+        date,
+    })
+}
+
+/// One platform's build (or test) step and runtime image.
+fn target(
+    inputs: &Inputs,
+    shared: &Shared,
+    choice: &BuilderChoice,
+    command: &BuildCommand,
+    named: bool,
+    platform: &Platform,
+    go_env: &GoEnv,
+) -> Result<Target, Diagnostic> {
+    let settings = &inputs.spec.build;
+    let modules = &inputs.spec.modules;
+    // Name the platform in progress output whenever it is not simply the build platform.
+    let prefix = |stage: &str| {
+        if named {
+            format!("{platform} {stage}")
+        } else {
+            stage.to_string()
+        }
+    };
+    let mut env = shared.base_env.clone();
+    env.extend(go_env.clone());
+    env.insert(
+        "CGO_ENABLED".into(),
+        if settings.cgo.value { "1" } else { "0" }.into(),
+    );
+    env.extend(settings.env.clone());
+    let network = if modules.network {
+        env.extend(shared.module_env.clone());
+        env.extend(shared.access.env.clone());
+        inputs.options.network.unwrap_or(NetMode::Sandbox)
+    } else {
+        // Offline: a module the deps step missed fails here, loudly.
+        env.insert("GOPROXY".into(), "off".into());
+        NetMode::None
+    };
+    if settings.vcs {
+        // The context's files belong to the client's user, not root: let git read them.
+        // Appended to any git configuration the private modules set.
+        private::add_git_config(&mut env, "safe.directory", "*");
+    }
+    env.insert("GOFLAGS".into(), command.goflags.clone());
+    let mut mounts = vec![StepMount {
+        dest: SRC.to_string(),
+        source: MountSource::Sources,
+    }];
+    if !shared.vendor && modules.cache.value == ModuleCache::Mount {
+        mounts.push(shared.cache(GOMODCACHE, "gomodcache"));
+    }
+    let platform_id = platform.to_string().replace('/', "-");
+    mounts.push(shared.cache(
+        GOCACHE,
+        &format!("gocache/{}/{platform_id}", choice.go.line()),
+    ));
+    mounts.push(StepMount {
+        dest: OUT.to_string(),
+        source: MountSource::Output,
+    });
+    if modules.network {
+        mounts.extend(shared.access.mounts.iter().cloned());
+    }
+    let vendored = if shared.vendor { " -mod=vendor" } else { "" };
+    let chosen = &command.chosen;
+    let (name, commands) = match command.output {
+        Output::Test => {
+            let test = Line::syntax("go test").values(&command.flags).then("./...");
+            (
+                format!("[{} 1/1] go test{vendored} ./...", prefix("test")),
+                vec![test],
+            )
+        }
+        _ => {
+            let packages: Vec<&str> = chosen.iter().map(|(_, p, _)| p.as_str()).collect();
+            let target = match chosen.as_slice() {
+                [(name, _, _)] => format!("{OUT}/{name}"),
+                _ => format!("{OUT}/"),
+            };
+            let mut commands = vec![build::main_package_check(&packages)];
+            commands.extend(build::build_commands(chosen, &command.flags));
+            (
+                format!(
+                    "[{} 1/1] go build{vendored} -o {target} {}",
+                    prefix("build"),
+                    packages.join(" ")
+                ),
+                commands,
+            )
+        }
+    };
+    let step = Step {
+        name,
+        root: if shared.vendor {
+            StepRoot::Builder
+        } else {
+            StepRoot::Deps
+        },
+        args: build::offline_script(commands).argv(),
+        env,
+        cwd: shared.workdir.clone(),
+        network,
+        mounts,
+        at: command.at,
+    };
+    if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
+        return Err(diagnostic(
+            inputs,
+            command.at,
+            "binaries",
+            format!(
+                "the build command for {} binaries is {} KiB, over Linux's limit of 128 KiB for one argument",
+                chosen.len(),
+                long.len() / 1024
+            ),
+            Some("split the binaries over several specs, or build them with `--target NAME`"),
+        ));
+    }
+    let names: Vec<String> = chosen.iter().map(|(n, _, _)| n.clone()).collect();
+    let runtime = match command.output {
+        Output::Image => Some(runtime::plan(
+            inputs,
+            platform,
+            &names,
+            &prefix("runtime"),
+            command.epoch,
+            command.date.clone(),
+        )?),
+        _ => None,
+    };
+    Ok(Target {
+        platform: platform.clone(),
+        binaries: names,
+        step,
+        runtime,
     })
 }
 
