@@ -30,15 +30,21 @@ fn every_example_has_a_snapshot() {
     }
 }
 
-/// `render` runs the frontend's pipeline, `.dockerignore` included: an ignored Go file is not
-/// among the build's sources, and `<spec>.dockerignore` beside the spec wins over it.
-#[test]
-fn render_applies_dockerignore_like_the_frontend() {
+/// A private copy of examples/hello's spec, go.mod and main.go.
+fn hello_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     for file in ["go.mod", "main.go", "go-build.yaml"] {
         std::fs::copy(hello.join(file), dir.path().join(file)).expect("copy");
     }
+    dir
+}
+
+/// `render` runs the frontend's pipeline, `.dockerignore` included: an ignored Go file is not
+/// among the build's sources, and `<spec>.dockerignore` beside the spec wins over it.
+#[test]
+fn render_applies_dockerignore_like_the_frontend() {
+    let dir = hello_copy();
     std::fs::write(dir.path().join("generated.go"), "package main\n").expect("write");
     std::fs::write(dir.path().join(".dockerignore"), "\u{feff}generated.go\n").expect("write");
     let render = || {
@@ -62,11 +68,7 @@ fn render_applies_dockerignore_like_the_frontend() {
 /// so (not Go's "go.mod file not found" later), and an ignored go.work is no workspace.
 #[test]
 fn dockerignore_decides_which_module_files_exist() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-    for file in ["go.mod", "main.go", "go-build.yaml"] {
-        std::fs::copy(hello.join(file), dir.path().join(file)).expect("copy");
-    }
+    let dir = hello_copy();
     let render = || {
         render_offline(
             &dir.path().join("go-build.yaml"),

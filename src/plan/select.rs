@@ -134,16 +134,11 @@ mod tests {
             "main.go",
             "util.go",
         ]);
-        let selected = strings(&[
-            "cmd/api/main.go",
-            "cmd/api/routes.go",
-            "go.mod",
-            "go.sum",
-            "internal/db/db.go",
-            "internal/db/db_test.go",
-            "main.go",
-            "util.go",
-        ]);
+        let selected: Vec<String> = context
+            .iter()
+            .filter(|f| !f.ends_with(".md") && !f.ends_with(".sql"))
+            .cloned()
+            .collect();
         assert_eq!(
             patterns(&copies(&context, &selected)),
             [
