@@ -48,6 +48,21 @@ pub struct Caps {
 }
 
 impl Caps {
+    /// The largest request the daemon's gRPC server accepts: 16 MiB since v0.14 (whose
+    /// `file.copy.alwaysreplaceexistingdestpaths` cap tells it apart), 4 MiB before. A margin
+    /// stays for the request's other fields.
+    fn max_message(&self) -> usize {
+        let limit: usize = if self
+            .llb
+            .contains("file.copy.alwaysreplaceexistingdestpaths")
+        {
+            16 << 20
+        } else {
+            4 << 20
+        };
+        limit - (64 << 10)
+    }
+
     fn from_pong(pong: gw::PongResponse) -> Caps {
         let enabled = |caps: Vec<crate::proto::moby::buildkit::v1::apicaps::ApiCap>| {
             caps.into_iter()
@@ -149,6 +164,15 @@ impl Session {
             bail!(
                 "this BuildKit is too old for this build: it lacks {}; upgrade Docker/BuildKit",
                 missing.join(", ")
+            );
+        }
+        let size = definition.encoded_len();
+        let limit = self.caps.max_message();
+        if size > limit {
+            bail!(
+                "the build graph is {} KiB, more than this BuildKit takes in one message ({} KiB); exclude what the build does not need in .dockerignore or sources.exclude",
+                size / 1024,
+                limit / 1024
             );
         }
         let request = gw::SolveRequest {
@@ -383,5 +407,21 @@ fn language_of(file: &str) -> &'static str {
         "Go Workspace"
     } else {
         "YAML"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_limits_follow_the_daemon_version() {
+        let old = Caps::default();
+        assert!(old.max_message() < 4 << 20);
+        let mut current = Caps::default();
+        current
+            .llb
+            .insert("file.copy.alwaysreplaceexistingdestpaths".to_string());
+        assert!(current.max_message() > 15 << 20);
     }
 }

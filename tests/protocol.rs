@@ -894,6 +894,25 @@ async fn spec_errors_point_at_the_line_with_a_source_detail() {
     assert_eq!(source["ranges"][0]["start"]["line"], 4);
 }
 
+/// A context of 100,000 Go files each in its own directory makes a graph over BuildKit's 4 MiB
+/// message limit (daemons before v0.14): the build fails with our message before sending it,
+/// not with a gRPC error.
+#[tokio::test]
+async fn a_graph_over_the_message_limit_is_refused_before_it_is_sent() {
+    let mut files = Vec::new();
+    for i in 0..100_000 {
+        files.extend_from_slice(format!("./pkg/dir_number_{i}/file.go\0").as_bytes());
+    }
+    files.extend_from_slice(b"./go.mod\0./main.go\0");
+    let fake = Fake::hello().file("files", files);
+    let run = run(fake, &[]).await;
+    let message = format!("{:#}", run.build_error());
+    assert!(
+        message.contains("more than this BuildKit takes in one message"),
+        "{message}"
+    );
+}
+
 /// An error in go.mod excerpts go.mod, not the spec at go.mod's line number (issue 10).
 #[tokio::test]
 async fn go_mod_errors_excerpt_go_mod() {
