@@ -31,6 +31,11 @@
 
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
+// GoProxy's server. Its unit tests are not built without a harness, which leaves their
+// helpers unused.
+#[allow(dead_code)]
+#[path = "e2e/http.rs"]
+mod http;
 // Only part of the e2e support is used here; its unit tests are not built without a harness.
 #[allow(dead_code, unused_imports)]
 #[path = "e2e/support.rs"]

@@ -12,8 +12,12 @@
 mod daemons;
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
+#[path = "e2e/http.rs"]
+mod http;
 #[path = "e2e/private.rs"]
 mod private;
+#[path = "e2e/private_fixtures.rs"]
+mod private_fixtures;
 #[path = "e2e/refusals.rs"]
 mod refusals;
 #[path = "e2e/support.rs"]

@@ -18,8 +18,9 @@
 //! Module paths and versions are case-escaped as Go does (`github.com/Azure` →
 //! `github.com/!azure`), see [`escape_path`].
 //!
-//! [`GoProxy`] serves those files over HTTP/1.1 on an ephemeral port of 127.0.0.1 and counts
-//! what is asked for, so a test can prove that a build did (or did not) download a module.
+//! [`GoProxy`] serves those files with the tests' HTTP/1.1 server ([`super::http`]) on an
+//! ephemeral port of 127.0.0.1 and counts what is asked for, so a test can prove that a build
+//! did (or did not) download a module.
 //! Any other path gets a 404, which Go reports as the module (or version) not being found.
 //! The server stops when the `GoProxy` is dropped.
 //!
@@ -32,13 +33,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::http::{self, Handler, Response, Server};
 
 /// `Time` of every `.info`: fixed, so the tree never changes between runs.
 pub const INFO_TIME: &str = "2026-01-01T00:00:00Z";
@@ -385,19 +384,25 @@ pub struct Request {
     pub status: u16,
 }
 
+/// The proxy's files and request log, shared by the [`GoProxy`] and its server's threads.
 struct Shared {
     files: BTreeMap<String, Vec<u8>>,
     log: Mutex<Vec<Request>>,
-    stop: AtomicBool,
+}
+
+impl Shared {
+    fn log(&self) -> MutexGuard<'_, Vec<Request>> {
+        // A panicking handler cannot leave the log half-written (one push).
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A Go module proxy on `http://127.0.0.1:<ephemeral port>`, serving [`proxy_files`] and
 /// recording every request. Stops (and frees its port) when dropped.
 pub struct GoProxy {
     shared: Arc<Shared>,
-    port: u16,
     modules: Vec<ModuleVersion>,
-    accept: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl GoProxy {
@@ -412,33 +417,25 @@ impl GoProxy {
     /// Serves the modules found under `modules` (same layout as `tests/modules`).
     pub fn start_from(modules: &Path) -> io::Result<GoProxy> {
         let found = find_modules(modules)?;
-        let files = proxy_files(modules)?;
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
-            files,
+            files: proxy_files(modules)?,
             log: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
         });
-        let for_thread = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name(format!("goproxy-{port}"))
-            .spawn(move || accept_loop(&listener, &for_thread))?;
+        let server = Server::start("goproxy", Arc::clone(&shared))?;
         Ok(GoProxy {
             shared,
-            port,
             modules: found,
-            accept: Some(accept),
+            server,
         })
     }
 
     /// `http://127.0.0.1:PORT`: the value for `GOPROXY`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.port())
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// The module versions served (path, then semver order).
@@ -539,20 +536,8 @@ impl GoProxy {
         out
     }
 
-    fn log(&self) -> std::sync::MutexGuard<'_, Vec<Request>> {
-        // A panicking connection thread cannot leave the log half-written (one push).
-        self.shared.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for GoProxy {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept(); it sees the flag and returns, dropping the listener.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
+    fn log(&self) -> MutexGuard<'_, Vec<Request>> {
+        self.shared.log()
     }
 }
 
@@ -567,106 +552,25 @@ fn module_version_of(path: &str, suffix: &str) -> Option<String> {
     ))
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    for conn in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = conn else { continue };
-        let shared = Arc::clone(shared);
-        // Go fetches modules in parallel: one thread per connection.
-        let _ = thread::Builder::new()
-            .name("goproxy-conn".to_string())
-            .spawn(move || {
-                let _ = serve_connection(stream, &shared);
-            });
-    }
-}
-
-/// Answers the requests of one connection (keep-alive as HTTP/1.1 clients expect) until the
-/// client closes it, asks to close, goes idle or the proxy stops.
-fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let request_line = request_line.trim_end().to_string();
-        if request_line.is_empty() {
-            continue; // stray CRLF between requests
-        }
-        let mut close = false;
-        let mut has_body = false;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header)? == 0 {
-                return Ok(());
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let (name, value) = (name.trim(), value.trim());
-                if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-                    close = true;
-                }
-                if (name.eq_ignore_ascii_case("content-length") && value != "0")
-                    || name.eq_ignore_ascii_case("transfer-encoding")
-                {
-                    has_body = true;
-                }
-            }
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("/");
-        let path = percent_decode(target.split(['?', '#']).next().unwrap_or("/"));
-        let (status, body, content_type) = match method.as_str() {
-            "GET" | "HEAD" => match shared.files.get(path.trim_start_matches('/')) {
-                Some(bytes) => (200, bytes.as_slice(), content_type_of(&path)),
-                None => (404, &b"not found\n"[..], "text/plain; charset=utf-8"),
+impl Handler for Shared {
+    /// Serves a file of the proxy to `GET` and `HEAD` (404 when there is none) and records
+    /// the request with its status.
+    fn answer(&self, request: &http::Request) -> Response {
+        let path = percent_decode(request.path_and_query().0);
+        let response = match request.method.as_str() {
+            "GET" | "HEAD" => match self.files.get(path.trim_start_matches('/')) {
+                Some(bytes) => Response::new(200, bytes.clone())
+                    .with_header("Content-Type", content_type_of(&path)),
+                None => Response::text(404, "not found\n"),
             },
-            _ => (
-                405,
-                &b"method not allowed\n"[..],
-                "text/plain; charset=utf-8",
-            ),
+            _ => Response::text(405, "method not allowed\n"),
         };
-        shared
-            .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Request {
-                method: method.clone(),
-                path,
-                status,
-            });
-        // A request with a body is never one Go's module fetcher sends; do not try to skip it.
-        let close = close || has_body || shared.stop.load(Ordering::SeqCst);
-        let reason = match status {
-            200 => "OK",
-            404 => "Not Found",
-            _ => "Method Not Allowed",
-        };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
-            body.len(),
-            if close { "Connection: close\r\n" } else { "" }
-        );
-        writer.write_all(head.as_bytes())?;
-        if method != "HEAD" {
-            writer.write_all(body)?;
-        }
-        writer.flush()?;
-        if close {
-            let _ = writer.shutdown(Shutdown::Both);
-            return Ok(());
-        }
+        self.log().push(Request {
+            method: request.method.clone(),
+            path,
+            status: response.status,
+        });
+        response
     }
 }
 
@@ -712,7 +616,8 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
 
     /// `(name, contents)` of every entry of a zip written by [`zip_stored`], read through the
     /// central directory, each entry's CRC and local header checked.
