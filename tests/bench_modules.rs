@@ -29,6 +29,8 @@
 //! (`eval "$(scripts/dockerd.sh env)"`). `RUNS` (default 3) samples per scenario and way;
 //! `BENCH_SCENARIOS=cold,no-change,go-edit,requirement,readme` (default all) picks scenarios.
 
+// Only part of the proxy's API is used here (the e2e tests use the rest).
+#[allow(dead_code)]
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
 // GoProxy's server. Its unit tests are not built without a harness, which leaves their

@@ -28,9 +28,6 @@
 //! --network=host` and `--build-arg GOPROXY=<url>` (plus `GOSUMDB=off`, or `GONOSUMDB=example.com`:
 //! sum.golang.org is not reachable either).
 
-// The e2e tests use part of this API; the rest is for the tests still to come.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -438,11 +435,6 @@ impl GoProxy {
         self.server.port()
     }
 
-    /// The module versions served (path, then semver order).
-    pub fn modules(&self) -> &[ModuleVersion] {
-        &self.modules
-    }
-
     /// The `go.sum` lines of `module@version` (see [`go_sum_lines`]). Panics for a module
     /// version the proxy does not serve.
     pub fn go_sum(&self, module_at_version: &str) -> String {
@@ -460,11 +452,6 @@ impl GoProxy {
                 )
             });
         go_sum_lines(m).unwrap_or_else(|e| panic!("go.sum lines of {module_at_version}: {e}"))
-    }
-
-    /// The paths the proxy serves (no leading `/`), sorted.
-    pub fn paths(&self) -> Vec<String> {
-        self.shared.files.keys().cloned().collect()
     }
 
     /// Every request so far, in arrival order.

@@ -22,9 +22,6 @@
 //! Keys and tokens are generated per test run and never written outside temp dirs. Every server
 //! stops when dropped (child processes are killed by their PID).
 
-// Each test uses part of this API.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
@@ -285,7 +282,6 @@ pub fn make_token() -> String {
 /// Bare git repositories of the private module versions of one host, in a temp dir.
 pub struct GitRepos {
     dir: tempfile::TempDir,
-    host: String,
     modules: Vec<ModuleVersion>,
 }
 
@@ -321,20 +317,12 @@ impl GitRepos {
         for (repo, versions) in by_repo {
             make_bare_repo(&dir.path().join(&repo), &versions);
         }
-        GitRepos {
-            dir,
-            host: host.to_string(),
-            modules: mine,
-        }
+        GitRepos { dir, modules: mine }
     }
 
     /// The directory holding the repositories (`<root>/team/secret.git`).
     pub fn root(&self) -> &Path {
         self.dir.path()
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
     }
 
     pub fn modules(&self) -> &[ModuleVersion] {
@@ -405,11 +393,13 @@ pub fn all_go_sum_lines() -> String {
 
 /// Debian's sshd on 127.0.0.1, serving the repositories of a [`GitRepos`] to one client key.
 pub struct Sshd {
-    daemon: Daemon,
+    /// Killed when dropped.
+    _daemon: Daemon,
     port: u16,
     dir: tempfile::TempDir,
     host_key: SshKey,
-    repos: GitRepos,
+    /// The repositories it serves, kept until it stops.
+    _repos: GitRepos,
 }
 
 impl Sshd {
@@ -506,11 +496,11 @@ impl Sshd {
             }
             wait_for_port(port, "SSH-2.0-", &mut daemon, &log);
             return Sshd {
-                daemon,
+                _daemon: daemon,
                 port,
                 dir,
                 host_key,
-                repos,
+                _repos: repos,
             };
         }
         panic!(
@@ -562,16 +552,14 @@ impl Sshd {
     pub fn connections(&self) -> usize {
         self.log().matches("Connection from 127.0.0.1").count()
     }
-
-    pub fn repos(&self) -> &GitRepos {
-        &self.repos
-    }
 }
 
 /// `ssh-agent -D -a <socket>` with keys added by [`SshAgent::add`].
 pub struct SshAgent {
-    daemon: Daemon,
-    dir: tempfile::TempDir,
+    /// Killed when dropped.
+    _daemon: Daemon,
+    /// Holds the socket, until the agent stops.
+    _dir: tempfile::TempDir,
     socket: PathBuf,
 }
 
@@ -604,8 +592,8 @@ impl SshAgent {
             thread::sleep(Duration::from_millis(20));
         }
         SshAgent {
-            daemon,
-            dir,
+            _daemon: daemon,
+            _dir: dir,
             socket,
         }
     }
@@ -626,11 +614,6 @@ impl SshAgent {
     /// The socket path as `SSH_AUTH_SOCK` wants it.
     pub fn socket_str(&self) -> &str {
         self.socket.to_str().expect("temp paths are UTF-8")
-    }
-
-    /// The value of `docker build --ssh`: `ID=<socket>`.
-    pub fn ssh_flag(&self, id: &str) -> String {
-        format!("{id}={}", self.socket.display())
     }
 }
 
@@ -670,7 +653,8 @@ pub struct GitHttp {
     // Declared first, so dropped first: no request is served once the repositories are gone.
     server: Server,
     shared: Arc<HttpShared>,
-    repos: GitRepos,
+    /// The repositories it serves, kept until it stops.
+    _repos: GitRepos,
 }
 
 impl GitHttp {
@@ -686,7 +670,7 @@ impl GitHttp {
         GitHttp {
             server,
             shared,
-            repos,
+            _repos: repos,
         }
     }
 
@@ -731,10 +715,6 @@ impl GitHttp {
             })
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    pub fn repos(&self) -> &GitRepos {
-        &self.repos
     }
 
     fn log(&self) -> MutexGuard<'_, Vec<HttpRequest>> {
