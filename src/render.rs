@@ -48,29 +48,45 @@ fn context(dockerignore: &[String], session_id: &str) -> State {
         .state(OpMeta::new().name("[internal] load build context"))
 }
 
+/// Copy actions per file op. BuildKit computes the content key of every copy of one op at
+/// once; v0.8 (dockerd 20.10) fails with "flightcontrol: exceeded retry timeout" on a few
+/// hundred at a time (seen with Gitea's 380 copies), so a big selection becomes a short chain
+/// of ops. Past `MAX_CHAIN` ops the ops grow instead, so the graph stays shallow.
+const COPIES_PER_OP: usize = 32;
+const MAX_CHAIN: usize = 64;
+
 /// The context files `copies` select, at their context paths. Content-keyed: editing a file
 /// they do not select leaves the result (and every step using it) cached.
-fn select(context: &State, copies: &[ContextCopy], meta: OpMeta) -> State {
-    if copies.is_empty() {
-        return State::scratch();
-    }
-    let op = copies.iter().fold(FileOp::new(), |op, copy| {
-        let dest = match copy.dir() {
-            "" => "/".to_string(),
-            dir => format!("/{dir}/"),
-        };
-        op.copy(
-            context,
-            format!("/{}", copy.pattern()),
-            dest,
-            CopyOptions {
-                follow_symlinks: false,
-                wildcard: matches!(copy, ContextCopy::Glob(_)),
-                ..CopyOptions::default()
-            },
-        )
-    });
-    State::scratch().file(op, meta)
+fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> State {
+    let per_op = COPIES_PER_OP.max(copies.len().div_ceil(MAX_CHAIN));
+    let chunks: Vec<&[ContextCopy]> = copies.chunks(per_op).collect();
+    let parts = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .fold(State::scratch(), |state, (i, chunk)| {
+            let op = chunk.iter().fold(FileOp::new(), |op, copy| {
+                let dest = match copy.dir() {
+                    "" => "/".to_string(),
+                    dir => format!("/{dir}/"),
+                };
+                op.copy(
+                    context,
+                    format!("/{}", copy.pattern()),
+                    dest,
+                    CopyOptions {
+                        follow_symlinks: false,
+                        wildcard: matches!(copy, ContextCopy::Glob(_)),
+                        ..CopyOptions::default()
+                    },
+                )
+            });
+            let name = match parts {
+                1 => name.to_string(),
+                _ => format!("{name} {}/{parts}", i + 1),
+            };
+            state.file(op, meta.clone().name(name))
+        })
 }
 
 /// Every file that could define the module graph (go.mod and go.work files, the module's
@@ -122,16 +138,17 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         mod_files: select(
             &context,
             &mod_files,
-            r.meta(Pos::default(), &plan.build_platform)
-                .name("[internal] select go.mod and go.sum"),
+            r.meta(Pos::default(), &plan.build_platform),
+            "[internal] select go.mod and go.sum",
         ),
         sources: select(
             &context,
             &plan.source_copies,
-            r.meta(Pos::default(), &plan.build_platform).name(format!(
+            r.meta(Pos::default(), &plan.build_platform),
+            &format!(
                 "[internal] select Go sources ({} files)",
                 plan.sources.len()
-            )),
+            ),
         ),
         context,
     };

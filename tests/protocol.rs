@@ -913,6 +913,43 @@ async fn a_graph_over_the_message_limit_is_refused_before_it_is_sent() {
     );
 }
 
+/// A big selection is a chain of file ops of at most 32 copies each (BuildKit v0.8 fails on
+/// hundreds of content checksums in one op), every copy from the same context transfer.
+#[tokio::test]
+async fn a_big_selection_is_a_chain_of_small_copy_ops() {
+    let mut files = Vec::new();
+    for i in 0..400 {
+        files.extend_from_slice(format!("./pkg/p{i}/file.go\0").as_bytes());
+    }
+    files.extend_from_slice(b"./go.mod\0./main.go\0");
+    let run = run(Fake::hello().file("files", files), &[]).await;
+    let def = run.solved(run.log.solves.len() - 1);
+    let ops = decode(def);
+    let (build_op, _) = exec_with(&ops, &["go", "build"]);
+    let mut op = mount_source(&ops, build_op, "/src");
+    let mut copied = 0;
+    let mut chain = 0;
+    loop {
+        let Some(pb::op::Op::File(file)) = &op.op else {
+            panic!("the sources are file ops")
+        };
+        assert!(
+            file.actions.len() <= 32,
+            "{} copies in one op",
+            file.actions.len()
+        );
+        copied += file.actions.len();
+        chain += 1;
+        // The first action's base is the previous op of the chain (-1: scratch).
+        match usize::try_from(file.actions[0].input) {
+            Ok(base) => op = op_at(&ops, &op.inputs[base].digest),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(copied, 402, "every file, go.mod and main.go");
+    assert_eq!(chain, 13);
+}
+
 /// An error in go.mod excerpts go.mod, not the spec at go.mod's line number (issue 10).
 #[tokio::test]
 async fn go_mod_errors_excerpt_go_mod() {
