@@ -14,7 +14,7 @@ use crate::options::Options;
 use crate::pipeline::{self, Host, Planned};
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
-use crate::render::{self, RenderContext};
+use crate::render::{self, RenderContext, Selection};
 use crate::spec;
 
 /// Placeholder session id for offline renders (BuildKit supplies the real one).
@@ -112,6 +112,8 @@ pub fn render_offline(
         spec,
         resolve_mode: ResolveMode::Default,
         no_cache: false,
+        // What a current daemon gets.
+        selection: Selection::Copies,
     };
     let mut out = String::from("# plan\n");
     out.push_str(&serde_saphyr::to_string(&plan)?);

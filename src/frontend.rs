@@ -12,7 +12,7 @@ use crate::options::{FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned};
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
-use crate::render::{self, CONTEXT_LOCAL, RenderContext};
+use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
 
 /// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
 pub fn main() -> ! {
@@ -84,6 +84,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         spec,
         resolve_mode: options.image_resolve_mode,
         no_cache: options.no_cache,
+        selection: Selection::for_llb_caps(&session.caps.llb),
     };
 
     let multi = match options.multi_platform {
@@ -235,6 +236,7 @@ impl<'a> Host for GatewayHost<'a> {
             spec: spec.clone(),
             resolve_mode: self.options.image_resolve_mode,
             no_cache: self.options.no_cache,
+            selection: Selection::for_llb_caps(&self.session.caps.llb),
         };
         let scan = self
             .solve(render::source_scan(

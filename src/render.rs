@@ -28,6 +28,32 @@ pub struct RenderContext {
     pub spec: Arc<SourceFile>,
     pub resolve_mode: ResolveMode,
     pub no_cache: bool,
+    /// How the build step's files are taken from the context (the daemon decides).
+    pub selection: Selection,
+}
+
+/// How the build step's files are taken from the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Copied out of the one context transfer in the graph (`plan::select`). For daemons
+    /// from v0.9 on (cap `file.copy.includeexcludepatterns` tells them apart): no per-file
+    /// list in the session request, which current clients cap at ~16 KB.
+    Copies,
+    /// A local source with one exact include pattern per file. BuildKit v0.8 (dockerd 20.10)
+    /// fails large selections by copies ("flightcontrol: exceeded retry timeout" while it
+    /// checksums many copies of one context at once); its own client, docker 20.10, takes
+    /// the long pattern list.
+    ExactLocal,
+}
+
+impl Selection {
+    pub fn for_llb_caps(caps: &std::collections::BTreeSet<String>) -> Selection {
+        if caps.contains("file.copy.includeexcludepatterns") {
+            Selection::Copies
+        } else {
+            Selection::ExactLocal
+        }
+    }
 }
 
 /// One target platform's result.
@@ -89,6 +115,33 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
         })
 }
 
+/// The build step's files as a local source with one exact pattern per file (BuildKit v0.8).
+/// Exact, because v0.8 re-keys a local filtered by `**` patterns on any context change.
+fn exact_local(files: &[String], session_id: &str) -> State {
+    let patterns: Vec<String> = files.iter().map(|f| literal_pattern(f)).collect();
+    Local::new(CONTEXT_LOCAL)
+        .session(session_id)
+        .include_patterns(&patterns)
+        .shared_key_hint("gobuild-sources")
+        .state(OpMeta::new().name(format!(
+            "[internal] load Go sources ({} files)",
+            files.len()
+        )))
+}
+
+/// A pattern that matches exactly `path`: BuildKit patterns treat `*?[]\` as special and a
+/// leading `!` as an exception.
+fn literal_pattern(path: &str) -> String {
+    let mut pattern = String::with_capacity(path.len());
+    for (i, c) in path.chars().enumerate() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') || (i == 0 && c == '!') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
 /// Every file that could define the module graph (go.mod and go.work files, the module's
 /// vendor manifest), which the frontend reads before planning.
 pub fn module_facts(module_dir: &str, session_id: &str) -> State {
@@ -141,15 +194,18 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             r.meta(Pos::default(), &plan.build_platform),
             "[internal] select go.mod and go.sum",
         ),
-        sources: select(
-            &context,
-            &plan.source_copies,
-            r.meta(Pos::default(), &plan.build_platform),
-            &format!(
-                "[internal] select Go sources ({} files)",
-                plan.sources.len()
+        sources: match ctx.selection {
+            Selection::Copies => select(
+                &context,
+                &plan.source_copies,
+                r.meta(Pos::default(), &plan.build_platform),
+                &format!(
+                    "[internal] select Go sources ({} files)",
+                    plan.sources.len()
+                ),
             ),
-        ),
+            Selection::ExactLocal => exact_local(&plan.sources, &ctx.session_id),
+        },
         context,
     };
     let after_deps = match &plan.deps {
