@@ -130,10 +130,16 @@ fn exact_local(files: &[String], session_id: &str) -> State {
 }
 
 /// A pattern that matches exactly `path`: BuildKit patterns treat `*?[]\` as special and a
-/// leading `!` as an exception.
+/// leading `!` as an exception. A control character (a newline in a file name) cannot travel
+/// in the HTTP/2 header that carries the pattern: `?` stands in for it, which may also match a
+/// sibling that differs in that one character.
 fn literal_pattern(path: &str) -> String {
     let mut pattern = String::with_capacity(path.len());
     for (i, c) in path.chars().enumerate() {
+        if c.is_control() {
+            pattern.push('?');
+            continue;
+        }
         if matches!(c, '*' | '?' | '[' | ']' | '\\') || (i == 0 && c == '!') {
             pattern.push('\\');
         }
@@ -400,5 +406,18 @@ impl Renderer<'_> {
                 },
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_patterns_escape_and_carry_no_control_characters() {
+        assert_eq!(literal_pattern("a[1]/*.go"), r"a\[1\]/\*.go");
+        assert_eq!(literal_pattern("!bang.txt"), r"\!bang.txt");
+        assert_eq!(literal_pattern("dir/!x"), "dir/!x");
+        assert_eq!(literal_pattern("new\nline.txt"), "new?line.txt");
     }
 }
