@@ -436,8 +436,7 @@ pub fn plan(
     // Copies need files that exist: go.sum is absent without requirements.
     mod_files.retain(|file| inputs.context_files.contains(file));
     let deps = (!shared.vendor).then(|| deps_step(inputs, &shared));
-    let command = build_command(inputs, &shared)?;
-    let targets = targets(inputs)?;
+    let (command, targets) = build_command(inputs, &shared)?;
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
     let targets = targets
         .iter()
@@ -540,14 +539,17 @@ struct BuildCommand {
     date: Option<String>,
 }
 
-fn build_command(inputs: &Inputs, shared: &Shared) -> Result<BuildCommand, Diagnostic> {
+/// The build command, and the target platforms it runs for (checked once, against cgo).
+fn build_command(
+    inputs: &Inputs,
+    shared: &Shared,
+) -> Result<(BuildCommand, Vec<(Platform, GoEnv)>), Diagnostic> {
     let spec = inputs.spec;
     let settings = &spec.build;
     let binaries = binary_names(inputs)?;
     let (output, selected) = output(inputs, &binaries)?;
-    let cross = targets(inputs)?
-        .into_iter()
-        .find(|(p, _)| p != inputs.build_platform);
+    let targets = targets(inputs)?;
+    let cross = targets.iter().find(|(p, _)| p != inputs.build_platform);
     if let Some((platform, _)) = cross.filter(|_| settings.cgo.value) {
         return Err(diagnostic(
             inputs,
@@ -591,7 +593,7 @@ fn build_command(inputs: &Inputs, shared: &Shared) -> Result<BuildCommand, Diagn
             (binaries[i].clone(), package, default)
         })
         .collect();
-    Ok(BuildCommand {
+    let command = BuildCommand {
         output,
         chosen,
         flags: build::go_flags(settings, ldflags.as_deref()),
@@ -599,7 +601,8 @@ fn build_command(inputs: &Inputs, shared: &Shared) -> Result<BuildCommand, Diagn
         at: spec.binaries[selected[0]].pos,
         epoch,
         date,
-    })
+    };
+    Ok((command, targets))
 }
 
 /// One platform's build (or test) step and runtime image.

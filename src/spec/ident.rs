@@ -29,16 +29,19 @@ pub fn has_password(url: &str) -> bool {
 
 /// The part of a URL's authority before `@`, if any.
 pub fn userinfo(url: &str) -> Option<&str> {
+    authority(url).rsplit_once('@').map(|(info, _)| info)
+}
+
+/// A URL's `[userinfo@]host[:port]`.
+fn authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    authority.rsplit_once('@').map(|(info, _)| info)
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
 
 /// A URL whose host is this machine (127.0.0.0/8, `localhost`, `[::1]`): plain http:// to it
 /// never crosses a network.
 pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority(url);
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(v6),
