@@ -12,6 +12,7 @@ use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
 use crate::pipeline::{self, Host, Planned};
+use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, RenderContext, Selection};
@@ -106,7 +107,13 @@ pub fn render_offline(
     };
     let Planned { plan, spec } = tokio::runtime::Builder::new_current_thread()
         .build()?
-        .block_on(pipeline::plan(&host, &options, &Platform::host()))?;
+        // As a current BuildKit would plan it: with symlinks in file ops.
+        .block_on(pipeline::plan(
+            &host,
+            &options,
+            &Platform::host(),
+            Daemon { symlinks: true },
+        ))?;
     let ctx = RenderContext {
         session_id: OFFLINE_SESSION.to_string(),
         spec,

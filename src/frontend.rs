@@ -10,6 +10,7 @@ use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned};
+use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
@@ -78,7 +79,10 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         options: &options,
         spec_ref: std::sync::OnceLock::new(),
     };
-    let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform).await?;
+    let daemon = Daemon {
+        symlinks: session.caps.llb.contains("file.symlink.create"),
+    };
+    let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform, daemon).await?;
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
         spec,
@@ -246,16 +250,11 @@ impl<'a> Host for GatewayHost<'a> {
                 &ctx,
             ))
             .await?;
-        let files = self
-            .session
-            .read_file(&scan, "files")
-            .await?
-            .unwrap_or_default();
-        let embeds = self
-            .session
-            .read_file(&scan, "embeds")
-            .await?
-            .unwrap_or_default();
+        let (files, embeds) = tokio::try_join!(
+            self.session.read_file(&scan, "files"),
+            self.session.read_file(&scan, "embeds")
+        )?;
+        let (files, embeds) = (files.unwrap_or_default(), embeds.unwrap_or_default());
         let mut files: Vec<String> = files
             .split(|b| *b == 0)
             .filter(|name| !name.is_empty())

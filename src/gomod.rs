@@ -395,3 +395,35 @@ mod tests {
         assert!(GoMod::parse("go.mod", "module \"m\n").is_err());
     }
 }
+
+/// go.sum: the hashes of module zips (`path version h1:…`) and go.mod files
+/// (`path version/go.mod h1:…`). Lenient: the Go command reports a malformed go.sum.
+#[derive(Debug, Default)]
+pub struct GoSum<'a> {
+    lines: std::collections::BTreeMap<(&'a str, &'a str), [Option<&'a str>; 2]>,
+}
+
+impl<'a> GoSum<'a> {
+    pub fn parse(text: &'a str) -> GoSum<'a> {
+        let mut sum = GoSum::default();
+        for line in text.lines() {
+            let [path, version, _hash] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let (version, slot) = match version.strip_suffix("/go.mod") {
+                Some(version) => (version, 1),
+                None => (version, 0),
+            };
+            sum.lines.entry((path, version)).or_default()[slot] = Some(line.trim());
+        }
+        sum
+    }
+
+    /// The zip's and the go.mod's line of `path@version`, when go.sum has both.
+    pub fn lines(&self, path: &str, version: &str) -> Option<[String; 2]> {
+        match self.lines.get(&(path, version))? {
+            [Some(zip), Some(go_mod)] => Some([zip.to_string(), go_mod.to_string()]),
+            _ => None,
+        }
+    }
+}

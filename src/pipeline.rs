@@ -21,7 +21,7 @@ use crate::image::ResolvedImage;
 use crate::llb::SourceFile;
 use crate::options::Options;
 use crate::plan::modules::{self, ContextFiles};
-use crate::plan::{self, Inputs, Known, Plan};
+use crate::plan::{self, Daemon, Inputs, Known, Plan};
 use crate::platform::Platform;
 use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
 
@@ -68,6 +68,7 @@ pub async fn plan(
     host: &impl Host,
     options: &Options,
     build_platform: &Platform,
+    daemon: Daemon,
 ) -> Result<Planned> {
     // 1. read
     let filename = &options.filename;
@@ -79,9 +80,12 @@ pub async fn plan(
         language: "YAML".to_string(),
     });
     let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &[]);
-    let dockerignore = host
-        .read_dockerignore(filename)
-        .await?
+    // Two independent transfers from the client: one round trip instead of two.
+    let (dockerignore, module_files) = tokio::try_join!(
+        host.read_dockerignore(filename),
+        host.module_files(&spec.module.value)
+    )?;
+    let dockerignore = dockerignore
         .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
     let ignored = ignore::Matcher::new(&dockerignore);
@@ -91,7 +95,7 @@ pub async fn plan(
     }
     // The module files as the build sees them: an ignored go.work does not exist for it.
     let files = Unignored {
-        files: host.module_files(&spec.module.value).await?,
+        files: module_files,
         ignored: &ignored,
     };
     let go_mod_text = files
@@ -121,26 +125,34 @@ pub async fn plan(
         options,
         build_platform,
         dockerignore: &dockerignore,
+        daemon,
     };
 
     // 2. decide
     let needs = plan::needs(&known).map_err(in_spec)?;
 
-    // 3. resolve
-    let builder = host
-        .resolve_image(&needs.builder.reference, build_platform)
-        .await?;
-    let (context_files, embed_lines) = host
-        .scan(&builder, build_platform, &dockerignore, &spec_file)
-        .await?;
-    let embeds = modules::parse_embed_scan(&embed_lines, ".");
-    let mut runtime_bases = BTreeMap::new();
-    if let Some(reference) = &needs.runtime_base {
-        for platform in &needs.platforms {
-            let image = host.resolve_image(reference, platform).await?;
-            runtime_bases.insert(platform.clone(), image);
+    // 3. resolve: the scan runs on the builder image; the runtime bases meanwhile.
+    let scan = async {
+        let builder = host
+            .resolve_image(&needs.builder.reference, build_platform)
+            .await?;
+        let (files, embeds) = host
+            .scan(&builder, build_platform, &dockerignore, &spec_file)
+            .await?;
+        anyhow::Ok((builder, files, embeds))
+    };
+    let bases = async {
+        let mut bases = BTreeMap::new();
+        if let Some(reference) = &needs.runtime_base {
+            for platform in &needs.platforms {
+                let image = host.resolve_image(reference, platform).await?;
+                bases.insert(platform.clone(), image);
+            }
         }
-    }
+        anyhow::Ok(bases)
+    };
+    let ((builder, context_files, embed_lines), runtime_bases) = tokio::try_join!(scan, bases)?;
+    let embeds = modules::parse_embed_scan(&embed_lines, ".");
 
     // 4. plan
     let inputs = Inputs {

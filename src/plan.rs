@@ -16,6 +16,7 @@ use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
 use script::{Line, Script, say};
 
 mod build;
+pub mod layers;
 pub mod modules;
 mod private;
 mod runtime;
@@ -59,6 +60,14 @@ pub struct Known<'a> {
     pub build_platform: &'a Platform,
     /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
     pub dockerignore: &'a [String],
+    pub daemon: Daemon,
+}
+
+/// What the daemon can do, from its capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Daemon {
+    /// Symlinks in file ops (cap `file.symlink.create`): `layer` mode in parts ([`layers`]).
+    pub symlinks: bool,
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -127,6 +136,10 @@ pub struct Plan {
     pub source_copies: Vec<select::ContextCopy>,
     /// `None` when building from `vendor/`.
     pub deps: Option<Step>,
+    /// `layer` mode in parts ([`layers`]): mounted into the build steps, which then run on
+    /// the builder with the module cache's symlinks instead of on the deps step's root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_layers: Option<layers::ModuleLayers>,
     pub output: Output,
     pub targets: Vec<Target>,
 }
@@ -173,6 +186,11 @@ pub enum MountSource {
     Cache { id: String },
     /// An empty, writable directory whose contents are the step's result.
     Output,
+    /// The deps step's output (empty), read-only: orders a step after the download without
+    /// keying it on the download.
+    Fetched,
+    /// Layer `i` of the module cache ([`layers`]), writable, changes dropped.
+    ModuleLayer(usize),
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
     Ssh { id: String },
     /// A build secret file (`--secret id=ID`), if the client gives it.
@@ -435,15 +453,28 @@ pub fn plan(
     })?;
     // Copies need files that exist: go.sum is absent without requirements.
     mod_files.retain(|file| inputs.context_files.contains(file));
-    let deps = (!shared.vendor).then(|| deps_step(inputs, &shared));
+    let settings = &inputs.spec.modules;
+    let module_layers = match settings.cache.value {
+        ModuleCache::Layer if inputs.daemon.symlinks && !shared.vendor && !settings.verify => {
+            layers::plan(inputs, &shared)
+        }
+        _ => None,
+    };
+    let layer_steps = module_layers.as_ref().map_or(&[][..], |l| &l.steps[..]);
+    let deps = (!shared.vendor).then(|| deps_step(inputs, &shared, layer_steps));
     let (command, targets) = build_command(inputs, &shared)?;
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
-    let targets = targets
+    let mut targets = targets
         .iter()
         .map(|(platform, go_env)| {
             target(inputs, &shared, choice, &command, named, platform, go_env)
         })
         .collect::<Result<Vec<_>, Diagnostic>>()?;
+    if let Some(layers) = &module_layers {
+        for target in &mut targets {
+            target.step.mounts.extend(layers.mounts());
+        }
+    }
     let sources = sources(inputs, shared.vendor, command.output == Output::Test);
     Ok(Plan {
         go: choice.go,
@@ -455,13 +486,15 @@ pub fn plan(
         mod_files,
         module_dir: inputs.spec.module.value.clone(),
         deps,
+        module_layers,
         output: command.output,
         targets,
     })
 }
 
-/// The step that downloads the modules go.mod and go.sum name (`[deps 1/1]`).
-fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
+/// The step that downloads the modules go.mod and go.sum name (`[deps 1/N]`). With `layers`
+/// after it, it only downloads; they fill the layers.
+fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
     let settings = &inputs.spec.modules;
     let mut env = shared.base_env.clone();
     if !shared.user_flags.is_empty() {
@@ -472,6 +505,20 @@ fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
     env.extend(shared.access.env.clone());
     let verify = settings.verify.then(|| Line::syntax("go mod verify"));
     let (lines, mounts) = match settings.cache.value {
+        ModuleCache::Layer if !layers.is_empty() => (
+            vec![
+                Line::default()
+                    .assign("GOMODCACHE", DOWNLOAD_CACHE)
+                    .then("go mod download"),
+            ],
+            vec![
+                shared.cache(DOWNLOAD_CACHE, "gomod-download"),
+                StepMount {
+                    dest: layers::FETCHED.to_string(),
+                    source: MountSource::Output,
+                },
+            ],
+        ),
         // Download into the persistent cache mount, then fill the layer from it: the layer
         // survives cache-mount GC and is what --cache-to exports; the mount keeps a go.mod
         // change from downloading everything again.
@@ -503,7 +550,13 @@ fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
             vec![shared.cache(GOMODCACHE, "gomodcache")],
         ),
     };
-    let mut name = "[deps 1/1] go mod download".to_string();
+    let mut name = format!("[deps 1/{}] go mod download", layers.len() + 1);
+    if !layers.is_empty() {
+        // Layer steps do not follow this step's key (see `layers`), but whenever one of them
+        // changes, this step must run first and fill the download cache they read: the cache
+        // mount may have been collected since the last download.
+        env.insert("GOBUILD_LAYERS".into(), layers::key(layers));
+    }
     if settings.verify {
         name.push_str(" && go mod verify");
     }

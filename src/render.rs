@@ -12,7 +12,7 @@ use crate::llb::{
 use crate::plan::select::ContextCopy;
 use crate::plan::{
     self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot,
-    modules,
+    layers, modules,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -39,11 +39,13 @@ pub enum Selection {
     /// from v0.9 on (cap `file.copy.includeexcludepatterns` tells them apart): no per-file
     /// list in the session request, which current clients cap at ~16 KB.
     Copies,
-    /// A local source with one exact include pattern per file. BuildKit v0.8 (dockerd 20.10)
-    /// fails large selections by copies ("flightcontrol: exceeded retry timeout" while it
-    /// checksums many copies of one context at once); its own client, docker 20.10, takes
-    /// the long pattern list.
-    ExactLocal,
+    /// A local source whose include patterns are the same copies written as patterns (a
+    /// directory's files of one extension as one `dir/*.go`, other files by exact path).
+    /// BuildKit v0.8 (dockerd 20.10) fails large selections by copies ("flightcontrol:
+    /// exceeded retry timeout" while it checksums many copies of one context at once); its own
+    /// client, docker 20.10, takes the pattern list, and fsutil matches every path against
+    /// every pattern, so fewer patterns transfer faster.
+    PatternLocal,
 }
 
 impl Selection {
@@ -51,7 +53,7 @@ impl Selection {
         if caps.contains("file.copy.includeexcludepatterns") {
             Selection::Copies
         } else {
-            Selection::ExactLocal
+            Selection::PatternLocal
         }
     }
 }
@@ -115,18 +117,29 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
         })
 }
 
-/// The build step's files as a local source with one exact pattern per file (BuildKit v0.8).
-/// Exact, because v0.8 re-keys a local filtered by `**` patterns on any context change.
-fn exact_local(files: &[String], session_id: &str) -> State {
-    let patterns: Vec<String> = files.iter().map(|f| literal_pattern(f)).collect();
+/// The build step's files as a local source filtered by `copies` as include patterns
+/// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
+/// change.
+fn pattern_local(copies: &[ContextCopy], files: usize, session_id: &str) -> State {
+    let patterns: Vec<String> = copies.iter().map(copy_pattern).collect();
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .include_patterns(&patterns)
         .shared_key_hint("gobuild-sources")
-        .state(OpMeta::new().name(format!(
-            "[internal] load Go sources ({} files)",
-            files.len()
-        )))
+        .state(OpMeta::new().name(format!("[internal] load Go sources ({files} files)")))
+}
+
+/// The include pattern that selects what `copy` copies. A wildcard group's directory and
+/// extension hold no pattern characters (`plan::select`), but a leading `!` would still turn
+/// it into an exception.
+fn copy_pattern(copy: &ContextCopy) -> String {
+    match copy {
+        ContextCopy::File(path) => literal_pattern(path),
+        ContextCopy::Glob(glob) => match glob.rsplit_once('/') {
+            Some((dir, name)) => format!("{}/{name}", literal_pattern(dir)),
+            None => glob.clone(),
+        },
+    }
 }
 
 /// A pattern that matches exactly `path`: BuildKit patterns treat `*?[]\` as special and a
@@ -175,6 +188,8 @@ pub fn source_scan(
         context: context(dockerignore, &ctx.session_id),
         mod_files: State::scratch(),
         sources: State::scratch(),
+        fetched: State::scratch(),
+        module_layers: Vec::new(),
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
         .output(OUT)
@@ -210,13 +225,41 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                     plan.sources.len()
                 ),
             ),
-            Selection::ExactLocal => exact_local(&plan.sources, &ctx.session_id),
+            Selection::PatternLocal => {
+                pattern_local(&plan.source_copies, plan.sources.len(), &ctx.session_id)
+            }
         },
         context,
+        fetched: State::scratch(),
+        module_layers: Vec::new(),
     };
-    let after_deps = match &plan.deps {
-        Some(step) => r.exec(step, &stages, &stages.builder).root(),
-        None => stages.builder.clone(),
+    let (after_deps, stages) = match (&plan.deps, &plan.module_layers) {
+        (Some(step), None) => (r.exec(step, &stages, &stages.builder).root(), stages),
+        (Some(step), Some(layers)) => {
+            let stages = Stages {
+                fetched: r
+                    .exec(step, &stages, &stages.builder)
+                    .output(layers::FETCHED),
+                ..stages
+            };
+            let module_layers = layers
+                .steps
+                .iter()
+                .map(|step| {
+                    r.exec(step, &stages, &stages.builder)
+                        .output(layers::LAYER_DIR)
+                })
+                .collect();
+            let links = r.module_links(&stages.builder, &layers.links, &plan.build_platform);
+            (
+                links,
+                Stages {
+                    module_layers,
+                    ..stages
+                },
+            )
+        }
+        (None, _) => (stages.builder.clone(), stages),
     };
 
     plan.targets
@@ -250,11 +293,16 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
 }
 
 /// The states every step may mount.
+#[derive(Clone)]
 struct Stages {
     builder: State,
     mod_files: State,
     sources: State,
     context: State,
+    /// The deps step's output when module layers follow it.
+    fetched: State,
+    /// The module cache's layers ([`layers`]).
+    module_layers: Vec<State>,
 }
 
 struct Renderer<'a> {
@@ -299,6 +347,11 @@ impl Renderer<'_> {
                 // Go locks its caches itself, so concurrent builds can share them.
                 MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
                 MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
+                MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
+                MountSource::ModuleLayer(i) => Mount::bind(
+                    stages.module_layers.get(*i).unwrap_or(&State::scratch()),
+                    &mount.dest,
+                ),
                 // Optional: the step's own check names the missing --ssh / --secret flag.
                 MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
                 MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),
@@ -385,6 +438,31 @@ impl Renderer<'_> {
         settle(&base, &staging, &runtime.binaries_name)
     }
 
+    /// The builder with the module cache (`plan::GOMODCACHE`) made of symlinks into the
+    /// module layers.
+    fn module_links(
+        &self,
+        builder: &State,
+        links: &[(String, String)],
+        platform: &Platform,
+    ) -> State {
+        let dirs: std::collections::BTreeSet<&str> = links
+            .iter()
+            .filter_map(|(link, _)| link.rsplit_once('/').map(|(dir, _)| dir))
+            .collect();
+        let op = dirs
+            .into_iter()
+            .fold(FileOp::new(), |op, dir| op.mkdir(dir, 0o755));
+        let op = links
+            .iter()
+            .fold(op, |op, (link, target)| op.symlink(target, link));
+        builder.file(
+            op,
+            self.meta(Pos::default(), platform)
+                .name(format!("[deps] module cache: {} links", links.len())),
+        )
+    }
+
     /// Only the built files, at the root of an empty filesystem.
     fn binaries(&self, platform: &Platform, out: &State, binaries: &[String]) -> State {
         State::scratch().file(
@@ -419,5 +497,20 @@ mod tests {
         assert_eq!(literal_pattern("!bang.txt"), r"\!bang.txt");
         assert_eq!(literal_pattern("dir/!x"), "dir/!x");
         assert_eq!(literal_pattern("new\nline.txt"), "new?line.txt");
+    }
+
+    #[test]
+    fn copies_become_the_same_selection_as_patterns() {
+        let pattern = |copy| copy_pattern(&copy);
+        assert_eq!(pattern(ContextCopy::Glob("*.go".into())), "*.go");
+        assert_eq!(
+            pattern(ContextCopy::Glob("cmd/api/*.go".into())),
+            "cmd/api/*.go"
+        );
+        assert_eq!(pattern(ContextCopy::Glob("!x/*.go".into())), r"\!x/*.go");
+        assert_eq!(
+            pattern(ContextCopy::File("a[1]/b.go".into())),
+            r"a\[1\]/b.go"
+        );
     }
 }

@@ -626,25 +626,58 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         json_list(spec_source.attrs.get("local.followpaths"))
             .contains(&"go-build.yaml".to_string())
     );
+    // The ignore file and the module files are read at the same time: which solve is which
+    // shows in what was read from it.
     let reads: Vec<(&str, &str)> = run
         .log
         .reads
         .iter()
         .map(|r| (r.r#ref.as_str(), r.file_path.as_str()))
         .collect();
+    let read_from = |file: &str| {
+        let reference = reads
+            .iter()
+            .find(|(_, f)| *f == file)
+            .unwrap_or_else(|| panic!("{file} was never read: {reads:?}"))
+            .0;
+        solves
+            .iter()
+            .position(|(_, r)| r == reference)
+            .unwrap_or_else(|| panic!("{file} read from an unknown ref"))
+    };
+    let (ignore_solve, modules_solve) = (read_from(".dockerignore"), read_from("go.mod"));
+    assert!(
+        [ignore_solve, modules_solve] == [1, 2] || [ignore_solve, modules_solve] == [2, 1],
+        "the context's .dockerignore and the module files come from solves 1 and 2: {reads:?}"
+    );
+    let mut read_files: Vec<(usize, &str)> = reads
+        .iter()
+        .map(|(reference, file)| {
+            (
+                solves
+                    .iter()
+                    .position(|(_, r)| r == reference)
+                    .unwrap_or(99),
+                *file,
+            )
+        })
+        .collect();
+    read_files.sort();
+    let mut expected = vec![
+        (0, "go-build.yaml"),
+        (0, "go-build.yaml.dockerignore"),
+        (ignore_solve, ".dockerignore"),
+        (modules_solve, "go.mod"),
+        (modules_solve, "go.sum"),
+        (modules_solve, "go.work"),
+        (modules_solve, "vendor/modules.txt"),
+        (3, "embeds"),
+        (3, "files"),
+    ];
+    expected.sort();
     assert_eq!(
-        reads,
-        [
-            (solves[0].1.as_str(), "go-build.yaml"),
-            (solves[0].1.as_str(), "go-build.yaml.dockerignore"),
-            (solves[1].1.as_str(), ".dockerignore"),
-            (solves[2].1.as_str(), "go.mod"),
-            (solves[2].1.as_str(), "go.work"),
-            (solves[2].1.as_str(), "vendor/modules.txt"),
-            (solves[3].1.as_str(), "files"),
-            (solves[3].1.as_str(), "embeds")
-        ],
-        "the spec (and its ignore file) from the spec solve, .dockerignore from the context, go.mod from the module-files solve"
+        read_files, expected,
+        "the spec (and its ignore file) from the spec solve, .dockerignore from the context, go.mod and go.sum from the module-files solve"
     );
 
     // 2. The builder image is resolved for the build platform.

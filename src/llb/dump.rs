@@ -193,6 +193,9 @@ fn dump_file(out: &mut String, file: &pb::FileOp) {
             Some(A::Rm(rm)) => {
                 let _ = write!(out, "rm {}", rm.path);
             }
+            Some(A::Symlink(symlink)) => {
+                let _ = write!(out, "symlink {} -> {}", symlink.newpath, symlink.oldpath);
+            }
             None => out.push_str("<empty action>"),
         }
         out.push('\n');

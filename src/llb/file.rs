@@ -28,6 +28,10 @@ enum Action {
         dest: String,
         options: CopyOptions,
     },
+    Symlink {
+        target: String,
+        link: String,
+    },
 }
 
 /// How a copy treats paths, like Dockerfile `COPY` does by default.
@@ -108,6 +112,17 @@ impl FileOp {
     }
 }
 
+impl FileOp {
+    /// Creates a symlink at `link` pointing to `target` (cap `file.symlink.create`).
+    pub fn symlink(mut self, target: impl Into<String>, link: impl Into<String>) -> FileOp {
+        self.actions.push(Action::Symlink {
+            target: target.into(),
+            link: link.into(),
+        });
+        self
+    }
+}
+
 impl State {
     /// Applies the file actions on top of this state.
     pub fn file(&self, op: FileOp, meta: OpMeta) -> State {
@@ -133,6 +148,14 @@ impl State {
             .collect();
         let first_result = i64::try_from(inputs.len()).unwrap_or(i64::MAX);
         let last = op.actions.len().saturating_sub(1);
+        let mut caps = vec!["file.base"];
+        if op
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Symlink { .. }))
+        {
+            caps.push("file.symlink.create");
+        }
         let timestamp = op.timestamp.unwrap_or(-1);
 
         let actions = op
@@ -155,7 +178,7 @@ impl State {
             })
             .collect();
         let kind = pb::op::Op::File(pb::FileOp { actions });
-        State::from_node(node(kind, inputs, &meta, &["file.base"]), 0)
+        State::from_node(node(kind, inputs, &meta, &caps), 0)
     }
 }
 
@@ -189,6 +212,12 @@ fn encode(action: Action, timestamp: i64) -> pb::file_action::Action {
             allow_empty_wildcard: options.wildcard,
             timestamp,
             ..Default::default()
+        }),
+        Action::Symlink { target, link } => A::Symlink(pb::FileActionSymlink {
+            oldpath: target,
+            newpath: link,
+            owner: None,
+            timestamp,
         }),
     }
 }

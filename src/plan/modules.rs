@@ -19,6 +19,7 @@ pub fn fact_patterns(module_dir: &str) -> Vec<String> {
     // Exact, not `**/vendor/modules.txt`: BuildKit v0.8 does not descend into directories for
     // a multi-part `**` pattern.
     patterns.push(in_dir(module_dir, "vendor/modules.txt"));
+    patterns.push(in_dir(module_dir, "go.sum"));
     patterns
 }
 
@@ -32,6 +33,8 @@ pub struct ModuleFacts {
     pub work_modules: Vec<GoMod>,
     /// `vendor/modules.txt` exists next to the main go.mod.
     pub vendor_manifest: bool,
+    /// The main module's go.sum (empty when there is none).
+    pub go_sum: String,
 }
 
 impl ModuleFacts {
@@ -42,6 +45,7 @@ impl ModuleFacts {
             work: None,
             work_modules: Vec::new(),
             vendor_manifest: false,
+            go_sum: String::new(),
         }
     }
 }
@@ -80,11 +84,16 @@ pub async fn gather(files: &impl ContextFiles, main: GoMod) -> anyhow::Result<Mo
         .read(&in_dir(&module_dir, "vendor/modules.txt"))
         .await?
         .is_some();
+    let go_sum = files
+        .read(&in_dir(&module_dir, "go.sum"))
+        .await?
+        .unwrap_or_default();
     Ok(ModuleFacts {
         main,
         work,
         work_modules,
         vendor_manifest,
+        go_sum,
     })
 }
 
@@ -376,6 +385,7 @@ mod tests {
             work: Some(work),
             work_modules: vec![api, lib],
             vendor_manifest: false,
+            go_sum: String::new(),
         };
         let files = mod_files(&facts).expect("inside the context");
         assert_eq!(

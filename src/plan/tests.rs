@@ -15,6 +15,7 @@ struct Fixture {
     options: Options,
     build_platform: Platform,
     dockerignore: Vec<String>,
+    daemon: Daemon,
 }
 
 impl Fixture {
@@ -52,6 +53,7 @@ impl Fixture {
             options: Options::parse(&opts).expect("valid options"),
             build_platform: Platform::new("linux", "amd64", None),
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
+            daemon: Daemon { symlinks: true },
         }
     }
 
@@ -64,6 +66,7 @@ impl Fixture {
                 options: &self.options,
                 build_platform: &self.build_platform,
                 dockerignore: &self.dockerignore,
+                daemon: self.daemon,
             },
             context_files: &self.context_files,
             embeds: &self.embeds,
@@ -199,6 +202,140 @@ GOMODCACHE='/go/pkg/mod' GOPROXY='file:///var/cache/gobuild/gomod/cache/download
         ]
     );
     assert_eq!(deps.at.line, 1, "points at the module field");
+}
+
+/// A module with two requirements, one replaced by another version and one by a directory.
+fn layered_fixture() -> Fixture {
+    let go_mod = "module example.com/shop\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/b v1.2.0\n\texample.com/local v0.0.0\n)\n\nreplace example.com/b => example.com/b v1.1.0\n\nreplace example.com/local => ./local\n";
+    let mut fixture = Fixture::new("binaries:\n  - package: .\n", go_mod, &[]);
+    fixture.modules.go_sum = [
+        "example.com/a v1.0.0 h1:AAA=",
+        "example.com/a v1.0.0/go.mod h1:AAM=",
+        "example.com/b v1.1.0 h1:BBB=",
+        "example.com/b v1.1.0/go.mod h1:BBM=",
+        "example.com/b v1.2.0/go.mod h1:BB2=",
+        "example.com/old v0.1.0/go.mod h1:OLD=",
+    ]
+    .join("\n");
+    fixture
+}
+
+#[test]
+fn layer_mode_on_a_merging_daemon_extracts_modules_in_parts() {
+    let plan = layered_fixture().plan();
+    let deps = plan.deps.as_ref().expect("a deps step");
+    assert_eq!(deps.name, "[deps 1/3] go mod download");
+    assert!(
+        deps.args[2].starts_with(
+            "( set -e\nGOMODCACHE='/var/cache/gobuild/gomod' go mod download\n) 2>/tmp/gobuild-fetch"
+        ),
+        "only downloads: {}",
+        deps.args[2]
+    );
+    assert!(deps.mounts.contains(&StepMount {
+        dest: layers::FETCHED.into(),
+        source: MountSource::Output
+    }));
+    let layers = plan.module_layers.as_ref().expect("module layers");
+    let [graph, group] = layers.steps.as_slice() else {
+        panic!("a graph and one group: {:#?}", layers.steps)
+    };
+    assert_eq!(graph.name, "[deps 2/3] module graph");
+    assert!(
+        graph.args[2].contains("go mod graph >/dev/null\n"),
+        "{}",
+        graph.args[2]
+    );
+    assert!(
+        graph.args[2].contains(
+            "printf '%s' 'h1:BBB=' > '/gobuild/layer/cache/download/example.com/b/@v/v1.1.0.ziphash'"
+        ),
+        "Go finds the verified hash beside each extracted module: {}",
+        graph.args[2]
+    );
+    assert_eq!(
+        layers.links,
+        [
+            ("/go/pkg/mod/cache", "/gobuild/modules/0/cache"),
+            (
+                "/go/pkg/mod/example.com/a@v1.0.0",
+                "/gobuild/modules/1/example.com/a@v1.0.0"
+            ),
+            (
+                "/go/pkg/mod/example.com/b@v1.1.0",
+                "/gobuild/modules/1/example.com/b@v1.1.0"
+            ),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let build = &plan.targets[0].step;
+    for i in 0..2 {
+        assert!(
+            build.mounts.contains(&StepMount {
+                dest: format!("/gobuild/modules/{i}"),
+                source: MountSource::ModuleLayer(i)
+            }),
+            "the build reads layer {i}"
+        );
+    }
+    assert_eq!(group.name, "[deps 3/3] modules: example.com/a and 1 more");
+    assert!(
+        group.args[2]
+            .contains("go mod download -- 'example.com/a@v1.0.0' 'example.com/b@v1.1.0'\n"),
+        "the replacement's version, not the directory: {}",
+        group.args[2]
+    );
+    let sums = group.mounts.iter().find_map(|m| match &m.source {
+        MountSource::File { contents, .. } => Some(contents.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        sums.as_deref(),
+        Some(
+            "example.com/a v1.0.0 h1:AAA=\nexample.com/a v1.0.0/go.mod h1:AAM=\n\
+example.com/b v1.1.0 h1:BBB=\nexample.com/b v1.1.0/go.mod h1:BBM=\n"
+        ),
+        "exactly the group's go.sum lines: a go.mod change elsewhere leaves the group cached"
+    );
+    for step in &layers.steps {
+        assert_eq!(step.network, NetMode::None, "{}", step.name);
+        assert_eq!(step.root, StepRoot::Builder, "{}", step.name);
+        assert!(step.mounts.contains(&StepMount {
+            dest: layers::FETCHED.into(),
+            source: MountSource::Fetched
+        }));
+        assert!(
+            !step.mounts.iter().any(|m| m.source == MountSource::Sources),
+            "{} sees no sources",
+            step.name
+        );
+    }
+}
+
+#[test]
+fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
+    let mut old_daemon = layered_fixture();
+    old_daemon.daemon = Daemon { symlinks: false };
+    let mut missing_sum = layered_fixture();
+    missing_sum.modules.go_sum = missing_sum
+        .modules
+        .go_sum
+        .replace("example.com/a v1.0.0 h1:AAA=", "");
+    let mut mount_mode = layered_fixture();
+    mount_mode.spec.modules.cache.value = ModuleCache::Mount;
+    for (why, fixture) in [
+        ("no symlinks in file ops (BuildKit v0.8)", old_daemon),
+        ("a requirement without its zip sum", missing_sum),
+        ("modules.cache: mount", mount_mode),
+    ] {
+        let plan = fixture.plan();
+        assert!(plan.module_layers.is_none(), "{why}");
+        assert_eq!(
+            plan.deps.as_ref().expect("deps").name,
+            "[deps 1/1] go mod download",
+            "{why}"
+        );
+    }
 }
 
 #[test]

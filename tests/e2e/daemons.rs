@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use super::goproxy::GoProxy;
-use super::support::{Build, Daemon, Env, HELLO_OUTPUT, ImageTag, Project, unique};
+use super::support::{Daemon, Env, HELLO_OUTPUT, ImageTag, Project, unique};
 
 /// Packages × files of the generated large program (plus one `sum.go` per package and main).
 const PACKAGES: usize = 60;
@@ -66,11 +66,6 @@ fn large_program() -> (Vec<(String, String)>, String, String) {
     (files, spec, format!("big {total}"))
 }
 
-fn stage_cached(build: &Build, prefix: &str) -> bool {
-    let found = build.some_vertices(prefix);
-    found.iter().all(|v| v.cached)
-}
-
 fn run_output(env: &Env, image: &str) -> String {
     let run = env.run(&[], image, &[]);
     assert!(
@@ -103,7 +98,7 @@ fn a_large_context_builds_and_caches_by_content() {
     super::print_stages("after README and CI edits", &docs);
     for stage in ["[deps ", "[build ", "[runtime "] {
         assert!(
-            stage_cached(&docs, stage),
+            super::all_cached(&docs, stage),
             "{stage}… must stay CACHED after README/CI edits:\n{}",
             docs.output
         );
@@ -116,7 +111,7 @@ fn a_large_context_builds_and_caches_by_content() {
     code.assert_success();
     super::print_stages("after a .go edit", &code);
     assert!(
-        stage_cached(&code, "[deps "),
+        super::all_cached(&code, "[deps "),
         "go.mod unchanged:\n{}",
         code.output
     );
@@ -153,7 +148,7 @@ fn buildctl_builds_a_large_context() {
     super::print_stages("buildctl, after a README edit", &again);
     for stage in ["[deps ", "[build "] {
         assert!(
-            stage_cached(&again, stage),
+            super::all_cached(&again, stage),
             "{stage}… CACHED:\n{}",
             again.output
         );
@@ -320,7 +315,7 @@ fn an_exported_cache_restores_the_deps_step_on_a_pruned_builder() {
     restored.assert_success();
     super::print_stages("pruned builder, --cache-from", &restored);
     assert!(
-        stage_cached(&restored, "[deps "),
+        super::all_cached(&restored, "[deps "),
         "the deps step comes from the exported cache:\n{}",
         restored.output
     );

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The large-repository benchmark (issue 11), reported in BENCHMARKS.md — numbers, never
+# pass/fail. Gitea (scripts/bench-project.sh: ~3,000 Go files, ~270 modules, served by a GOPROXY
+# on 127.0.0.1) built two ways on the same daemon, in alternating order:
+#   best: tests/bench/expert.Dockerfile — the best hand-written Dockerfile (deps step on
+#         bind-mounted go.mod/go.sum, module and build cache mounts, context bind-mounted into
+#         the compile, scratch runtime, non-root);
+#   ours: go-build.yaml through the frontend image.
+# Scenarios (each sample re-creates its starting state first): cold (cache pruned), no change,
+# one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
+# go.mod/go.sum lines and an import), a README edit. Every timed image must print the version
+# the edit gave it. Daemons: dockerd 20.10 (`docker build`) and the current BuildKit
+# (`docker buildx build`, result kept in the build cache: no export).
+#
+#   BENCH_DAEMONS   dockerd,buildkit (default both)
+#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme (default all)
+#   RUNS            samples per scenario and way (default 3)
+#   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
+# Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
+set -euo pipefail
+shopt -s inherit_errexit
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${RUNS:-3}
+BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme}
+BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
+PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
+WAYS=(best ours)
+
+work=$(mktemp -d)
+out=${BENCH_OUT:-$work/logs}
+mkdir -p "$out"
+proxy_pid=
+cleanup() {
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$GOBUILD_ROOT/scripts/bench-project.sh" prepare >&2
+proxy_dir=$("$GOBUILD_ROOT/scripts/bench-project.sh" prepare | sed -n 's/^proxy: *//p')
+# New requirements are published into a copy of the proxy tree, never into the cached one.
+mkdir -p "$work/proxy"
+cp -rs "$proxy_dir/." "$work/proxy/"
+python3 -m http.server --bind 127.0.0.1 --directory "$work/proxy" "$BENCH_PROXY_PORT" \
+  >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+for _ in $(seq 50); do curl -sf "$PROXY/" >/dev/null && break; sleep 0.1; done
+
+EDITED=(main.go go.mod go.sum README.md)
+ADDED=(bench_new.go bench_extra.go)
+for way in "${WAYS[@]}"; do
+  "$GOBUILD_ROOT/scripts/bench-project.sh" context "$work/$way" >/dev/null
+  mkdir "$work/$way.pristine"
+  (cd "$work/$way" && cp -p "${EDITED[@]}" "$work/$way.pristine/")
+done
+cp "$GOBUILD_ROOT/tests/bench/expert.Dockerfile" "$work/best/Dockerfile"
+
+# --- starting states and edits; each prints the version the image will report
+
+reset() { # WAY : the edited files back, with their old times (so unchanged for BuildKit too)
+  local f
+  for f in "${EDITED[@]}"; do cp -p "$work/$1.pristine/$f" "$work/$1/$f"; done
+  for f in "${ADDED[@]}"; do rm -f "$work/$1/$f"; done
+}
+set_version() { # WAY VERSION : a real code edit of the main package
+  sed -i "s|^\tVersion = \"[^\"]*\"|\tVersion = \"$2\"|" "$work/$1/main.go"
+  grep -q "Version = \"$2\"" "$work/$1/main.go" || die "main.go edit did not apply"
+}
+new_file() { # WAY VERSION
+  printf 'package main\n\nfunc init() { Version = "%s" }\n' "$2" >"$work/$1/bench_new.go"
+}
+# A module nobody has built before: example.com/benchextra at a new version, published into the
+# proxy tree, then required, summed and imported.
+publish_module() { # VERSION -> go.sum lines
+  local version=$1 mod=example.com/benchextra dir
+  dir=$work/mod-$version
+  mkdir -p "$dir/src"
+  printf 'module %s\n\ngo 1.21\n' "$mod" >"$dir/src/go.mod"
+  printf 'package benchextra\n\nconst Version = "extra-%s"\n' "$version" >"$dir/src/extra.go"
+  local dl=$work/proxy/$mod/@v
+  mkdir -p "$dl"
+  (cd "$dir/src" && python3 - "$mod@$version" "$dl/$version.zip" <<'EOF'
+import os, sys, zipfile
+prefix, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(dest, "w") as z:
+    for name in sorted(os.listdir(".")):
+        z.write(name, f"{prefix}/{name}")
+EOF
+  )
+  cp "$dir/src/go.mod" "$dl/$version.mod"
+  printf '{"Version":"%s","Time":"2026-12-01T00:00:00Z"}\n' "$version" >"$dl/$version.info"
+  printf '%s\n' "$(ls "$dl" | sed -n 's/\.info$//p')" >"$dl/list"
+  GOPROXY=$PROXY GOSUMDB=off GOFLAGS=-mod=mod GOMODCACHE=$dir/cache \
+    go mod download -json "$mod@$version" |
+    jq -r --arg m "$mod" --arg v "$version" '"\($m) \($v) \(.Sum)\n\($m) \($v)/go.mod \(.GoModSum)"'
+  chmod -R u+w "$dir/cache"
+}
+add_requirement() { # WAY VERSION SUMS
+  local dir=$work/$1
+  printf '\nrequire example.com/benchextra %s\n' "$2" >>"$dir/go.mod"
+  printf '%s\n' "$3" >>"$dir/go.sum"
+  printf 'package main\n\nimport "example.com/benchextra"\n\nfunc init() { Version = benchextra.Version }\n' \
+    >"$dir/bench_extra.go"
+}
+edit_readme() { # WAY
+  printf '\nEdited %s.\n' "$(now_ns)" >>"$work/$1/README.md"
+}
+
+# --- daemons
+
+daemon=
+build_cmd() { # WAY LOGFILE : one build of WAY's context on $daemon
+  local way=$1 file
+  case $way in
+    ours) file=$work/ours/go-build.yaml ;;
+    best) file=$work/best/Dockerfile ;;
+  esac
+  local common=(--progress=plain --network=host --build-arg "GOPROXY=$PROXY"
+    --build-arg GOSUMDB=off -f "$file")
+  case $daemon in
+    dockerd) "$DOCKER" build "${common[@]}" -t "gobuild-bench-$way" "$work/$way" ;;
+    buildkit) "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" "${common[@]}" \
+      --output type=cacheonly "$work/$way" ;;
+  esac >"$2" 2>&1
+}
+prune() {
+  case $daemon in
+    dockerd) "$DOCKER" builder prune -af >/dev/null ;;
+    buildkit) "$GOBUILD_BIN/buildctl" prune --all >/dev/null ;;
+  esac
+}
+# The version the image of WAY reports: dockerd runs the tagged image; for buildkitd the same
+# (now cached) build is loaded into dockerd first, untimed.
+image_version() { # WAY
+  if [ "$daemon" = buildkit ]; then
+    local file=$work/ours/go-build.yaml
+    [ "$1" = best ] && file=$work/best/Dockerfile
+    "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" -q --network=host \
+      --build-arg "GOPROXY=$PROXY" --build-arg GOSUMDB=off -f "$file" --load \
+      -t "gobuild-bench-$1" "$work/$1" >/dev/null
+  fi
+  "$DOCKER" run --rm --network=none "gobuild-bench-$1" --version | sed -n 's/^gitea version \([^ ]*\) .*/\1/p'
+}
+
+# sample SCENARIO WAY ROUND : re-creates the starting state, times one build, checks the image;
+# prints "seconds"
+sample() {
+  local scenario=$1 way=$2 round=$3 expect=development log
+  log=$out/$daemon-$scenario-$way-$round.log
+  reset "$way"
+  case $scenario in
+    cold) prune ;;
+    *) build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare" ;;
+  esac
+  local tag
+  tag=bench-$(now_ns)
+  case $scenario in
+    go-edit) set_version "$way" "$tag"; expect=$tag ;;
+    new-file) new_file "$way" "$tag"; expect=$tag ;;
+    requirement)
+      local v=v1.0.${tag#bench-} sums
+      sums=$(publish_module "$v")
+      add_requirement "$way" "$v" "$sums"; expect=extra-$v ;;
+    readme) edit_readme "$way" ;;
+  esac
+  local t0 secs
+  t0=$(now_ns)
+  build_cmd "$way" "$log" || die "$way $scenario: build failed: $log"
+  secs=$(fmt_ms "$t0")
+  local got
+  got=$(image_version "$way")
+  [ "$got" = "$expect" ] || die "$way $scenario: the image reports version '$got', not '$expect'"
+  echo "$secs"
+}
+fmt_ms() { # START_NS -> seconds with two decimals
+  local d=$(( ($(now_ns) - $1) / 10000000 ))
+  printf '%d.%02d' $(( d / 100 )) $(( d % 100 ))
+}
+median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# steps LOG : "name=seconds" for each vertex that ran in a plain-progress log (CACHED ones
+# print "cached"), in order of appearance.
+steps() {
+  awk '
+    /^#[0-9]+ / {
+      id = $1; rest = substr($0, length(id) + 2)
+      if (!(id in name)) { name[id] = rest; order[++n] = id }
+      if (rest ~ /^DONE /) done[id] = $3
+      if (rest == "CACHED") done[id] = "cached"
+    }
+    END { for (i = 1; i <= n; i++) { id = order[i]; if (id in done) printf "%s\t%s\n", name[id], done[id] } }
+  ' "$1"
+}
+
+# --- run
+
+declare -A times
+for daemon in ${BENCH_DAEMONS//,/ }; do
+  case $daemon in
+    dockerd) frontend=$GOBUILD_FRONTEND_IMAGE ;;
+    buildkit) frontend=$GOBUILD_FRONTEND_REF ;;
+    *) die "BENCH_DAEMONS: unknown daemon $daemon (dockerd, buildkit)" ;;
+  esac
+  sed -i "1s|.*|# syntax=$frontend|" "$work/ours/go-build.yaml"
+  for scenario in ${BENCH_SCENARIOS//,/ }; do
+    for ((round = 1; round <= RUNS; round++)); do
+      order=("${WAYS[@]}")
+      (( round % 2 == 0 )) && order=("${WAYS[1]}" "${WAYS[0]}")
+      for way in "${order[@]}"; do
+        s=$(sample "$scenario" "$way" "$round")
+        times[$daemon,$scenario,$way]+="$s "
+        log "$daemon $scenario $way run $round: ${s}s"
+      done
+    done
+  done
+done
+
+echo "| daemon | scenario | best hand-written (s) | ours (s) | ours ÷ best | runs best / ours |"
+echo "|---|---|---:|---:|---:|---|"
+for daemon in ${BENCH_DAEMONS//,/ }; do
+  for scenario in ${BENCH_SCENARIOS//,/ }; do
+    b=$(tr ' ' '\n' <<<"${times[$daemon,$scenario,best]}" | grep . | median)
+    o=$(tr ' ' '\n' <<<"${times[$daemon,$scenario,ours]}" | grep . | median)
+    printf '| %s | %s | %.2f | %.2f | %.2f | %s/ %s|\n' "$daemon" "$scenario" "$b" "$o" \
+      "$(awk -v a="$o" -v b="$b" 'BEGIN {print a / b}')" \
+      "${times[$daemon,$scenario,best]}" "${times[$daemon,$scenario,ours]}"
+  done
+done
+echo
+echo "Steps that ran in the last run of each scenario, ours (BuildKit's DONE seconds):"
+for daemon in ${BENCH_DAEMONS//,/ }; do
+  for scenario in ${BENCH_SCENARIOS//,/ }; do
+    echo
+    echo "- $daemon, $scenario:"
+    steps "$out/$daemon-$scenario-ours-$RUNS.log" | grep -v $'\tcached$' | sed 's/^/  - /' || true
+  done
+done

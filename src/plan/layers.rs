@@ -1,0 +1,373 @@
+//! `layer` mode in parts, on daemons that make symlinks in file ops (BuildKit ≥ v0.2x): the
+//! module cache the build reads is one layer per group of modules plus one for the module
+//! graph and checksums, each mounted into the build, with symlinks that make one module cache
+//! of them — instead of one layer filled from scratch for every go.mod change.
+//!
+//! A new requirement then extracts only the group it joins: each group's step is keyed by its
+//! own module list and go.sum lines, and it waits for the download step through that step's
+//! output, an empty directory — BuildKit keys a read-only mount by its content, so a new
+//! download does not re-key the groups. (A merge op would rebuild the whole merged tree by
+//! hard links on every change: seconds for a large module graph.) The layers stay ordinary
+//! cache records: immune to cache-mount GC and exported by `--cache-to`, each on its own.
+
+use sha2::{Digest, Sha256};
+
+use super::script::{Line, Script};
+use super::{
+    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Shared, Step, StepMount, StepRoot,
+};
+use crate::gomod::GoSum;
+use serde::Serialize;
+
+/// Where a layer step writes its part of the module cache.
+pub const LAYER_DIR: &str = "/gobuild/layer";
+/// Where layer steps mount the download step's (empty) output.
+pub const FETCHED: &str = "/gobuild/fetched";
+/// Where build steps mount layer `i`, at `MODULES_DIR/i`.
+pub const MODULES_DIR: &str = "/gobuild/modules";
+/// Where a group's go.sum lines are mounted.
+const SUMS_DIR: &str = "/gobuild/sums";
+/// Modules per group before the groups double (at most [`MAX_GROUPS`]).
+const GROUP_SIZE: usize = 16;
+const MAX_GROUPS: usize = 16;
+
+/// The module cache in layers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleLayers {
+    /// The graph and checksums layer, then one per group; each writes [`LAYER_DIR`].
+    pub steps: Vec<Step>,
+    /// `(link, target)`: symlinks in the build steps' root that make [`GOMODCACHE`] of the
+    /// layers mounted at [`MODULES_DIR`].
+    pub links: Vec<(String, String)>,
+}
+
+impl ModuleLayers {
+    /// The mounts a step needs to read the module cache.
+    pub fn mounts(&self) -> impl Iterator<Item = StepMount> {
+        (0..self.steps.len()).map(|i| StepMount {
+            dest: format!("{MODULES_DIR}/{i}"),
+            source: MountSource::ModuleLayer(i),
+        })
+    }
+}
+
+/// One module whose files the build may read, with its go.sum lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Module {
+    path: String,
+    version: String,
+    sums: [String; 2],
+}
+
+impl Module {
+    /// Its directory in a module cache, as Go names it.
+    fn dir(&self) -> String {
+        format!("{}@{}", escape(&self.path), escape(&self.version))
+    }
+}
+
+/// The layers, or none when the module set cannot be known from go.mod and go.sum alone (a
+/// workspace, go < 1.17, a requirement without both sums, an odd path): then one step fills
+/// the layer as before.
+pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
+    let modules = build_modules(inputs).filter(|m| !m.is_empty())?;
+    let groups = groups(modules);
+    // The deps step, the graph, the groups.
+    let count = groups.len() + 2;
+    let mut links = vec![(
+        format!("{GOMODCACHE}/cache"),
+        format!("{MODULES_DIR}/0/cache"),
+    )];
+    for (i, group) in groups.iter().enumerate() {
+        for module in group {
+            let dir = module.dir();
+            links.push((
+                format!("{GOMODCACHE}/{dir}"),
+                format!("{MODULES_DIR}/{}/{dir}", i + 1),
+            ));
+        }
+    }
+    let steps = std::iter::once(graph_step(shared, &groups, count))
+        .chain(
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, group)| group_step(shared, group, i + 3, count)),
+        )
+        .collect();
+    Some(ModuleLayers { steps, links })
+}
+
+/// A digest of the layer steps' commands and go.sum lines.
+pub fn key(steps: &[Step]) -> String {
+    let mut hash = Sha256::new();
+    for step in steps {
+        for arg in &step.args {
+            hash.update(arg.as_bytes());
+            hash.update([0]);
+        }
+        for mount in &step.mounts {
+            if let MountSource::File { contents, .. } = &mount.source {
+                hash.update(contents.as_bytes());
+            }
+        }
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// go.mod's requirements with replacements applied: from go 1.17 on, go.mod lists every
+/// module that provides a package to the build. Replacements by directories are in the
+/// context, not in the module cache.
+fn build_modules(inputs: &Inputs) -> Option<Vec<Module>> {
+    let facts = inputs.modules;
+    let main = &facts.main;
+    let modern = main
+        .go
+        .is_some_and(|(go, _)| (go.major, go.minor) >= (1, 17));
+    if facts.work.is_some() || !modern {
+        return None;
+    }
+    let go_sum = GoSum::parse(&facts.go_sum);
+    let mut modules = Vec::new();
+    for require in &main.requires {
+        let exact = format!("{} {}", require.path, require.version);
+        let replace = main
+            .replaces
+            .iter()
+            .rev()
+            .find(|r| r.old == exact)
+            .or_else(|| main.replaces.iter().rev().find(|r| r.old == require.path));
+        let (path, version) = match replace {
+            Some(r) if r.local_dir().is_some() => continue,
+            Some(r) => (r.new.clone(), r.new_version.clone()?),
+            None => (require.path.clone(), require.version.clone()),
+        };
+        if !plain_module(&path, &version) {
+            return None;
+        }
+        let sums = go_sum.lines(&path, &version)?;
+        modules.push(Module {
+            path,
+            version,
+            sums,
+        });
+    }
+    modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
+    modules.dedup_by(|a, b| a.path == b.path && a.version == b.version);
+    Some(modules)
+}
+
+/// A module path and version the Go command would accept, with nothing it could take for a
+/// flag; anything else is left to `go mod download` in the one-step layer, which says what is
+/// wrong.
+fn plain_module(path: &str, version: &str) -> bool {
+    let path_ok = !path.is_empty()
+        && !path.starts_with(['-', '/', '.'])
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/+".contains(&b));
+    let version_ok = version.starts_with('v')
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b));
+    path_ok && version_ok
+}
+
+/// Modules in groups chosen by a hash of their path, so a version change moves nothing
+/// between groups. The number of groups is a power of two that grows with the module count.
+fn groups(modules: Vec<Module>) -> Vec<Vec<Module>> {
+    let count = modules
+        .len()
+        .div_ceil(GROUP_SIZE)
+        .next_power_of_two()
+        .min(MAX_GROUPS);
+    let mut groups: Vec<Vec<Module>> = vec![Vec::new(); count];
+    for module in modules {
+        let hash = Sha256::digest(module.path.as_bytes());
+        groups[usize::from(hash[0]) % count].push(module);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// The environment of a step that reads the download cache as its only proxy, offline.
+fn from_download_cache(line: Line) -> Line {
+    line.assign("GOMODCACHE", LAYER_DIR)
+        .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
+        .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= GOFLAGS=")
+}
+
+fn layer_mounts(shared: &Shared) -> Vec<StepMount> {
+    vec![
+        StepMount {
+            dest: FETCHED.to_string(),
+            source: MountSource::Fetched,
+        },
+        shared.cache(DOWNLOAD_CACHE, "gomod-download"),
+        StepMount {
+            dest: LAYER_DIR.to_string(),
+            source: MountSource::Output,
+        },
+    ]
+}
+
+/// Every go.mod of the module graph (`go mod graph` reads them all and no zip), and the
+/// `.ziphash` file Go checks beside each extracted module: the go.sum line's hash, which the
+/// group steps verified. Keyed by go.mod and go.sum.
+fn graph_step(shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
+    let mut script = Script::new()
+        .syntax("set -e")
+        .line(from_download_cache(Line::default()).then("go mod graph >/dev/null"));
+    for module in groups.iter().flatten() {
+        let hash = module.sums[0].rsplit(' ').next().unwrap_or_default();
+        script = script.line(
+            Line::syntax("printf '%s'")
+                .value(hash)
+                .then(">")
+                .value(format!(
+                    "{LAYER_DIR}/cache/download/{}/@v/{}.ziphash",
+                    escape(&module.path),
+                    escape(&module.version)
+                )),
+        );
+    }
+    let mut mounts = vec![StepMount {
+        dest: super::SRC.to_string(),
+        source: MountSource::ModFiles,
+    }];
+    mounts.extend(layer_mounts(shared));
+    Step {
+        name: format!("[deps 2/{count}] module graph"),
+        root: StepRoot::Builder,
+        args: script.argv(),
+        env: shared.base_env.clone(),
+        cwd: shared.workdir.clone(),
+        network: NetMode::None,
+        mounts,
+        at: Default::default(),
+    }
+}
+
+/// Extracts one group's modules from the download cache, checked against their go.sum lines
+/// (the Go command verifies a download against go.sum in the module it runs in). Only the
+/// extracted trees stay: the graph layer holds what Go keeps beside them.
+fn group_step(shared: &Shared, group: &[Module], index: usize, count: usize) -> Step {
+    let sums: String = group
+        .iter()
+        .flat_map(|m| m.sums.iter())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let script = Script::new()
+        .syntax("set -e")
+        .syntax("mkdir -p /tmp/gobuild-modules && cd /tmp/gobuild-modules")
+        .syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod")
+        .line(Line::command(
+            "cp",
+            [format!("{SUMS_DIR}/go.sum"), "go.sum".into()],
+        ))
+        .line(
+            from_download_cache(Line::default())
+                .then("go mod download --")
+                .values(group.iter().map(|m| format!("{}@{}", m.path, m.version))),
+        )
+        .line(Line::command(
+            "rm",
+            ["-rf".to_string(), format!("{LAYER_DIR}/cache")],
+        ));
+    let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
+    let name = match group.len() {
+        1 => format!("[deps {index}/{count}] modules: {first}"),
+        n => format!("[deps {index}/{count}] modules: {first} and {} more", n - 1),
+    };
+    let mut mounts = layer_mounts(shared);
+    mounts.push(StepMount {
+        dest: SUMS_DIR.to_string(),
+        source: MountSource::File {
+            name: "go.sum".to_string(),
+            contents: sums,
+        },
+    });
+    Step {
+        name,
+        root: StepRoot::Builder,
+        args: script.argv(),
+        env: shared.base_env.clone(),
+        cwd: "/".to_string(),
+        network: NetMode::None,
+        mounts,
+        at: Default::default(),
+    }
+}
+
+/// A module path or version as the module cache writes it: each capital letter becomes `!`
+/// and the letter in lower case (`github.com/Azure` → `github.com/!azure`).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('!');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(path: &str) -> Module {
+        Module {
+            path: path.to_string(),
+            version: "v1.0.0".to_string(),
+            sums: [String::new(), String::new()],
+        }
+    }
+
+    #[test]
+    fn groups_are_stable_and_grow_in_powers_of_two() {
+        let few: Vec<Module> = (0..10)
+            .map(|i| module(&format!("example.com/m{i}")))
+            .collect();
+        assert_eq!(groups(few).len(), 1);
+        let many: Vec<Module> = (0..300)
+            .map(|i| module(&format!("example.com/m{i}")))
+            .collect();
+        let grouped = groups(many.clone());
+        assert_eq!(grouped.len(), MAX_GROUPS);
+        // A new version of one module changes only that module's group.
+        let mut bumped = many;
+        bumped[7].version = "v1.1.0".to_string();
+        let regrouped = groups(bumped);
+        let changed = grouped
+            .iter()
+            .zip(&regrouped)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, 1);
+    }
+
+    #[test]
+    fn paths_are_escaped_like_the_module_cache() {
+        assert_eq!(
+            escape("github.com/Azure/go-ntlmssp"),
+            "github.com/!azure/go-ntlmssp"
+        );
+        assert_eq!(escape("v1.0.0-RC1"), "v1.0.0-!r!c1");
+    }
+
+    #[test]
+    fn only_plain_paths_and_versions_reach_the_command_line() {
+        assert!(plain_module(
+            "github.com/a/b",
+            "v1.2.3-0.20200101000000-abcdef123456"
+        ));
+        assert!(plain_module("gopkg.in/yaml.v3", "v3.0.1+incompatible"));
+        assert!(!plain_module("-x", "v1.0.0"));
+        assert!(!plain_module("example.com/a", "-reuse=x"));
+        assert!(!plain_module("example.com/a b", "v1.0.0"));
+        assert!(!plain_module("example.com/a", "master"));
+    }
+}
