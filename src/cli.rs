@@ -112,7 +112,9 @@ pub fn render_offline(
             &host,
             &options,
             &Platform::host(),
-            Daemon { symlinks: true },
+            Daemon {
+                module_layers: true,
+            },
         ))?;
     let ctx = RenderContext {
         session_id: OFFLINE_SESSION.to_string(),

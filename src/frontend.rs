@@ -79,8 +79,10 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         options: &options,
         spec_ref: std::sync::OnceLock::new(),
     };
+    let caps = &session.caps.llb;
     let daemon = Daemon {
-        symlinks: session.caps.llb.contains("file.symlink.create"),
+        module_layers: caps.contains("file.symlink.create")
+            && caps.contains("exec.mount.cache.content"),
     };
     let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform, daemon).await?;
     let ctx = RenderContext {

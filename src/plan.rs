@@ -66,8 +66,9 @@ pub struct Known<'a> {
 /// What the daemon can do, from its capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Daemon {
-    /// Symlinks in file ops (cap `file.symlink.create`): `layer` mode in parts ([`layers`]).
-    pub symlinks: bool,
+    /// Symlinks in file ops and mounts keyed by definition (caps `file.symlink.create`,
+    /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
+    pub module_layers: bool,
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -189,7 +190,7 @@ pub enum MountSource {
     /// The deps step's output (empty), read-only: orders a step after the download without
     /// keying it on the download.
     Fetched,
-    /// Layer `i` of the module cache ([`layers`]), writable, changes dropped.
+    /// Layer `i` of the module cache ([`layers`]), read-only, keyed by its definition.
     ModuleLayer(usize),
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
     Ssh { id: String },
@@ -455,7 +456,7 @@ pub fn plan(
     mod_files.retain(|file| inputs.context_files.contains(file));
     let settings = &inputs.spec.modules;
     let module_layers = match settings.cache.value {
-        ModuleCache::Layer if inputs.daemon.symlinks && !shared.vendor && !settings.verify => {
+        ModuleCache::Layer if inputs.daemon.module_layers && !shared.vendor && !settings.verify => {
             layers::plan(inputs, &shared)
         }
         _ => None,
@@ -735,8 +736,7 @@ fn target(
                 [(name, _, _)] => format!("{OUT}/{name}"),
                 _ => format!("{OUT}/"),
             };
-            let mut commands = vec![build::main_package_check(&packages)];
-            commands.extend(build::build_commands(chosen, &command.flags));
+            let commands = build::build_commands(chosen, &command.flags);
             (
                 format!(
                     "[{} 1/1] go build{vendored} -o {target} {}",

@@ -117,6 +117,27 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
         })
 }
 
+/// The context files `copies` select, by one copy filtered by their patterns (BuildKit
+/// v0.9+). Content-keyed like [`select`], and one checksum walk of the context instead of one
+/// per copy: hundreds of copies cost seconds on every build, even a cached one.
+fn filtered(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> State {
+    if copies.is_empty() {
+        return State::scratch();
+    }
+    let op = FileOp::new().copy(
+        context,
+        "/",
+        "/",
+        CopyOptions {
+            follow_symlinks: false,
+            wildcard: false,
+            include_patterns: copies.iter().map(copy_pattern).collect(),
+            ..CopyOptions::default()
+        },
+    );
+    State::scratch().file(op, meta.name(name))
+}
+
 /// The build step's files as a local source filtered by `copies` as include patterns
 /// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
 /// change.
@@ -216,7 +237,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             "[internal] select go.mod and go.sum",
         ),
         sources: match ctx.selection {
-            Selection::Copies => select(
+            Selection::Copies => filtered(
                 &context,
                 &plan.source_copies,
                 r.meta(Pos::default(), &plan.build_platform),
@@ -348,10 +369,13 @@ impl Renderer<'_> {
                 MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
                 MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
                 MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
+                // The layers' own keys already say what they hold.
                 MountSource::ModuleLayer(i) => Mount::bind(
                     stages.module_layers.get(*i).unwrap_or(&State::scratch()),
                     &mount.dest,
-                ),
+                )
+                .readonly()
+                .keyed_by_definition(),
                 // Optional: the step's own check names the missing --ssh / --secret flag.
                 MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
                 MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),

@@ -32,6 +32,8 @@ pub struct Mount {
     kind: MountKind,
     readonly: bool,
     selector: Option<String>,
+    /// Key the step by this mount's definition only, never by its content.
+    by_definition: bool,
 }
 
 #[derive(Clone)]
@@ -106,6 +108,13 @@ impl Mount {
         self
     }
 
+    /// Keys the step by the mount's definition, not its content (cap `exec.mount.cache.content`):
+    /// BuildKit otherwise checksums every file of a read-only mount to key the step.
+    pub fn keyed_by_definition(mut self) -> Mount {
+        self.by_definition = true;
+        self
+    }
+
     /// Mount only this path of the source state.
     pub fn selector(mut self, path: impl Into<String>) -> Mount {
         self.selector = Some(path.into());
@@ -118,6 +127,7 @@ impl Mount {
             kind,
             readonly: false,
             selector: None,
+            by_definition: false,
         }
     }
 
@@ -252,6 +262,10 @@ impl State {
             };
             if mount.selector.is_some() {
                 add_cap(&mut caps, "exec.mount.selector");
+            }
+            if mount.by_definition {
+                pm.set_content_cache(pb::MountContentCache::Off);
+                add_cap(&mut caps, "exec.mount.cache.content");
             }
             if mount.has_output() {
                 pm.output = i64::try_from(outputs.len()).unwrap_or(i64::MAX);

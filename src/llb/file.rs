@@ -45,6 +45,9 @@ pub struct CopyOptions {
     pub mode: Option<u32>,
     /// `src` may be a pattern (`dir/*.go`); otherwise it is taken literally.
     pub wildcard: bool,
+    /// Only what these patterns select under `src` (cap `file.copy.includeexcludepatterns`,
+    /// BuildKit v0.9+); empty: everything.
+    pub include_patterns: Vec<String>,
 }
 
 impl Default for CopyOptions {
@@ -55,6 +58,7 @@ impl Default for CopyOptions {
             dir_copy_contents: true,
             mode: None,
             wildcard: true,
+            include_patterns: Vec::new(),
         }
     }
 }
@@ -156,6 +160,11 @@ impl State {
         {
             caps.push("file.symlink.create");
         }
+        if op.actions.iter().any(
+            |a| matches!(a, Action::Copy { options, .. } if !options.include_patterns.is_empty()),
+        ) {
+            caps.push("file.copy.includeexcludepatterns");
+        }
         let timestamp = op.timestamp.unwrap_or(-1);
 
         let actions = op
@@ -210,6 +219,7 @@ fn encode(action: Action, timestamp: i64) -> pb::file_action::Action {
             create_dest_path: options.create_dest_path,
             allow_wildcard: options.wildcard,
             allow_empty_wildcard: options.wildcard,
+            include_patterns: options.include_patterns,
             timestamp,
             ..Default::default()
         }),

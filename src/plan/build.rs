@@ -99,24 +99,41 @@ const STAGING: &str = "/tmp/gobuild-out";
 /// Command lines that build `binaries` (`(name, package, default name)`) into `/out`: one
 /// `go build` for all of them when their default names differ (Go then parallelises over
 /// packages and links once each), moving each to its name; otherwise one per binary.
+///
+/// A package that is not `package main` builds "successfully": alone into an archive
+/// (`!<arch>`), with others into nothing. Only then is `go list` asked which one it was —
+/// before every build it would cost a package load (a second on a large module).
 pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -> Vec<Line> {
+    let packages: Vec<&str> = binaries.iter().map(|(_, p, _)| p.as_str()).collect();
     let mut defaults: Vec<&str> = binaries.iter().map(|(_, _, d)| d.as_str()).collect();
     defaults.sort();
     defaults.dedup();
     let go_build = || Line::syntax("go build").values(flags).then("-o");
     if binaries.len() == 1 || defaults.len() < binaries.len() {
-        return binaries
+        let mut commands: Vec<Line> = binaries
             .iter()
             .map(|(name, package, _)| go_build().value(format!("{OUT}/{name}")).value(package))
             .collect();
+        commands.push(
+            Line::syntax("for f in")
+                .values(binaries.iter().map(|(name, _, _)| format!("{OUT}/{name}")))
+                .then("; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then")
+                .line(not_main(&packages))
+                .then("fi; done"),
+        );
+        return commands;
     }
-    let packages = binaries.iter().map(|(_, package, _)| package);
-    let mut commands = vec![go_build().value(format!("{STAGING}/")).values(packages)];
+    let mut commands = vec![go_build().value(format!("{STAGING}/")).values(&packages)];
     for (name, _, default) in binaries {
-        commands.push(Line::command(
-            "mv",
-            [format!("{STAGING}/{default}"), format!("{OUT}/{name}")],
-        ));
+        let staged = format!("{STAGING}/{default}");
+        commands.push(
+            Line::syntax("if [ ! -e")
+                .value(&staged)
+                .then("]; then")
+                .line(not_main(&packages))
+                .then("fi;")
+                .line(Line::command("mv", [staged, format!("{OUT}/{name}")])),
+        );
     }
     commands
 }
@@ -134,13 +151,12 @@ pub fn default_name(package: &str, module_path: &str) -> String {
     binary_name_for(&import_path).to_string()
 }
 
-/// Fails when a package to be built as a binary is not `package main`: Go would build it
-/// "successfully" into an archive, which is no program.
-pub fn main_package_check<S: AsRef<str>>(packages: &[S]) -> Line {
+/// Names the packages among `packages` that are not `package main`, and fails.
+fn not_main(packages: &[&str]) -> Line {
     Line::syntax("go list -f")
         .value(r#"{{if ne .Name "main"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}"#)
         .values(packages)
-        .then("> /tmp/gobuild-notmain; if grep . /tmp/gobuild-notmain >&2; then exit 1; fi")
+        .then(">&2; exit 1;")
 }
 
 /// A POSIX shell script that runs `commands` and, when they fail the way a module missing
@@ -231,14 +247,21 @@ mod tests {
             render(commands),
             [
                 "go build '-trimpath' -o '/tmp/gobuild-out/' './cmd/api' './cmd/worker'",
-                "mv '/tmp/gobuild-out/api' '/out/api'",
-                "mv '/tmp/gobuild-out/worker' '/out/wk'",
+                "if [ ! -e '/tmp/gobuild-out/api' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/api' '/out/api'",
+                "if [ ! -e '/tmp/gobuild-out/worker' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/worker' '/out/wk'",
             ]
         );
         // Names that swap defaults cannot clobber each other: renames leave the staging dir.
         let swapped = build_commands(&[b("b", "./a", "a"), b("a", "./b", "b")], &flags);
+        let moves: Vec<String> = render(swapped)[1..]
+            .iter()
+            .map(|l| {
+                l.rsplit_once("fi; ")
+                    .map_or(l.clone(), |(_, mv)| mv.to_string())
+            })
+            .collect();
         assert_eq!(
-            render(swapped)[1..],
+            moves,
             [
                 "mv '/tmp/gobuild-out/a' '/out/b'",
                 "mv '/tmp/gobuild-out/b' '/out/a'"
@@ -251,13 +274,21 @@ mod tests {
             ],
             &flags,
         );
+        let clash = render(clash);
         assert_eq!(
-            render(clash),
+            clash[..2],
             [
                 "go build '-trimpath' -o '/out/a' './a/server'",
                 "go build '-trimpath' -o '/out/b' './b/server'"
             ],
             "same default names: one go build each"
+        );
+        assert!(
+            clash[2].starts_with(
+                "for f in '/out/a' '/out/b' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list"
+            ),
+            "an archive instead of a program names the package: {}",
+            clash[2]
         );
     }
 
