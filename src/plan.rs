@@ -425,6 +425,19 @@ impl Shared {
         })
     }
 
+    /// The environment of a step that downloads modules: the module settings and the
+    /// private modules' git settings over the image's.
+    fn fetching_env(&self) -> BTreeMap<String, String> {
+        let mut env = self.base_env.clone();
+        if !self.user_flags.is_empty() {
+            // modules.goflags reach the download too (a build arg GOFLAGS still wins).
+            env.insert("GOFLAGS".into(), self.user_flags.join(" "));
+        }
+        env.extend(self.module_env.clone());
+        env.extend(self.access.env.clone());
+        env
+    }
+
     fn cache(&self, dest: &str, id: &str) -> StepMount {
         StepMount {
             dest: dest.to_string(),
@@ -497,13 +510,7 @@ pub fn plan(
 /// after it, it only downloads; they fill the layers.
 fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
     let settings = &inputs.spec.modules;
-    let mut env = shared.base_env.clone();
-    if !shared.user_flags.is_empty() {
-        // modules.goflags reach the download too (a build arg GOFLAGS still wins).
-        env.insert("GOFLAGS".into(), shared.user_flags.join(" "));
-    }
-    env.extend(shared.module_env.clone());
-    env.extend(shared.access.env.clone());
+    let env = shared.fetching_env();
     let verify = settings.verify.then(|| Line::syntax("go mod verify"));
     let (lines, mounts) = match settings.cache.value {
         ModuleCache::Layer if !layers.is_empty() => (
@@ -552,12 +559,6 @@ fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
         ),
     };
     let mut name = format!("[deps 1/{}] go mod download", layers.len() + 1);
-    if !layers.is_empty() {
-        // Layer steps do not follow this step's key (see `layers`), but whenever one of them
-        // changes, this step must run first and fill the download cache they read: the cache
-        // mount may have been collected since the last download.
-        env.insert("GOBUILD_LAYERS".into(), layers::key(layers));
-    }
     if settings.verify {
         name.push_str(" && go mod verify");
     }

@@ -189,6 +189,9 @@ fn dump_file(out: &mut String, file: &pb::FileOp) {
                 if copy.mode >= 0 {
                     let _ = write!(out, " mode={:o}", copy.mode);
                 }
+                if !copy.include_patterns.is_empty() {
+                    let _ = write!(out, " include={}", copy.include_patterns.join(","));
+                }
             }
             Some(A::Rm(rm)) => {
                 let _ = write!(out, "rm {}", rm.path);

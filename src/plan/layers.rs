@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::script::{Line, Script};
+use super::script::Line;
 use super::{
     DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Shared, Step, StepMount, StepRoot,
 };
@@ -87,32 +87,15 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
             ));
         }
     }
-    let steps = std::iter::once(graph_step(shared, &groups, count))
+    let steps = std::iter::once(graph_step(inputs, shared, &groups, count))
         .chain(
             groups
                 .iter()
                 .enumerate()
-                .map(|(i, group)| group_step(shared, group, i + 3, count)),
+                .map(|(i, group)| group_step(inputs, shared, group, i + 3, count)),
         )
         .collect();
     Some(ModuleLayers { steps, links })
-}
-
-/// A digest of the layer steps' commands and go.sum lines.
-pub fn key(steps: &[Step]) -> String {
-    let mut hash = Sha256::new();
-    for step in steps {
-        for arg in &step.args {
-            hash.update(arg.as_bytes());
-            hash.update([0]);
-        }
-        for mount in &step.mounts {
-            if let MountSource::File { contents, .. } = &mount.source {
-                hash.update(contents.as_bytes());
-            }
-        }
-    }
-    format!("{:x}", hash.finalize())
 }
 
 /// go.mod's requirements with replacements applied: from go 1.17 on, go.mod lists every
@@ -190,15 +173,26 @@ fn groups(modules: Vec<Module>) -> Vec<Vec<Module>> {
     groups
 }
 
-/// The environment of a step that reads the download cache as its only proxy, offline.
+/// A layer step reads the download cache the deps step has just filled, and falls back to
+/// the step's own proxy: BuildKit may collect the cache mount between the two steps (its GC
+/// keeps cache mounts small), and a build must not fail for that.
 fn from_download_cache(line: Line) -> Line {
-    line.assign("GOMODCACHE", LAYER_DIR)
-        .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
-        .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= GOFLAGS=")
+    line.assign("GOMODCACHE", LAYER_DIR).then(concat!(
+        "GOPROXY=\"file:///var/cache/gobuild/gomod/cache/download,",
+        "${GOPROXY:-https://proxy.golang.org,direct}\" GOFLAGS="
+    ))
 }
 
-fn layer_mounts(shared: &Shared) -> Vec<StepMount> {
-    vec![
+/// A layer step's environment, network and mounts: those of a step that fetches modules.
+fn fetching_step(
+    inputs: &Inputs,
+    shared: &Shared,
+    name: String,
+    script: Vec<Line>,
+    cwd: String,
+    mut mounts: Vec<StepMount>,
+) -> Step {
+    mounts.extend([
         StepMount {
             dest: FETCHED.to_string(),
             source: MountSource::Fetched,
@@ -208,19 +202,28 @@ fn layer_mounts(shared: &Shared) -> Vec<StepMount> {
             dest: LAYER_DIR.to_string(),
             source: MountSource::Output,
         },
-    ]
+    ]);
+    mounts.extend(shared.access.mounts.iter().cloned());
+    Step {
+        name,
+        root: StepRoot::Builder,
+        args: super::fetch_script(&shared.access, script).argv(),
+        env: shared.fetching_env(),
+        cwd,
+        network: inputs.options.network.unwrap_or(NetMode::Sandbox),
+        mounts,
+        at: inputs.spec.module.pos,
+    }
 }
 
 /// Every go.mod of the module graph (`go mod graph` reads them all and no zip), and the
 /// `.ziphash` file Go checks beside each extracted module: the go.sum line's hash, which the
 /// group steps verified. Keyed by go.mod and go.sum.
-fn graph_step(shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
-    let mut script = Script::new()
-        .syntax("set -e")
-        .line(from_download_cache(Line::default()).then("go mod graph >/dev/null"));
+fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
+    let mut script = vec![from_download_cache(Line::default()).then("go mod graph >/dev/null")];
     for module in groups.iter().flatten() {
         let hash = module.sums[0].rsplit(' ').next().unwrap_or_default();
-        script = script.line(
+        script.push(
             Line::syntax("printf '%s'")
                 .value(hash)
                 .then(">")
@@ -231,72 +234,57 @@ fn graph_step(shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
                 )),
         );
     }
-    let mut mounts = vec![StepMount {
+    let module_files = StepMount {
         dest: super::SRC.to_string(),
         source: MountSource::ModFiles,
-    }];
-    mounts.extend(layer_mounts(shared));
-    Step {
-        name: format!("[deps 2/{count}] module graph"),
-        root: StepRoot::Builder,
-        args: script.argv(),
-        env: shared.base_env.clone(),
-        cwd: shared.workdir.clone(),
-        network: NetMode::None,
-        mounts,
-        at: Default::default(),
-    }
+    };
+    fetching_step(
+        inputs,
+        shared,
+        format!("[deps 2/{count}] module graph"),
+        script,
+        shared.workdir.clone(),
+        vec![module_files],
+    )
 }
 
-/// Extracts one group's modules from the download cache, checked against their go.sum lines
-/// (the Go command verifies a download against go.sum in the module it runs in). Only the
-/// extracted trees stay: the graph layer holds what Go keeps beside them.
-fn group_step(shared: &Shared, group: &[Module], index: usize, count: usize) -> Step {
+/// Extracts one group's modules, checked against their go.sum lines (the Go command verifies
+/// a download against go.sum in the module it runs in). Only the extracted trees stay: the
+/// graph layer holds what Go keeps beside them.
+fn group_step(
+    inputs: &Inputs,
+    shared: &Shared,
+    group: &[Module],
+    index: usize,
+    count: usize,
+) -> Step {
     let sums: String = group
         .iter()
         .flat_map(|m| m.sums.iter())
         .map(|line| format!("{line}\n"))
         .collect();
-    let script = Script::new()
-        .syntax("set -e")
-        .syntax("mkdir -p /tmp/gobuild-modules && cd /tmp/gobuild-modules")
-        .syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod")
-        .line(Line::command(
-            "cp",
-            [format!("{SUMS_DIR}/go.sum"), "go.sum".into()],
-        ))
-        .line(
-            from_download_cache(Line::default())
-                .then("go mod download --")
-                .values(group.iter().map(|m| format!("{}@{}", m.path, m.version))),
-        )
-        .line(Line::command(
-            "rm",
-            ["-rf".to_string(), format!("{LAYER_DIR}/cache")],
-        ));
+    let script = vec![
+        Line::syntax("mkdir -p /tmp/gobuild-modules && cd /tmp/gobuild-modules"),
+        Line::syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod"),
+        Line::command("cp", [format!("{SUMS_DIR}/go.sum"), "go.sum".into()]),
+        from_download_cache(Line::default())
+            .then("go mod download --")
+            .values(group.iter().map(|m| format!("{}@{}", m.path, m.version))),
+        Line::command("rm", ["-rf".to_string(), format!("{LAYER_DIR}/cache")]),
+    ];
     let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
     let name = match group.len() {
         1 => format!("[deps {index}/{count}] modules: {first}"),
         n => format!("[deps {index}/{count}] modules: {first} and {} more", n - 1),
     };
-    let mut mounts = layer_mounts(shared);
-    mounts.push(StepMount {
+    let sums = StepMount {
         dest: SUMS_DIR.to_string(),
         source: MountSource::File {
             name: "go.sum".to_string(),
             contents: sums,
         },
-    });
-    Step {
-        name,
-        root: StepRoot::Builder,
-        args: script.argv(),
-        env: shared.base_env.clone(),
-        cwd: "/".to_string(),
-        network: NetMode::None,
-        mounts,
-        at: Default::default(),
-    }
+    };
+    fetching_step(inputs, shared, name, script, "/".to_string(), vec![sums])
 }
 
 /// A module path or version as the module cache writes it: each capital letter becomes `!`
@@ -347,6 +335,18 @@ mod tests {
             .filter(|(a, b)| a != b)
             .count();
         assert_eq!(changed, 1);
+    }
+
+    #[test]
+    fn layers_read_the_download_cache_then_the_proxy() {
+        let line = from_download_cache(Line::default());
+        assert!(
+            line.as_str().contains(&format!(
+                "GOPROXY=\"file://{DOWNLOAD_CACHE}/cache/download,${{GOPROXY:-https://proxy.golang.org,direct}}\""
+            )),
+            "{}",
+            line.as_str()
+        );
     }
 
     #[test]

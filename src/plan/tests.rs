@@ -223,7 +223,7 @@ fn layered_fixture() -> Fixture {
 }
 
 #[test]
-fn layer_mode_on_a_merging_daemon_extracts_modules_in_parts() {
+fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
     let plan = layered_fixture().plan();
     let deps = plan.deps.as_ref().expect("a deps step");
     assert_eq!(deps.name, "[deps 1/3] go mod download");
@@ -300,7 +300,13 @@ example.com/b v1.1.0 h1:BBB=\nexample.com/b v1.1.0/go.mod h1:BBM=\n"
         "exactly the group's go.sum lines: a go.mod change elsewhere leaves the group cached"
     );
     for step in &layers.steps {
-        assert_eq!(step.network, NetMode::None, "{}", step.name);
+        // They read the cache the deps step filled, and fetch like it when GC emptied it.
+        assert_eq!(step.network, deps.network, "{}", step.name);
+        assert!(
+            step.args[2].contains("GOPROXY=\"file:///var/cache/gobuild/gomod/cache/download,"),
+            "{}",
+            step.args[2]
+        );
         assert_eq!(step.root, StepRoot::Builder, "{}", step.name);
         assert!(step.mounts.contains(&StepMount {
             dest: layers::FETCHED.into(),
