@@ -401,6 +401,17 @@ fn vertex<'a>(build: &'a Build, prefix: &str) -> &'a Vertex {
     found[0]
 }
 
+/// What `image` prints when run; the run must succeed.
+fn run_output(env: &Env, image: &str) -> String {
+    let run = env.run(&[], image, &[]);
+    assert!(
+        run.status.success(),
+        "docker run {image} failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).trim().to_string()
+}
+
 /// Every vertex whose name starts with `prefix` (at least one) is CACHED.
 fn all_cached(build: &Build, prefix: &str) -> bool {
     build.some_vertices(prefix).iter().all(|v| v.cached)

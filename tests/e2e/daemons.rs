@@ -66,16 +66,6 @@ fn large_program() -> (Vec<(String, String)>, String, String) {
     (files, spec, format!("big {total}"))
 }
 
-fn run_output(env: &Env, image: &str) -> String {
-    let run = env.run(&[], image, &[]);
-    assert!(
-        run.status.success(),
-        "docker run {image} failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).trim().to_string()
-}
-
 /// More than 3,000 Go files in many directories build on both daemons; a README or CI-file
 /// edit leaves every step CACHED, a .go edit re-runs the build step only.
 #[test]
@@ -89,7 +79,7 @@ fn a_large_context_builds_and_caches_by_content() {
     let first = env.build(&project, &tag);
     first.assert_success();
     super::print_stages(&format!("{go_files} Go files, first build"), &first);
-    assert_eq!(run_output(&env, tag.name()), printed);
+    assert_eq!(super::run_output(&env, tag.name()), printed);
 
     project.write("README.md", &format!("edited {}\n", unique()));
     project.write("ci/pipeline.yml", &format!("# {}\n", unique()));
@@ -120,7 +110,7 @@ fn a_large_context_builds_and_caches_by_content() {
         "a .go file changed, the build must run:\n{}",
         code.output
     );
-    assert_eq!(run_output(&env, tag.name()), printed);
+    assert_eq!(super::run_output(&env, tag.name()), printed);
 }
 
 /// `buildctl` (the gateway frontend directly, no Dockerfile frontend in between) builds the
@@ -324,7 +314,7 @@ fn an_exported_cache_restores_the_deps_step_on_a_pruned_builder() {
         "nothing downloaded: {}",
         proxy.describe_requests()
     );
-    assert_eq!(run_output(&env, tag.name()), super::WITH_DEPS_OUTPUT);
+    assert_eq!(super::run_output(&env, tag.name()), super::WITH_DEPS_OUTPUT);
 }
 
 /// `--call targets` and `--check` get BuildKit's unsupported-subrequest error, not a crash;
@@ -356,7 +346,7 @@ fn unsupported_subrequests_are_refused_cleanly() {
     }
     let tag = ImageTag::new(&env, "after-subrequests");
     env.build(&project, &tag).assert_success();
-    assert_eq!(run_output(&env, tag.name()), HELLO_OUTPUT);
+    assert_eq!(super::run_output(&env, tag.name()), HELLO_OUTPUT);
 }
 
 /// Context files with spaces (leading and trailing too), quotes, `!`, `$`, brackets and a

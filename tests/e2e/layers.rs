@@ -57,35 +57,11 @@ fn program(proxy: &GoProxy) -> Vec<(String, String)> {
     ]
 }
 
+/// A successful build with the test proxy and its own cache mounts.
 fn build(env: &Env, project: &Project, proxy: &GoProxy, tag: &ImageTag, ns: &str) -> Build {
-    let goproxy = format!("GOPROXY={}", proxy.url());
-    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS={ns}");
-    let build = env.build_with(
-        project,
-        &[
-            "--network=host",
-            "--build-arg",
-            &goproxy,
-            "--build-arg",
-            "GOSUMDB=off",
-            "--build-arg",
-            &namespace,
-            "-t",
-            tag.name(),
-        ],
-    );
+    let build = super::build_online(env, project, proxy, tag, ns);
     build.assert_success();
     build
-}
-
-fn printed(env: &Env, tag: &ImageTag) -> String {
-    let run = env.run(&[], tag.name(), &[]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).trim().to_string()
 }
 
 /// A new requirement downloads only itself and, on a current BuildKit, re-extracts only the
@@ -106,7 +82,10 @@ fn a_new_requirement_extracts_only_its_group() {
     let tag = ImageTag::new(&env, "layers");
     let first = build(&env, &project, &proxy, &tag, &ns);
     super::print_stages("40 modules, first build", &first);
-    assert_eq!(printed(&env, &tag), format!("many {MODULES}"));
+    assert_eq!(
+        super::run_output(&env, tag.name()),
+        format!("many {MODULES}")
+    );
     let groups = first
         .vertices("[deps ")
         .into_iter()
@@ -143,7 +122,10 @@ fn a_new_requirement_extracts_only_its_group() {
     );
     let added = build(&env, &project, &proxy, &tag, &ns);
     super::print_stages("after adding example.com/late", &added);
-    assert_eq!(printed(&env, &tag), format!("many {MODULES} late"));
+    assert_eq!(
+        super::run_output(&env, tag.name()),
+        format!("many {MODULES} late")
+    );
     assert_eq!(
         proxy.module_requests(),
         ["example.com/late@v1.0.0"],
@@ -186,5 +168,8 @@ fn a_new_requirement_extracts_only_its_group() {
         "offline: {}",
         proxy.describe_requests()
     );
-    assert_eq!(printed(&env, &tag), format!("many {MODULES} late"));
+    assert_eq!(
+        super::run_output(&env, tag.name()),
+        format!("many {MODULES} late")
+    );
 }
