@@ -215,7 +215,7 @@ pub enum Output {
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub platform: Platform,
-    /// The binaries built, in spec order; they land in `/out`.
+    /// The binaries built, in spec order; they land in [`binaries_dir`] under `/out`.
     pub binaries: Vec<String>,
     /// `go build` (or `go test` for [`Output::Test`]).
     pub step: Step,
@@ -733,11 +733,12 @@ fn target(
         }
         _ => {
             let packages: Vec<&str> = chosen.iter().map(|(_, p, _)| p.as_str()).collect();
+            let dir = binaries_dir(command.output);
             let target = match chosen.as_slice() {
-                [(name, _, _)] => format!("{OUT}/{name}"),
-                _ => format!("{OUT}/"),
+                [(name, _, _)] => format!("{dir}/{name}"),
+                _ => format!("{dir}/"),
             };
-            let commands = build::build_commands(chosen, &command.flags);
+            let commands = build::build_commands(chosen, &command.flags, &dir);
             (
                 format!(
                     "[{} 1/1] go build{vendored} -o {target} {}",
@@ -793,6 +794,16 @@ fn target(
         step,
         runtime,
     })
+}
+
+/// Where the build step writes the binaries. For an image, the output already has the
+/// runtime layer's layout, so one copy (which also sets every time) makes the layer; for
+/// `--target binaries`, the output is the result.
+fn binaries_dir(output: Output) -> String {
+    match output {
+        Output::Image => format!("{OUT}{BIN_DIR}"),
+        Output::Binaries | Output::Test => OUT.to_string(),
+    }
 }
 
 /// What `--target` asks for, and which binaries (indexes into the spec) it builds.

@@ -11,8 +11,8 @@ use crate::llb::{
 };
 use crate::plan::select::ContextCopy;
 use crate::plan::{
-    self, BIN_DIR, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot,
-    layers, modules,
+    self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot, layers,
+    modules,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -289,18 +289,11 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             let out = r.exec(&target.step, &stages, &after_deps).output(OUT);
             let (state, config) = match (plan.output, &target.runtime) {
                 (Output::Image, Some(runtime)) => (
-                    r.runtime(
-                        runtime,
-                        &target.platform,
-                        &stages.builder,
-                        &out,
-                        &target.binaries,
-                    ),
+                    r.runtime(runtime, &target.platform, &stages.builder, &out),
                     Some(runtime.config.to_json()?),
                 ),
-                (Output::Binaries, _) => {
-                    (r.binaries(&target.platform, &out, &target.binaries), None)
-                }
+                // Only the built files, at the root.
+                (Output::Binaries, _) => (out, None),
                 // The test step's (empty) output: the build succeeds only when the tests do.
                 _ => (out, None),
             };
@@ -400,17 +393,16 @@ impl Renderer<'_> {
     }
 
     /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then
-    /// one layer with the binaries. Each layer is assembled in a staging state and copied in
-    /// whole with the spec's timestamp: a copy sets a directory's time after filling it, so
-    /// every path of the layer (directories too) gets that time and the layers are
-    /// reproducible.
+    /// one layer with the binaries. Each layer is assembled in a staging state (for the
+    /// binaries: the build step's output) and copied in whole with the spec's timestamp: a
+    /// copy sets a directory's time after filling it, so every path of the layer (directories
+    /// too) gets that time and the layers are reproducible.
     fn runtime(
         &self,
         runtime: &Runtime,
         platform: &Platform,
         builder: &State,
         out: &State,
-        binaries: &[String],
     ) -> State {
         let meta = |name: &str| self.meta(Pos::default(), platform).name(name.to_string());
         let settle = |onto: &State, staging: &State, name: &str| {
@@ -455,11 +447,8 @@ impl Renderer<'_> {
                 .resolve_mode(self.ctx.resolve_mode)
                 .state(meta(&format!("[runtime] FROM {reference}"))),
         };
-        let staging = State::scratch().file(
-            self.copy_binaries(FileOp::new(), out, binaries, BIN_DIR),
-            meta(&format!("[runtime] stage {}", binaries.join(", "))),
-        );
-        settle(&base, &staging, &runtime.binaries_name)
+        // The build step's output already holds the binaries at their place in the image.
+        settle(&base, out, &runtime.binaries_name)
     }
 
     /// The builder with the module cache (`plan::GOMODCACHE`) made of symlinks into the
@@ -485,29 +474,6 @@ impl Renderer<'_> {
             self.meta(Pos::default(), platform)
                 .name(format!("[deps] module cache: {} links", links.len())),
         )
-    }
-
-    /// Only the built files, at the root of an empty filesystem.
-    fn binaries(&self, platform: &Platform, out: &State, binaries: &[String]) -> State {
-        State::scratch().file(
-            self.copy_binaries(FileOp::new(), out, binaries, ""),
-            self.meta(Pos::default(), platform)
-                .name(format!("[binaries] copy {}", binaries.join(", "))),
-        )
-    }
-
-    fn copy_binaries(&self, op: FileOp, out: &State, binaries: &[String], dir: &str) -> FileOp {
-        binaries.iter().fold(op, |op, name| {
-            op.copy(
-                out,
-                format!("/{name}"),
-                format!("{dir}/{name}"),
-                CopyOptions {
-                    mode: Some(0o755),
-                    ..CopyOptions::default()
-                },
-            )
-        })
     }
 }
 

@@ -675,7 +675,7 @@ fn several_binaries_and_targets() {
     all.assert_success();
     assert_eq!(
         vertex(&all, "[build ").name,
-        "[build 1/1] go build -o /out/ ./cmd/api ./cmd/worker"
+        "[build 1/1] go build -o /out/usr/local/bin/ ./cmd/api ./cmd/worker"
     );
     assert_eq!(stdout(&env.run(&[], tag.name(), &[])), "api 1.0.0");
     let worker = env.run(&["--entrypoint", "/usr/local/bin/worker"], tag.name(), &[]);

@@ -7,7 +7,6 @@ use crate::gomod::binary_name_for;
 use crate::options::BuildArgs;
 use crate::spec::BuildSettings;
 
-use super::OUT;
 use super::script::{Line, Script, say};
 
 /// Errors Go prints when a module is missing from the offline build step.
@@ -96,14 +95,18 @@ pub fn go_flags(settings: &BuildSettings, ldflags: Option<&str>) -> Vec<String> 
 /// out of another directory cannot chain (`mv a b; mv b c`).
 const STAGING: &str = "/tmp/gobuild-out";
 
-/// Command lines that build `binaries` (`(name, package, default name)`) into `/out`: one
+/// Command lines that build `binaries` (`(name, package, default name)`) into `dir`: one
 /// `go build` for all of them when their default names differ (Go then parallelises over
 /// packages and links once each), moving each to its name; otherwise one per binary.
 ///
 /// A package that is not `package main` builds "successfully": alone into an archive
 /// (`!<arch>`), with others into nothing. Only then is `go list` asked which one it was —
 /// before every build it would cost a package load (a second on a large module).
-pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -> Vec<Line> {
+pub fn build_commands(
+    binaries: &[(String, String, String)],
+    flags: &[String],
+    dir: &str,
+) -> Vec<Line> {
     let packages: Vec<&str> = binaries.iter().map(|(_, p, _)| p.as_str()).collect();
     let mut defaults: Vec<&str> = binaries.iter().map(|(_, _, d)| d.as_str()).collect();
     defaults.sort();
@@ -112,18 +115,21 @@ pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -
     if binaries.len() == 1 || defaults.len() < binaries.len() {
         let mut commands: Vec<Line> = binaries
             .iter()
-            .map(|(name, package, _)| go_build().value(format!("{OUT}/{name}")).value(package))
+            .map(|(name, package, _)| go_build().value(format!("{dir}/{name}")).value(package))
             .collect();
         commands.push(
             Line::syntax("for f in")
-                .values(binaries.iter().map(|(name, _, _)| format!("{OUT}/{name}")))
+                .values(binaries.iter().map(|(name, _, _)| format!("{dir}/{name}")))
                 .then("; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then")
                 .line(not_main(&packages))
                 .then("fi; done"),
         );
         return commands;
     }
-    let mut commands = vec![go_build().value(format!("{STAGING}/")).values(&packages)];
+    let mut commands = vec![
+        go_build().value(format!("{STAGING}/")).values(&packages),
+        Line::command("mkdir", ["-p", dir]),
+    ];
     for (name, _, default) in binaries {
         let staged = format!("{STAGING}/{default}");
         commands.push(
@@ -132,7 +138,7 @@ pub fn build_commands(binaries: &[(String, String, String)], flags: &[String]) -
                 .then("]; then")
                 .line(not_main(&packages))
                 .then("fi;")
-                .line(Line::command("mv", [staged, format!("{OUT}/{name}")])),
+                .line(Line::command("mv", [staged, format!("{dir}/{name}")])),
         );
     }
     commands
@@ -242,18 +248,20 @@ mod tests {
                 b("wk", "./cmd/worker", "worker"),
             ],
             &flags,
+            "/out",
         );
         assert_eq!(
             render(commands),
             [
                 "go build '-trimpath' -o '/tmp/gobuild-out/' './cmd/api' './cmd/worker'",
+                "mkdir '-p' '/out'",
                 "if [ ! -e '/tmp/gobuild-out/api' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/api' '/out/api'",
                 "if [ ! -e '/tmp/gobuild-out/worker' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/worker' '/out/wk'",
             ]
         );
         // Names that swap defaults cannot clobber each other: renames leave the staging dir.
-        let swapped = build_commands(&[b("b", "./a", "a"), b("a", "./b", "b")], &flags);
-        let moves: Vec<String> = render(swapped)[1..]
+        let swapped = build_commands(&[b("b", "./a", "a"), b("a", "./b", "b")], &flags, "/out");
+        let moves: Vec<String> = render(swapped)[2..]
             .iter()
             .map(|l| {
                 l.rsplit_once("fi; ")
@@ -273,19 +281,20 @@ mod tests {
                 b("b", "./b/server", "server"),
             ],
             &flags,
+            "/out/usr/local/bin",
         );
         let clash = render(clash);
         assert_eq!(
             clash[..2],
             [
-                "go build '-trimpath' -o '/out/a' './a/server'",
-                "go build '-trimpath' -o '/out/b' './b/server'"
+                "go build '-trimpath' -o '/out/usr/local/bin/a' './a/server'",
+                "go build '-trimpath' -o '/out/usr/local/bin/b' './b/server'"
             ],
             "same default names: one go build each"
         );
         assert!(
             clash[2].starts_with(
-                "for f in '/out/a' '/out/b' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list"
+                "for f in '/out/usr/local/bin/a' '/out/usr/local/bin/b' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list"
             ),
             "an archive instead of a program names the package: {}",
             clash[2]

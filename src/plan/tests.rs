@@ -356,12 +356,15 @@ fn build_step_is_offline_static_and_reproducible() {
     };
     let step = &target.step;
     assert_eq!(target.binaries, ["shop"]);
-    assert_eq!(step.name, "[build 1/1] go build -o /out/shop ./cmd/shop");
+    assert_eq!(
+        step.name,
+        "[build 1/1] go build -o /out/usr/local/bin/shop ./cmd/shop"
+    );
     assert_eq!(step.args[..2], ["sh", "-c"]);
     assert!(
         step.args[2].starts_with(
-            "( set -e\ngo build '-trimpath' '-buildvcs=false' -o '/out/shop' './cmd/shop'\n\
-for f in '/out/shop' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/shop' >&2; exit 1; fi; done\n) 2>/tmp/gobuild-stderr"
+            "( set -e\ngo build '-trimpath' '-buildvcs=false' -o '/out/usr/local/bin/shop' './cmd/shop'\n\
+for f in '/out/usr/local/bin/shop' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/shop' >&2; exit 1; fi; done\n) 2>/tmp/gobuild-stderr"
         ),
         "{}",
         step.args[2]
@@ -440,7 +443,10 @@ fn sources_follow_embeds_vendoring_and_the_spec() {
     let step = &plan.targets[0].step;
     assert_eq!(step.root, StepRoot::Builder);
     assert_eq!(step.env["GOFLAGS"], "-mod=vendor");
-    assert_eq!(step.name, "[build 1/1] go build -mod=vendor -o /out/shop .");
+    assert_eq!(
+        step.name,
+        "[build 1/1] go build -mod=vendor -o /out/usr/local/bin/shop ."
+    );
 }
 
 #[test]
@@ -568,11 +574,11 @@ fn binary_names_follow_go_build_and_must_be_unique() {
         "module root named without /v2"
     );
     assert_eq!(
-        target.step.name, "[build 1/1] go build -o /out/ . ./cmd/worker ./tools/x",
+        target.step.name, "[build 1/1] go build -o /out/usr/local/bin/ . ./cmd/worker ./tools/x",
         "one go build for all binaries"
     );
     assert!(
-        target.step.args[2].contains(" mv '/tmp/gobuild-out/x' '/out/xtool'\n"),
+        target.step.args[2].contains(" mv '/tmp/gobuild-out/x' '/out/usr/local/bin/xtool'\n"),
         "{}",
         target.step.args[2]
     );
@@ -652,12 +658,12 @@ fn every_target_platform_cross_compiles_on_the_build_platform() {
             (
                 "linux/arm64".into(),
                 "arm64".into(),
-                "[linux/arm64 build 1/1] go build -o /out/shop .".into()
+                "[linux/arm64 build 1/1] go build -o /out/usr/local/bin/shop .".into()
             ),
             (
                 "linux/arm/v7".into(),
                 "arm".into(),
-                "[linux/arm/v7 build 1/1] go build -o /out/shop .".into()
+                "[linux/arm/v7 build 1/1] go build -o /out/usr/local/bin/shop .".into()
             ),
         ]
     );
@@ -759,7 +765,8 @@ fn spec_platforms_are_the_default_and_the_option_wins() {
         .collect();
     assert_eq!(names, ["linux/s390x"]);
     assert_eq!(
-        from_option.targets[0].step.name, "[linux/s390x build 1/1] go build -o /out/shop .",
+        from_option.targets[0].step.name,
+        "[linux/s390x build 1/1] go build -o /out/usr/local/bin/shop .",
         "a cross-compiled build says for which platform"
     );
 }
@@ -939,7 +946,7 @@ fn targets_select_what_the_build_returns() {
     assert_eq!(only.targets[0].binaries, ["worker"]);
     assert_eq!(
         only.targets[0].step.name,
-        "[build 1/1] go build -o /out/worker ./cmd/worker"
+        "[build 1/1] go build -o /out/usr/local/bin/worker ./cmd/worker"
     );
     assert_eq!(
         only.targets[0]
@@ -954,6 +961,10 @@ fn targets_select_what_the_build_returns() {
     let files = Fixture::new(spec, GO_MOD, &[("target", "binaries")]).plan();
     assert_eq!(files.output, Output::Binaries);
     assert!(files.targets[0].runtime.is_none());
+    assert_eq!(
+        files.targets[0].step.name, "[build 1/1] go build -o /out/ ./cmd/api ./cmd/worker",
+        "the files land at the output's root, which is the result"
+    );
 
     let test = Fixture::new(spec, GO_MOD, &[("target", "test")]).plan();
     assert_eq!(test.output, Output::Test);
@@ -977,7 +988,7 @@ fn build_settings_reach_go_build() {
     let plan = Fixture::new(spec, GO_MOD, &[("build-arg:VERSION", "2.0.0")]).plan();
     let step = &plan.targets[0].step;
     assert!(
-        step.args[2].contains("go build '-buildvcs=false' '-tags=netgo,osusergo' '-ldflags=-s -w -X main.version=2.0.0' '-gcflags=all=-N' '-v' -o '/out/shop' '.'"),
+        step.args[2].contains("go build '-buildvcs=false' '-tags=netgo,osusergo' '-ldflags=-s -w -X main.version=2.0.0' '-gcflags=all=-N' '-v' -o '/out/usr/local/bin/shop' '.'"),
         "{}",
         step.args[2]
     );
