@@ -230,6 +230,16 @@ impl<'a> Host for GatewayHost<'a> {
         })
     }
 
+    /// Evaluated now (a solve is lazy otherwise); the scan's solve then finds the transfer
+    /// done (same vertex).
+    async fn load_context(&self, dockerignore: &[String]) -> Result<()> {
+        let state = render::context(dockerignore, &self.env.session_id);
+        self.session
+            .solve(state.marshal(), &self.options.cache_imports, true)
+            .await
+            .map(drop)
+    }
+
     async fn scan(
         &self,
         builder: &ResolvedImage,

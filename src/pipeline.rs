@@ -2,7 +2,8 @@
 //! (the frontend) or a directory on disk (`render` and the snapshot tests). Phases, like
 //! BuildKit's dockerfile2llb:
 //!
-//! 1. read: the spec, the ignore file, the module files (go.mod, go.work, vendor manifest);
+//! 1. read: the spec, the ignore file, the module files (go.mod, go.work, vendor manifest),
+//!    while the context moves to the daemon;
 //! 2. decide (`plan::needs`, pure): which builder and runtime base images, which platforms;
 //! 3. resolve (the host): those images, and the context's file list and `//go:embed` lines;
 //! 4. plan (`plan::plan`, pure).
@@ -38,6 +39,10 @@ pub trait Host {
 
     /// Access to the module files for a module in `module_dir`.
     fn module_files(&self, module_dir: &str) -> impl Future<Output = Result<Self::ModuleFiles>>;
+
+    /// Starts moving the context (minus `dockerignore`) to where [`Host::scan`] reads it, so
+    /// the transfer overlaps the module files' reads.
+    fn load_context(&self, dockerignore: &[String]) -> impl Future<Output = Result<()>>;
 
     /// Every file of the context minus `dockerignore` (context-relative paths) and the
     /// `//go:embed` lines of its Go files, as `grep -rH` prints them (`./path:line`).
@@ -98,10 +103,6 @@ pub async fn plan(
         files: module_files,
         ignored: &ignored,
     };
-    let go_mod_text = files
-        .read(&go_mod_path)
-        .await?
-        .ok_or_else(|| in_spec(missing_go_mod(filename, &spec, &go_mod_path)))?;
     let in_module_files = |error: GoModError, text: &str| {
         let diagnostic = Diagnostic {
             file: error.file.clone(),
@@ -115,9 +116,20 @@ pub async fn plan(
         };
         at_origin(diagnostic, &spec_file, &[(&error.file, text.as_bytes())])
     };
-    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)
-        .map_err(|error| in_module_files(error, &go_mod_text))?;
-    let facts = modules::gather(&files, go_mod).await?;
+    let read_module_files = async {
+        let go_mod_text = files
+            .read(&go_mod_path)
+            .await?
+            .ok_or_else(|| in_spec(missing_go_mod(filename, &spec, &go_mod_path)))?;
+        let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)
+            .map_err(|error| in_module_files(error, &go_mod_text))?;
+        let facts = modules::gather(&files, go_mod).await?;
+        anyhow::Ok((go_mod_text, facts))
+    };
+    // The context transfer needs only the ignore file: it runs while go.mod, go.sum and
+    // go.work are read (a few round trips), and the scan finds it done.
+    let ((go_mod_text, facts), ()) =
+        tokio::try_join!(read_module_files, host.load_context(&dockerignore))?;
     let known = Known {
         spec: &spec,
         spec_file: filename,

@@ -133,8 +133,8 @@ pub struct Plan {
     /// The context files the build step sees: what Go reads, nothing else.
     #[serde(skip)]
     pub sources: Vec<String>,
-    /// How `sources` are copied out of the context (see `select`).
-    pub source_copies: Vec<select::ContextCopy>,
+    /// How `sources` are copied out of the context, in parts by directory (see `select`).
+    pub source_parts: Vec<select::SourcePart>,
     /// `None` when building from `vendor/`.
     pub deps: Option<Step>,
     /// `layer` mode in parts ([`layers`]): mounted into the build steps, which then run on
@@ -494,7 +494,7 @@ pub fn plan(
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        source_copies: select::copies(inputs.context_files, &sources),
+        source_parts: select::parts(&sources, &select::copies(inputs.context_files, &sources)),
         sources,
         dockerignore: inputs.dockerignore.to_vec(),
         mod_files,

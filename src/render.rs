@@ -9,10 +9,10 @@ use crate::llb::{
     CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
     SourceLocation, State,
 };
-use crate::plan::select::ContextCopy;
+use crate::plan::select::{ContextCopy, SourcePart};
 use crate::plan::{
-    self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepRoot, layers,
-    modules,
+    self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepMount,
+    StepRoot, layers, modules,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -68,7 +68,7 @@ pub struct RenderedTarget {
 
 /// The build context minus `.dockerignore`, transferred whole (incrementally). Steps see
 /// parts of it through [`select`], never the local itself, except the source scan.
-fn context(dockerignore: &[String], session_id: &str) -> State {
+pub fn context(dockerignore: &[String], session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .exclude_patterns(dockerignore)
@@ -117,32 +117,48 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
         })
 }
 
-/// The context files `copies` select, by one copy filtered by their patterns (BuildKit
-/// v0.9+). Content-keyed like [`select`], and one checksum walk of the context instead of one
-/// per copy: hundreds of copies cost seconds on every build, even a cached one.
-fn filtered(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> State {
-    if copies.is_empty() {
+/// One part of the build step's files: its copies out of its directory of the context, by one
+/// copy filtered by their patterns (BuildKit v0.9+), plus the mount points of deeper parts.
+/// Content-keyed like [`select`], and one checksum walk of its directory instead of one per
+/// copy: hundreds of copies cost seconds on every build, even a cached one.
+fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
+    let mut op = FileOp::new();
+    if !part.copies.is_empty() {
+        op = op.copy(
+            context,
+            format!("/{}", part.dir),
+            "/",
+            CopyOptions {
+                follow_symlinks: false,
+                wildcard: false,
+                include_patterns: part
+                    .copies
+                    .iter()
+                    .map(|copy| copy_pattern(copy, &part.dir))
+                    .collect(),
+                ..CopyOptions::default()
+            },
+        );
+    }
+    op = part
+        .mountpoints
+        .iter()
+        .fold(op, |op, dir| op.mkdir(format!("/{dir}"), 0o755));
+    if op.is_empty() {
         return State::scratch();
     }
-    let op = FileOp::new().copy(
-        context,
-        "/",
-        "/",
-        CopyOptions {
-            follow_symlinks: false,
-            wildcard: false,
-            include_patterns: copies.iter().map(copy_pattern).collect(),
-            ..CopyOptions::default()
-        },
-    );
-    State::scratch().file(op, meta.name(name))
+    State::scratch().file(op, meta)
 }
 
 /// The build step's files as a local source filtered by `copies` as include patterns
 /// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
 /// change.
-fn pattern_local(copies: &[ContextCopy], files: usize, session_id: &str) -> State {
-    let patterns: Vec<String> = copies.iter().map(copy_pattern).collect();
+fn pattern_local(parts: &[SourcePart], files: usize, session_id: &str) -> State {
+    let patterns: Vec<String> = parts
+        .iter()
+        .flat_map(|part| &part.copies)
+        .map(|copy| copy_pattern(copy, ""))
+        .collect();
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .include_patterns(&patterns)
@@ -150,15 +166,23 @@ fn pattern_local(copies: &[ContextCopy], files: usize, session_id: &str) -> Stat
         .state(OpMeta::new().name(format!("[internal] load Go sources ({files} files)")))
 }
 
-/// The include pattern that selects what `copy` copies. A wildcard group's directory and
-/// extension hold no pattern characters (`plan::select`), but a leading `!` would still turn
-/// it into an exception.
-fn copy_pattern(copy: &ContextCopy) -> String {
+/// The include pattern that selects what `copy` copies, relative to the context's directory
+/// `base` (which holds it). A wildcard group's directory and extension hold no pattern
+/// characters (`plan::select`), but a leading `!` would still turn it into an exception.
+fn copy_pattern(copy: &ContextCopy, base: &str) -> String {
+    let path = match base {
+        "" => copy.pattern(),
+        base => copy
+            .pattern()
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(copy.pattern()),
+    };
     match copy {
-        ContextCopy::File(path) => literal_pattern(path),
-        ContextCopy::Glob(glob) => match glob.rsplit_once('/') {
+        ContextCopy::File(_) => literal_pattern(path),
+        ContextCopy::Glob(_) => match path.rsplit_once('/') {
             Some((dir, name)) => format!("{}/{name}", literal_pattern(dir)),
-            None => glob.clone(),
+            None => path.to_string(),
         },
     }
 }
@@ -208,7 +232,7 @@ pub fn source_scan(
         builder: r.builder(builder),
         context: context(dockerignore, &ctx.session_id),
         mod_files: State::scratch(),
-        sources: State::scratch(),
+        sources: Vec::new(),
         fetched: State::scratch(),
         module_layers: Vec::new(),
     };
@@ -237,18 +261,26 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             "[internal] select go.mod and go.sum",
         ),
         sources: match ctx.selection {
-            Selection::Copies => filtered(
-                &context,
-                &plan.source_copies,
-                r.meta(Pos::default(), &plan.build_platform),
-                &format!(
-                    "[internal] select Go sources ({} files)",
-                    plan.sources.len()
-                ),
-            ),
-            Selection::PatternLocal => {
-                pattern_local(&plan.source_copies, plan.sources.len(), &ctx.session_id)
+            Selection::Copies => {
+                let n = plan.source_parts.len();
+                plan.source_parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let name = format!(
+                            "[internal] select Go sources {}/{n}: {}/",
+                            i + 1,
+                            if p.dir.is_empty() { "." } else { &p.dir }
+                        );
+                        let meta = r.meta(Pos::default(), &plan.build_platform).name(name);
+                        (p.dir.clone(), part(&context, p, meta))
+                    })
+                    .collect()
             }
+            Selection::PatternLocal => vec![(
+                String::new(),
+                pattern_local(&plan.source_parts, plan.sources.len(), &ctx.session_id),
+            )],
         },
         context,
         fetched: State::scratch(),
@@ -311,7 +343,8 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
 struct Stages {
     builder: State,
     mod_files: State,
-    sources: State,
+    /// The build step's files, part by part: (directory under the mount, part).
+    sources: Vec<(String, State)>,
     context: State,
     /// The deps step's output when module layers follow it.
     fetched: State,
@@ -353,33 +386,8 @@ impl Renderer<'_> {
         for (key, value) in &step.env {
             exec = exec.env(key, value);
         }
-        for mount in &step.mounts {
-            exec = exec.mount(match &mount.source {
-                MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
-                MountSource::Sources => Mount::bind(&stages.sources, &mount.dest).readonly(),
-                MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
-                // Go locks its caches itself, so concurrent builds can share them.
-                MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
-                MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
-                MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
-                // The layers' own keys already say what they hold.
-                MountSource::ModuleLayer(i) => Mount::bind(
-                    stages.module_layers.get(*i).unwrap_or(&State::scratch()),
-                    &mount.dest,
-                )
-                .readonly()
-                .keyed_by_definition(),
-                // Optional: the step's own check names the missing --ssh / --secret flag.
-                MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
-                MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),
-                MountSource::File { name, contents } => {
-                    let dir = State::scratch().file(
-                        FileOp::new().mkfile(format!("/{name}"), 0o644, contents.clone()),
-                        OpMeta::new().name(format!("[internal] write {name}")),
-                    );
-                    Mount::bind(&dir, &mount.dest).readonly()
-                }
-            });
+        for mount in step.mounts.iter().flat_map(|m| self.mounts(m, stages)) {
+            exec = exec.mount(mount);
         }
         let root = match step.root {
             StepRoot::Builder => &stages.builder,
@@ -390,6 +398,48 @@ impl Renderer<'_> {
             self.meta(step.at, self.build_platform)
                 .name(step.name.clone()),
         )
+    }
+
+    /// The mounts that give a step `mount`: one per part for the sources, else one.
+    fn mounts(&self, mount: &StepMount, stages: &Stages) -> Vec<Mount> {
+        vec![match &mount.source {
+            MountSource::Sources => {
+                return stages
+                    .sources
+                    .iter()
+                    .map(|(dir, part)| {
+                        let dest = match dir.as_str() {
+                            "" => mount.dest.clone(),
+                            dir => format!("{}/{dir}", mount.dest),
+                        };
+                        Mount::bind(part, dest).readonly()
+                    })
+                    .collect();
+            }
+            MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
+            MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
+            // Go locks its caches itself, so concurrent builds can share them.
+            MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
+            MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
+            MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
+            // The layers' own keys already say what they hold.
+            MountSource::ModuleLayer(i) => Mount::bind(
+                stages.module_layers.get(*i).unwrap_or(&State::scratch()),
+                &mount.dest,
+            )
+            .readonly()
+            .keyed_by_definition(),
+            // Optional: the step's own check names the missing --ssh / --secret flag.
+            MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
+            MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),
+            MountSource::File { name, contents } => {
+                let dir = State::scratch().file(
+                    FileOp::new().mkfile(format!("/{name}"), 0o644, contents.clone()),
+                    OpMeta::new().name(format!("[internal] write {name}")),
+                );
+                Mount::bind(&dir, &mount.dest).readonly()
+            }
+        }]
     }
 
     /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then
@@ -491,7 +541,7 @@ mod tests {
 
     #[test]
     fn copies_become_the_same_selection_as_patterns() {
-        let pattern = |copy| copy_pattern(&copy);
+        let pattern = |copy| copy_pattern(&copy, "");
         assert_eq!(pattern(ContextCopy::Glob("*.go".into())), "*.go");
         assert_eq!(
             pattern(ContextCopy::Glob("cmd/api/*.go".into())),
@@ -501,6 +551,17 @@ mod tests {
         assert_eq!(
             pattern(ContextCopy::File("a[1]/b.go".into())),
             r"a\[1\]/b.go"
+        );
+        // Relative to a part's directory, whose own name may hold pattern characters.
+        let within = |copy, base| copy_pattern(&copy, base);
+        assert_eq!(
+            within(ContextCopy::Glob("svc[1]/api/*.go".into()), "svc[1]"),
+            "api/*.go"
+        );
+        assert_eq!(within(ContextCopy::Glob("a/*.go".into()), "a"), "*.go");
+        assert_eq!(
+            within(ContextCopy::File("svc[1]/x[2].go".into()), "svc[1]"),
+            r"x\[2\].go"
         );
     }
 }

@@ -599,17 +599,37 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     let solves = &run.log.solves;
     assert_eq!(
         solves.len(),
-        5,
-        "spec, .dockerignore, module files, embed scan, build"
+        6,
+        "spec, .dockerignore, module files, context, embed scan, build"
     );
 
-    // Every solve asks for a result back, never an evaluation.
+    // Every solve asks for a result back; only the context transfer is evaluated (solves are
+    // lazy), so that it runs while the module files are read.
     for (request, _) in solves {
         assert!(request.allow_result_return && request.allow_result_array_ref);
-        assert!(!request.evaluate);
         assert!(request.cache_imports.is_empty());
         assert_well_formed(request.definition.as_ref().expect("a definition"));
     }
+    let evaluated: Vec<usize> = (0..solves.len())
+        .filter(|&i| solves[i].0.evaluate)
+        .collect();
+    let [context_solve] = evaluated.as_slice() else {
+        panic!("one evaluated solve, not {evaluated:?}")
+    };
+    let context_ops = decode(run.solved(*context_solve));
+    let context_source = context_ops
+        .iter()
+        .find_map(|(_, op)| source(op))
+        .expect("the evaluated solve is a local source");
+    assert_eq!(context_source.identifier, "local://context");
+    assert_eq!(
+        context_source
+            .attrs
+            .get("local.sharedkeyhint")
+            .map(String::as_str),
+        Some("context"),
+        "the same transfer as the scan's"
+    );
 
     // 1. The spec comes through the `dockerfile` local, like a Dockerfile does.
     let spec_ops = decode(run.solved(0));
@@ -646,9 +666,12 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
             .unwrap_or_else(|| panic!("{file} read from an unknown ref"))
     };
     let (ignore_solve, modules_solve) = (read_from(".dockerignore"), read_from("go.mod"));
-    assert!(
-        [ignore_solve, modules_solve] == [1, 2] || [ignore_solve, modules_solve] == [2, 1],
-        "the context's .dockerignore and the module files come from solves 1 and 2: {reads:?}"
+    let mut early = [ignore_solve, modules_solve, *context_solve];
+    early.sort();
+    assert_eq!(
+        early,
+        [1, 2, 3],
+        "the context's .dockerignore, the module files and the context come right after the spec: {reads:?}"
     );
     let mut read_files: Vec<(usize, &str)> = reads
         .iter()
@@ -671,8 +694,8 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         (modules_solve, "go.sum"),
         (modules_solve, "go.work"),
         (modules_solve, "vendor/modules.txt"),
-        (3, "embeds"),
-        (3, "files"),
+        (4, "embeds"),
+        (4, "files"),
     ];
     expected.sort();
     assert_eq!(
@@ -694,7 +717,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     // 3. The result is one ref: the last solve's.
     let result = run.returned_result();
     match &result.result {
-        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[4].1),
+        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[5].1),
         other => panic!("expected Result.ref, got {other:?}"),
     }
     let config: Value = serde_json::from_slice(
@@ -713,7 +736,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     assert_eq!(config["os"], "linux");
 
     // 4. The build graph.
-    let def = run.solved(4);
+    let def = run.solved(5);
     let ops = decode(def);
     let images: Vec<&pb::SourceOp> = ops
         .iter()
@@ -812,8 +835,8 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
     assert!(run.error.is_none(), "build failed: {:?}", run.error);
     assert_eq!(
         run.log.solves.len(),
-        6,
-        "spec, .dockerignore, module files, embed scan, one build per platform"
+        7,
+        "spec, .dockerignore, module files, context, embed scan, one build per platform"
     );
     assert_eq!(run.log.resolves.len(), 1, "the builder is resolved once");
 
@@ -951,11 +974,13 @@ async fn a_graph_over_the_message_limit_is_refused_before_it_is_sent() {
 /// The LLB cap of daemons from v0.9 on, which get the build's files by copies in the graph.
 const COPY_PATTERNS_CAP: &str = "file.copy.includeexcludepatterns";
 
-/// A big selection is one copy filtered by patterns (one per directory and extension when all
-/// of it is selected, else one per file) where the daemon has them: one checksum walk of the
-/// context per build instead of one per copy.
+/// A big selection is one copy filtered by patterns per part (one pattern per directory and
+/// extension when all of it is selected, else one per file) where the daemon has them: one
+/// checksum walk of the context per build instead of one per copy, and an edit re-copies only
+/// its part. A directory with many selected files is a part of its own, mounted on a mount
+/// point its parent part makes.
 #[tokio::test]
-async fn a_big_selection_is_one_filtered_copy() {
+async fn a_big_selection_is_one_filtered_copy_per_part() {
     let mut files = Vec::new();
     for i in 0..400 {
         files.extend_from_slice(format!("./pkg/p{i}/file.go\0").as_bytes());
@@ -967,34 +992,48 @@ async fn a_big_selection_is_one_filtered_copy() {
     let def = run.solved(run.log.solves.len() - 1);
     let ops = decode(def);
     let (build_op, _) = exec_with(&ops, &["go", "build"]);
-    let op = mount_source(&ops, build_op, "/src");
-    let Some(pb::op::Op::File(file)) = &op.op else {
-        panic!("the sources are a file op")
+    let part = |dest: &str| {
+        let op = mount_source(&ops, build_op, dest);
+        let Some(pb::op::Op::File(file)) = &op.op else {
+            panic!("the sources at {dest} are a file op")
+        };
+        let Some(pb::file_action::Action::Copy(copy)) = &file.actions[0].action else {
+            panic!("{dest}: a copy first")
+        };
+        assert_eq!(file.actions[0].input, -1, "onto scratch");
+        let digest = ops
+            .iter()
+            .find(|(_, o)| std::ptr::eq(o, op))
+            .map(|(d, _)| d.clone())
+            .expect("the op's digest");
+        assert!(def.metadata[&digest].caps.contains_key(COPY_PATTERNS_CAP));
+        (file, copy)
     };
-    let [action] = file.actions.as_slice() else {
-        panic!("one copy, not {}", file.actions.len())
-    };
-    assert_eq!(action.input, -1, "onto scratch");
-    let Some(pb::file_action::Action::Copy(copy)) = &action.action else {
-        panic!("a copy")
-    };
+
+    let (root, copy) = part("/src");
     assert_eq!((copy.src.as_str(), copy.dest.as_str()), ("/", "/"));
+    assert_eq!(copy.include_patterns, ["go.mod", "main.go"]);
+    let [_, mountpoint] = root.actions.as_slice() else {
+        panic!(
+            "a copy and a mount point, not {} actions",
+            root.actions.len()
+        )
+    };
+    let Some(pb::file_action::Action::Mkdir(mkdir)) = &mountpoint.action else {
+        panic!("a mkdir")
+    };
+    assert_eq!(mkdir.path, "/pkg");
+
+    let (pkg, copy) = part("/src/pkg");
+    assert_eq!(pkg.actions.len(), 1);
+    assert_eq!((copy.src.as_str(), copy.dest.as_str()), ("/pkg", "/"));
     assert_eq!(
         copy.include_patterns.len(),
-        403,
-        "400 files alone in their directories, one wildcard for pkg/two, go.mod and main.go"
+        401,
+        "400 files alone in their directories, one wildcard for pkg/two, relative to pkg"
     );
-    assert!(copy.include_patterns.contains(&"pkg/two/*.go".to_string()));
-    assert!(
-        copy.include_patterns
-            .contains(&"pkg/p7/file.go".to_string())
-    );
-    let digest = ops
-        .iter()
-        .find(|(_, o)| std::ptr::eq(o, op))
-        .map(|(d, _)| d.clone())
-        .expect("the op's digest");
-    assert!(def.metadata[&digest].caps.contains_key(COPY_PATTERNS_CAP));
+    assert!(copy.include_patterns.contains(&"two/*.go".to_string()));
+    assert!(copy.include_patterns.contains(&"p7/file.go".to_string()));
 }
 
 /// An error in go.mod excerpts go.mod, not the spec at go.mod's line number (issue 10).
@@ -1076,8 +1115,8 @@ async fn missing_llb_caps_stop_the_build_before_its_graph_is_sent() {
 
         assert_eq!(
             run.log.solves.len(),
-            4,
-            "{what}: spec, .dockerignore, module files and the embed scan only"
+            5,
+            "{what}: spec, .dockerignore, module files, context and the embed scan only"
         );
         for (request, _) in &run.log.solves {
             let def = request.definition.as_ref().expect("a definition");
@@ -1119,10 +1158,10 @@ async fn buildkit_solve_errors_pass_through_unchanged() {
     assert_eq!(run.returned_error(), &details);
     assert_eq!(
         run.log.solves.len(),
-        5,
+        6,
         "the failing solve was the build graph"
     );
-    assert!(run.log.solves[4].1.is_empty());
+    assert!(run.log.solves[5].1.is_empty());
 }
 
 #[tokio::test]
@@ -1149,8 +1188,8 @@ async fn buildkit_resolve_errors_keep_their_code_and_details() {
     assert_eq!(run.returned_error(), &wanted);
     assert_eq!(
         run.log.solves.len(),
-        3,
-        "no build graph after a failed resolve"
+        4,
+        "no build graph after a failed resolve (spec, .dockerignore, module files, context)"
     );
 }
 
@@ -1167,7 +1206,12 @@ async fn missing_go_mod_is_reported_against_the_spec() {
         run.log.resolves.is_empty(),
         "nothing is resolved without go.mod"
     );
-    assert_eq!(run.log.solves.len(), 3);
+    assert!(
+        !run.log.solves.iter().any(|(request, _)| {
+            !execs(&decode(request.definition.as_ref().expect("a definition"))).is_empty()
+        }),
+        "nothing runs without go.mod"
+    );
 
     let error = run.returned_error();
     assert_eq!(error.code, 2);
@@ -1205,12 +1249,12 @@ async fn cache_network_and_no_cache_options_are_forwarded() {
         r#type: "registry".to_string(),
         attrs: BTreeMap::from([("ref".to_string(), "reg/cache:1".to_string())]),
     }];
-    assert_eq!(run.log.solves.len(), 5);
+    assert_eq!(run.log.solves.len(), 6);
     for (request, _) in &run.log.solves {
         assert_eq!(request.cache_imports, wanted);
     }
 
-    let def = run.solved(4);
+    let def = run.solved(5);
     let ops = decode(def);
     let (deps_op, deps) = exec_with(&ops, &["go", "mod", "download"]);
     let (build_op, build) = exec_with(&ops, &["go", "build"]);
@@ -1365,12 +1409,9 @@ async fn dockerd_gets_a_visible_warning_for_several_platforms() {
         run_on(DOCKERD, Fake::hello(), &[]).await,
         run(Fake::hello(), &["platform=linux/amd64,linux/arm64"]).await,
     ] {
-        assert!(
-            quiet
-                .log
-                .solves
-                .iter()
-                .all(|(request, _)| !request.evaluate)
-        );
+        assert!(quiet.log.solves.iter().all(|(request, _)| {
+            let names = op_names(request.definition.as_ref().expect("a definition"));
+            !names.iter().any(|n| n.starts_with("[warning]"))
+        }));
     }
 }

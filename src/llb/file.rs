@@ -68,6 +68,11 @@ impl FileOp {
         FileOp::default()
     }
 
+    /// No actions yet.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
     /// Gives every file and directory the actions create this modification time (Unix
     /// nanoseconds); `None` keeps BuildKit's default (now, or the source's for copies).
     pub fn timestamp(mut self, nanos: Option<i64>) -> FileOp {

@@ -74,6 +74,88 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
     out.into_iter().collect()
 }
 
+/// One part of the build step's sources: the copies under `dir` (relative to the context
+/// root, `""` for the root) that no deeper part takes. Each part is its own content-keyed
+/// copy, mounted at its directory of the sources, so an edit re-copies one part instead of
+/// every source file (3,000 files on a large repository: half a second per build).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourcePart {
+    pub dir: String,
+    /// Paths relative to the context root, like all copies.
+    pub copies: Vec<ContextCopy>,
+    /// The deeper parts' directories, relative to `dir`: made in this part, since a
+    /// read-only mount cannot get a mount point made inside it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mountpoints: Vec<String>,
+}
+
+/// Directories whose subtree holds at least this many of the selected files get a part of
+/// their own (the threshold doubles until there are at most [`MAX_PARTS`]). Larger parts
+/// cost more per edit; more parts cost a file op and a mount each.
+const MIN_PART_FILES: usize = 32;
+const MAX_PARTS: usize = 64;
+
+/// `copies` (which select `files`) split into parts by directory, the root's first. A pure
+/// function of the selection, so the parts, and their cache keys, stay the same from one
+/// edit to the next.
+pub fn parts(files: &[String], copies: &[ContextCopy]) -> Vec<SourcePart> {
+    let mut subtree: BTreeMap<&str, usize> = BTreeMap::new();
+    for file in files {
+        for dir in ancestors(file) {
+            *subtree.entry(dir).or_default() += 1;
+        }
+    }
+    let mut threshold = MIN_PART_FILES.max((files.len() / MAX_PARTS).next_power_of_two());
+    let roots = loop {
+        let roots: BTreeSet<&str> = subtree
+            .iter()
+            .filter(|&(_, &n)| n >= threshold)
+            .map(|(&dir, _)| dir)
+            .collect();
+        if roots.len() < MAX_PARTS {
+            break roots;
+        }
+        threshold *= 2;
+    };
+    // The deepest root at or above `dir` (`""` when none).
+    let owner = |dir: &str| -> String {
+        std::iter::once(dir)
+            .chain(ancestors(dir))
+            .find(|d| roots.contains(d))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut parts: BTreeMap<String, Vec<ContextCopy>> = BTreeMap::from([(String::new(), vec![])]);
+    for copy in copies {
+        parts
+            .entry(owner(copy.dir()))
+            .or_default()
+            .push(copy.clone());
+    }
+    // Roots without files of their own are left out: their deeper parts hang on the next
+    // part up.
+    let mut mountpoints: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for dir in parts.keys().filter(|d| !d.is_empty()) {
+        let parent = ancestors(dir)
+            .find(|d| parts.contains_key(*d))
+            .unwrap_or("")
+            .to_string();
+        let below = match parent.as_str() {
+            "" => dir.clone(),
+            parent => dir[parent.len() + 1..].to_string(),
+        };
+        mountpoints.entry(parent).or_default().push(below);
+    }
+    parts
+        .into_iter()
+        .map(|(dir, copies)| SourcePart {
+            mountpoints: mountpoints.remove(&dir).unwrap_or_default(),
+            dir,
+            copies,
+        })
+        .collect()
+}
+
 /// How many of `files` fall into each wildcard group.
 fn group_sizes(files: &[String]) -> BTreeMap<(&str, &str), usize> {
     let mut sizes = BTreeMap::new();
@@ -192,6 +274,72 @@ mod tests {
                 "file tricky/b.go",
             ]
         );
+    }
+
+    #[test]
+    fn a_small_selection_is_one_part() {
+        let files = strings(&["go.mod", "main.go", "internal/db/db.go"]);
+        let copies = copies(&files, &files);
+        assert_eq!(
+            parts(&files, &copies),
+            [SourcePart {
+                dir: String::new(),
+                copies,
+                mountpoints: vec![],
+            }]
+        );
+    }
+
+    #[test]
+    fn large_directories_become_parts_mounted_on_the_next_part_up() {
+        let mut files = strings(&["go.mod", "main.go", "big/README.txt"]);
+        let many = |dir: &'static str, n: usize| (0..n).map(move |i| format!("{dir}/f{i}.go"));
+        files.extend(many("big/x", 40));
+        files.extend(many("big/small", 3));
+        // Nothing of its own: its part would be empty, so `deep` hangs on the root.
+        files.extend(many("wrap/deep", 33));
+        files.extend(many("other", 2));
+        let copies = copies(&files, &files);
+        let parts = parts(&files, &copies);
+        let summary: Vec<(&str, Vec<String>, &[String])> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.dir.as_str(),
+                    patterns(&p.copies),
+                    p.mountpoints.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "",
+                    strings(&["file go.mod", "file main.go", "glob other/*.go"]),
+                    &strings(&["big", "wrap/deep"])[..],
+                ),
+                (
+                    "big",
+                    strings(&["file big/README.txt", "glob big/small/*.go"]),
+                    &strings(&["x"])[..],
+                ),
+                ("big/x", strings(&["glob big/x/*.go"]), &[][..]),
+                ("wrap/deep", strings(&["glob wrap/deep/*.go"]), &[][..]),
+            ]
+        );
+        let all: Vec<&ContextCopy> = parts.iter().flat_map(|p| &p.copies).collect();
+        assert_eq!(all.len(), copies.len(), "every copy in exactly one part");
+    }
+
+    #[test]
+    fn the_threshold_grows_until_the_parts_are_few() {
+        let files: Vec<String> = (0..200)
+            .flat_map(|d| (0..40).map(move |i| format!("d{d}/f{i}.go")))
+            .collect();
+        let parts = parts(&files, &copies(&files, &files));
+        assert!(parts.len() <= MAX_PARTS, "{} parts", parts.len());
+        assert_eq!(parts[0].dir, "");
     }
 
     #[test]
