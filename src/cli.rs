@@ -113,7 +113,8 @@ pub fn render_offline(
             &options,
             &Platform::host(),
             Daemon {
-                module_layers: true,
+                symlink_file_ops: true,
+                definition_keyed_mounts: true,
             },
         ))?;
     let ctx = RenderContext {
