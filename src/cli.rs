@@ -113,8 +113,7 @@ pub fn render_offline(
             &options,
             &Platform::host(),
             Daemon {
-                symlink_file_ops: true,
-                definition_keyed_mounts: true,
+                module_layers: true,
             },
         ))?;
     let ctx = RenderContext {

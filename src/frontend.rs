@@ -81,8 +81,8 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     };
     let caps = &session.caps.llb;
     let daemon = Daemon {
-        symlink_file_ops: caps.contains("file.symlink.create"),
-        definition_keyed_mounts: caps.contains("exec.mount.cache.content"),
+        module_layers: caps.contains("file.symlink.create")
+            && caps.contains("exec.mount.cache.content"),
     };
     let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform, daemon).await?;
     let ctx = RenderContext {

@@ -66,12 +66,9 @@ pub struct Known<'a> {
 /// What the daemon can do, from its capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Daemon {
-    /// Symlinks in file ops (cap `file.symlink.create`): the module cache's links
-    /// ([`layers`]) are one file op; else an exec step makes them (BuildKit v0.8).
-    pub symlink_file_ops: bool,
-    /// Mounts keyed by their definition (cap `exec.mount.cache.content`); else BuildKit keys
-    /// the module layers mounted in a build step by their content.
-    pub definition_keyed_mounts: bool,
+    /// Symlinks in file ops and mounts keyed by definition (caps `file.symlink.create`,
+    /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
+    pub module_layers: bool,
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -193,9 +190,8 @@ pub enum MountSource {
     /// The deps step's output (empty), read-only: orders a step after the download without
     /// keying it on the download.
     Fetched,
-    /// A layer of the module cache ([`layers`]), read-only; keyed by its definition where the
-    /// daemon can.
-    ModuleLayer { layer: usize, by_definition: bool },
+    /// Layer `i` of the module cache ([`layers`]), read-only, keyed by its definition.
+    ModuleLayer(usize),
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
     Ssh { id: String },
     /// A build secret file (`--secret id=ID`), if the client gives it.
@@ -473,7 +469,9 @@ pub fn plan(
     mod_files.retain(|file| inputs.context_files.contains(file));
     let settings = &inputs.spec.modules;
     let module_layers = match settings.cache.value {
-        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(inputs, &shared),
+        ModuleCache::Layer if inputs.daemon.module_layers && !shared.vendor && !settings.verify => {
+            layers::plan(inputs, &shared)
+        }
         _ => None,
     };
     let layer_steps = module_layers.as_ref().map_or(&[][..], |l| &l.steps[..]);
@@ -940,7 +938,7 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
 }
 
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
-pub(crate) const MAX_ARG_BYTES: usize = 128 * 1024;
+const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// `--target` values that are not binary names.
 const TARGET_KEYWORDS: &[&str] = &["image", "binaries", "test"];

@@ -303,10 +303,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                         .output(layers::LAYER_DIR)
                 })
                 .collect();
-            let links = match &layers.link_step {
-                Some(step) => r.exec(step, &stages, &stages.builder).root(),
-                None => r.module_links(&stages.builder, &layers.links, &plan.build_platform),
-            };
+            let links = r.module_links(&stages.builder, &layers.links, &plan.build_platform);
             (
                 links,
                 Stages {
@@ -425,25 +422,13 @@ impl Renderer<'_> {
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
-            // The layers' own keys already say what they hold; without the cap, BuildKit
-            // checksums each layer once and keeps the sum with it.
-            MountSource::ModuleLayer {
-                layer,
-                by_definition,
-            } => {
-                let mount = Mount::bind(
-                    stages
-                        .module_layers
-                        .get(*layer)
-                        .unwrap_or(&State::scratch()),
-                    &mount.dest,
-                )
-                .readonly();
-                match by_definition {
-                    true => mount.keyed_by_definition(),
-                    false => mount,
-                }
-            }
+            // The layers' own keys already say what they hold.
+            MountSource::ModuleLayer(i) => Mount::bind(
+                stages.module_layers.get(*i).unwrap_or(&State::scratch()),
+                &mount.dest,
+            )
+            .readonly()
+            .keyed_by_definition(),
             // Optional: the step's own check names the missing --ssh / --secret flag.
             MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
             MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),
@@ -524,7 +509,11 @@ impl Renderer<'_> {
         links: &[(String, String)],
         platform: &Platform,
     ) -> State {
-        let op = layers::link_dirs(links)
+        let dirs: std::collections::BTreeSet<&str> = links
+            .iter()
+            .filter_map(|(link, _)| link.rsplit_once('/').map(|(dir, _)| dir))
+            .collect();
+        let op = dirs
             .into_iter()
             .fold(FileOp::new(), |op, dir| op.mkdir(dir, 0o755));
         let op = links

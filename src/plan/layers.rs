@@ -1,8 +1,7 @@
-//! `layer` mode in parts: the module cache the build reads is one layer per group of modules
-//! plus one for the module graph and checksums, each mounted into the build, with symlinks
-//! that make one module cache of them — instead of one layer filled from scratch for every
-//! go.mod change. The symlinks are a file op where the daemon makes symlinks in file ops
-//! (BuildKit v0.10+), else an exec step (v0.8).
+//! `layer` mode in parts, on daemons that make symlinks in file ops (BuildKit ≥ v0.2x): the
+//! module cache the build reads is one layer per group of modules plus one for the module
+//! graph and checksums, each mounted into the build, with symlinks that make one module cache
+//! of them — instead of one layer filled from scratch for every go.mod change.
 //!
 //! A new requirement then extracts only the group it joins: each group's step is keyed by its
 //! own module list and go.sum lines, and it waits for the download step through that step's
@@ -13,12 +12,9 @@
 
 use sha2::{Digest, Sha256};
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use super::script::{Line, Script};
+use super::script::Line;
 use super::{
-    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MAX_ARG_BYTES, MountSource, NetMode, Shared, Step,
-    StepMount, StepRoot,
+    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Shared, Step, StepMount, StepRoot,
 };
 use crate::gomod::GoSum;
 use serde::Serialize;
@@ -43,21 +39,14 @@ pub struct ModuleLayers {
     /// `(link, target)`: symlinks in the build steps' root that make [`GOMODCACHE`] of the
     /// layers mounted at [`MODULES_DIR`].
     pub links: Vec<(String, String)>,
-    /// The step that makes `links` on the builder, where file ops cannot.
-    pub link_step: Option<Step>,
-    /// The build steps key the layers by their definitions (else BuildKit checksums them).
-    pub by_definition: bool,
 }
 
 impl ModuleLayers {
     /// The mounts a step needs to read the module cache.
     pub fn mounts(&self) -> impl Iterator<Item = StepMount> {
-        (0..self.steps.len()).map(|layer| StepMount {
-            dest: format!("{MODULES_DIR}/{layer}"),
-            source: MountSource::ModuleLayer {
-                layer,
-                by_definition: self.by_definition,
-            },
+        (0..self.steps.len()).map(|i| StepMount {
+            dest: format!("{MODULES_DIR}/{i}"),
+            source: MountSource::ModuleLayer(i),
         })
     }
 }
@@ -98,17 +87,6 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
             ));
         }
     }
-    let daemon = inputs.daemon;
-    let link_step = if daemon.symlink_file_ops {
-        None
-    } else {
-        let step = link_step(&links);
-        // Too many links for one command line: one step fills the layer instead.
-        if step.args.iter().any(|arg| arg.len() >= MAX_ARG_BYTES) {
-            return None;
-        }
-        Some(step)
-    };
     let steps = std::iter::once(graph_step(inputs, shared, &groups, count))
         .chain(
             groups
@@ -117,43 +95,7 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
                 .map(|(i, group)| group_step(inputs, shared, group, i + 3, count)),
         )
         .collect();
-    Some(ModuleLayers {
-        steps,
-        links,
-        link_step,
-        by_definition: daemon.definition_keyed_mounts,
-    })
-}
-
-/// The directories above the links, made first.
-pub fn link_dirs(links: &[(String, String)]) -> BTreeSet<&str> {
-    links
-        .iter()
-        .filter_map(|(link, _)| link.rsplit_once('/').map(|(dir, _)| dir))
-        .collect()
-}
-
-/// An exec on the builder that makes `links` (BuildKit v0.8 has no symlinks in file ops).
-/// Keyed by its command line: it runs again only when the module set changes.
-fn link_step(links: &[(String, String)]) -> Step {
-    let script = Script::new()
-        .syntax("set -e")
-        .line(Line::command("mkdir", ["-p"]).values(link_dirs(links)))
-        .lines(
-            links
-                .iter()
-                .map(|(link, target)| Line::command("ln", ["-s", target, link])),
-        );
-    Step {
-        name: format!("[deps] module cache: {} links", links.len()),
-        root: StepRoot::Builder,
-        args: script.argv(),
-        env: BTreeMap::new(),
-        cwd: "/".to_string(),
-        network: NetMode::None,
-        mounts: Vec::new(),
-        at: Default::default(),
-    }
+    Some(ModuleLayers { steps, links })
 }
 
 /// go.mod's requirements with replacements applied: from go 1.17 on, go.mod lists every

@@ -54,8 +54,7 @@ impl Fixture {
             build_platform: Platform::new("linux", "amd64", None),
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
-                symlink_file_ops: true,
-                definition_keyed_mounts: true,
+                module_layers: true,
             },
         }
     }
@@ -276,15 +275,11 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         assert!(
             build.mounts.contains(&StepMount {
                 dest: format!("/gobuild/modules/{i}"),
-                source: MountSource::ModuleLayer {
-                    layer: i,
-                    by_definition: true
-                }
+                source: MountSource::ModuleLayer(i)
             }),
             "the build reads layer {i}"
         );
     }
-    assert!(layers.link_step.is_none(), "a file op makes the links");
     assert_eq!(group.name, "[deps 3/3] modules: example.com/a and 1 more");
     assert!(
         group.args[2]
@@ -325,36 +320,12 @@ example.com/b v1.1.0 h1:BBB=\nexample.com/b v1.1.0/go.mod h1:BBM=\n"
     }
 }
 
-/// BuildKit v0.8 has neither symlinks in file ops nor mounts keyed by definition: an exec
-/// makes the links, and BuildKit keys the layers by their content.
-#[test]
-fn layers_on_buildkit_v0_8_link_by_an_exec() {
-    let mut fixture = layered_fixture();
-    fixture.daemon = Daemon {
-        symlink_file_ops: false,
-        definition_keyed_mounts: false,
-    };
-    let plan = fixture.plan();
-    let layers = plan.module_layers.as_ref().expect("module layers");
-    let step = layers.link_step.as_ref().expect("a link step");
-    assert_eq!(step.name, "[deps] module cache: 3 links");
-    assert_eq!(step.network, NetMode::None);
-    assert_eq!(
-        step.args[2],
-        "set -e\nmkdir '-p' '/go/pkg/mod' '/go/pkg/mod/example.com'\n\
-ln '-s' '/gobuild/modules/0/cache' '/go/pkg/mod/cache'\n\
-ln '-s' '/gobuild/modules/1/example.com/a@v1.0.0' '/go/pkg/mod/example.com/a@v1.0.0'\n\
-ln '-s' '/gobuild/modules/1/example.com/b@v1.1.0' '/go/pkg/mod/example.com/b@v1.1.0'"
-    );
-    assert!(plan.targets[0].step.mounts.iter().any(|m| m.source
-        == MountSource::ModuleLayer {
-            layer: 1,
-            by_definition: false
-        }));
-}
-
 #[test]
 fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
+    let mut old_daemon = layered_fixture();
+    old_daemon.daemon = Daemon {
+        module_layers: false,
+    };
     let mut missing_sum = layered_fixture();
     missing_sum.modules.go_sum = missing_sum
         .modules
@@ -363,6 +334,7 @@ fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut mount_mode = layered_fixture();
     mount_mode.spec.modules.cache.value = ModuleCache::Mount;
     for (why, fixture) in [
+        ("no symlinks in file ops (BuildKit v0.8)", old_daemon),
         ("a requirement without its zip sum", missing_sum),
         ("modules.cache: mount", mount_mode),
     ] {

@@ -1,12 +1,13 @@
-//! `modules.cache: layer`: the module cache is one layer per group of modules, so a new
-//! requirement extracts only its group (the links that join them: a file op on current
-//! BuildKit, an exec on v0.8), and the build works offline after the cache mounts are gone.
+//! `modules.cache: layer` on a daemon with symlinks in file ops: the module cache is
+//! one layer per group of modules, so a new requirement extracts only its group; BuildKit
+//! v0.8 keeps the one deps layer. Either way the build works offline after the cache mounts
+//! are gone.
 
 use std::fs;
 use std::path::Path;
 
 use super::goproxy::GoProxy;
-use super::support::{Build, Env, ImageTag, Project, unique};
+use super::support::{Build, Daemon, Env, ImageTag, Project, unique};
 
 /// Requirements of the generated program: more than one group (16 modules a group).
 const MODULES: usize = 40;
@@ -63,8 +64,8 @@ fn build(env: &Env, project: &Project, proxy: &GoProxy, tag: &ImageTag, ns: &str
     build
 }
 
-/// A new requirement downloads only itself and re-extracts only the group it joins; after the
-/// cache mounts are pruned, a .go edit still builds offline.
+/// A new requirement downloads only itself and, on a current BuildKit, re-extracts only the
+/// group it joins; after the cache mounts are pruned, a .go edit still builds offline.
 #[test]
 fn a_new_requirement_extracts_only_its_group() {
     let env = Env::get();
@@ -90,16 +91,14 @@ fn a_new_requirement_extracts_only_its_group() {
         .into_iter()
         .filter(|v| v.name.contains("] modules: "));
     let groups = groups.count();
-    assert!(
-        groups >= 2,
-        "40 modules make more than one group:\n{}",
-        first.output
-    );
-    assert!(
-        first.output.contains("[deps] module cache: 41 links"),
-        "the links that join the layers:\n{}",
-        first.output
-    );
+    match env.daemon {
+        Daemon::BuildKit => assert!(
+            groups >= 2,
+            "40 modules make more than one group:\n{}",
+            first.output
+        ),
+        Daemon::Dockerd => assert_eq!(groups, 0, "v0.8: one deps layer:\n{}", first.output),
+    }
 
     proxy.reset_counts();
     project.write(
@@ -133,18 +132,23 @@ fn a_new_requirement_extracts_only_its_group() {
         "only the new module is downloaded: {}",
         proxy.describe_requests()
     );
-    let ran: Vec<&str> = added
-        .vertices("[deps ")
-        .into_iter()
-        .filter(|v| v.name.contains("] modules: ") && v.ran())
-        .map(|v| v.name.as_str())
-        .collect();
-    assert_eq!(
-        ran.len(),
-        1,
-        "only the group example.com/late joined is extracted again: {ran:?}\n{}",
-        added.output
-    );
+    if env.runs_on(
+        Daemon::BuildKit,
+        "BuildKit v0.8 has no symlinks in file ops: one deps layer",
+    ) {
+        let ran: Vec<&str> = added
+            .vertices("[deps ")
+            .into_iter()
+            .filter(|v| v.name.contains("] modules: ") && v.ran())
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(
+            ran.len(),
+            1,
+            "only the group example.com/late joined is extracted again: {ran:?}\n{}",
+            added.output
+        );
+    }
 
     env.prune(false, Some("type=exec.cachemount"));
     proxy.reset_counts();
