@@ -172,13 +172,13 @@ impl<'a> Host for DiskHost<'a> {
         Ok(DiskFiles { root: self.context })
     }
 
-    /// Like the frontend's scan step (`find -type f -o -type l`, `grep -rH //go:embed`) over
-    /// the context minus `.dockerignore`: regular files and symlinks are listed, only regular
     /// The scan walks the directory itself: nothing to move.
     async fn load_context(&self, _dockerignore: &[String]) -> Result<()> {
         Ok(())
     }
 
+    /// Like the frontend's scan step (`find -type f -o -type l`, `grep -rH //go:embed`) over
+    /// the context minus `.dockerignore`: regular files and symlinks are listed, only regular
     /// Go files are read (a FIFO is never opened).
     async fn scan(
         &self,

@@ -402,7 +402,7 @@ impl Renderer<'_> {
 
     /// The mounts that give a step `mount`: one per part for the sources, else one.
     fn mounts(&self, mount: &StepMount, stages: &Stages) -> Vec<Mount> {
-        vec![match &mount.source {
+        let one = match &mount.source {
             MountSource::Sources => {
                 return stages
                     .sources
@@ -439,7 +439,8 @@ impl Renderer<'_> {
                 );
                 Mount::bind(&dir, &mount.dest).readonly()
             }
-        }]
+        };
+        vec![one]
     }
 
     /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then

@@ -513,6 +513,15 @@ fn source(op: &pb::Op) -> Option<&pb::SourceOp> {
     }
 }
 
+/// The first source op of a solve's graph: the local itself, for a solve of one local.
+fn first_source(def: &pb::Definition) -> pb::SourceOp {
+    decode(def)
+        .iter()
+        .find_map(|(_, op)| source(op))
+        .cloned()
+        .expect("the solve has a source op")
+}
+
 /// The op feeding the exec mount at `dest`.
 fn mount_source<'a>(ops: &'a [(String, pb::Op)], op: &pb::Op, dest: &str) -> &'a pb::Op {
     let Some(pb::op::Op::Exec(exec)) = &op.op else {
@@ -616,11 +625,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     let [context_solve] = evaluated.as_slice() else {
         panic!("one evaluated solve, not {evaluated:?}")
     };
-    let context_ops = decode(run.solved(*context_solve));
-    let context_source = context_ops
-        .iter()
-        .find_map(|(_, op)| source(op))
-        .expect("the evaluated solve is a local source");
+    let context_source = first_source(run.solved(*context_solve));
     assert_eq!(context_source.identifier, "local://context");
     assert_eq!(
         context_source
@@ -632,11 +637,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     );
 
     // 1. The spec comes through the `dockerfile` local, like a Dockerfile does.
-    let spec_ops = decode(run.solved(0));
-    let spec_source = spec_ops
-        .iter()
-        .find_map(|(_, op)| source(op))
-        .expect("the spec solve is a local source");
+    let spec_source = first_source(run.solved(0));
     assert_eq!(spec_source.identifier, "local://dockerfile");
     assert_eq!(
         spec_source.attrs.get("local.session").map(String::as_str),
