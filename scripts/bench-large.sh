@@ -8,12 +8,14 @@
 #   ours: go-build.yaml through the frontend image.
 # Scenarios (each sample re-creates its starting state first): cold (cache pruned), no change,
 # one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
-# go.mod/go.sum lines and an import), a README edit. Every timed image must print the version
+# go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
+# edit after BuildKit dropped every cache mount but kept the layers, what a CI runner that
+# imported the layer cache (`--cache-from`, exported with mode=max) has. Every timed image must print the version
 # the edit gave it. Daemons: dockerd 20.10 (`docker build`) and the current BuildKit
 # (`docker buildx build`, result kept in the build cache: no export).
 #
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
-#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme (default all)
+#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit (default all)
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
@@ -24,7 +26,7 @@ shopt -s inherit_errexit
 
 RUNS=${RUNS:-3}
 BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit}
 BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
 PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
 WAYS=(best ours)
@@ -132,6 +134,12 @@ prune() {
     buildkit) "$GOBUILD_BIN/buildctl" prune --all >/dev/null ;;
   esac
 }
+prune_cache_mounts() {
+  case $daemon in
+    dockerd) "$DOCKER" builder prune -f --filter type=exec.cachemount >/dev/null ;;
+    buildkit) "$GOBUILD_BIN/buildctl" prune --filter type==exec.cachemount >/dev/null ;;
+  esac
+}
 # The version the image of WAY reports: dockerd runs the tagged image; for buildkitd the same
 # (now cached) build is loaded into dockerd first, untimed.
 image_version() { # WAY
@@ -159,6 +167,7 @@ sample() {
   tag=bench-$(now_ns)
   case $scenario in
     go-edit) set_version "$way" "$tag"; expect=$tag ;;
+    fresh-edit) prune_cache_mounts; set_version "$way" "$tag"; expect=$tag ;;
     new-file) new_file "$way" "$tag"; expect=$tag ;;
     requirement)
       local v=v1.0.${tag#bench-} sums

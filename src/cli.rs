@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::gosource;
 use crate::ignore;
 use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
-use crate::pipeline::{self, Host, Planned};
+use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
@@ -114,6 +115,7 @@ pub fn render_offline(
             &Platform::host(),
             Daemon {
                 module_layers: true,
+                mounts_by_definition: true,
             },
         ))?;
     let ctx = RenderContext {
@@ -186,10 +188,11 @@ impl<'a> Host for DiskHost<'a> {
         _build_platform: &Platform,
         dockerignore: &[String],
         _spec: &Arc<SourceFile>,
-    ) -> Result<(Vec<String>, String)> {
+    ) -> Result<Scan> {
         let ignored = ignore::Matcher::new(dockerignore);
         let mut files = Vec::new();
         let mut embeds = String::new();
+        let mut headers = String::new();
         for entry in walkdir::WalkDir::new(self.context).sort_by_file_name() {
             let entry = entry.with_context(|| format!("listing {}", self.context.display()))?;
             let kind = entry.file_type();
@@ -209,11 +212,18 @@ impl<'a> Host for DiskHost<'a> {
                 for line in text.lines().filter(|l| l.starts_with("//go:embed")) {
                     embeds.push_str(&format!("./{relative}:{line}\n"));
                 }
+                // The whole file: parsing stops where the scan's header would end.
+                headers.push(gosource::RECORD_MARK);
+                headers.push_str(&format!("./{relative}\n{text}\n"));
             }
             files.push(relative);
         }
         files.sort();
-        Ok((files, embeds))
+        Ok(Scan {
+            files,
+            embeds,
+            headers,
+        })
     }
 
     /// Offline there is no registry to ask: images stay unpinned, their config unknown.

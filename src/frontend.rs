@@ -9,7 +9,7 @@ use crate::gateway::{FrontendResult, Ref, Session, UnsupportedSubrequest};
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
-use crate::pipeline::{self, Host, Planned};
+use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
@@ -83,6 +83,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     let daemon = Daemon {
         module_layers: caps.contains("file.symlink.create")
             && caps.contains("exec.mount.cache.content"),
+        mounts_by_definition: caps.contains("exec.mount.cache.content"),
     };
     let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform, daemon).await?;
     let ctx = RenderContext {
@@ -246,7 +247,7 @@ impl<'a> Host for GatewayHost<'a> {
         build_platform: &Platform,
         dockerignore: &[String],
         spec: &Arc<SourceFile>,
-    ) -> Result<(Vec<String>, String)> {
+    ) -> Result<Scan> {
         let ctx = RenderContext {
             session_id: self.env.session_id.clone(),
             spec: spec.clone(),
@@ -262,9 +263,10 @@ impl<'a> Host for GatewayHost<'a> {
                 &ctx,
             ))
             .await?;
-        let (files, embeds) = tokio::try_join!(
+        let (files, embeds, headers) = tokio::try_join!(
             self.session.read_file(&scan, "files"),
-            self.session.read_file(&scan, "embeds")
+            self.session.read_file(&scan, "embeds"),
+            self.session.read_file(&scan, "headers")
         )?;
         let (files, embeds) = (files.unwrap_or_default(), embeds.unwrap_or_default());
         let mut files: Vec<String> = files
@@ -276,7 +278,11 @@ impl<'a> Host for GatewayHost<'a> {
             })
             .collect();
         files.sort();
-        Ok((files, String::from_utf8_lossy(&embeds).into_owned()))
+        Ok(Scan {
+            files,
+            embeds: String::from_utf8_lossy(&embeds).into_owned(),
+            headers: String::from_utf8_lossy(&headers.unwrap_or_default()).into_owned(),
+        })
     }
 
     /// Pinned to its digest when BuildKit gives one (dockerd's local store does not), with

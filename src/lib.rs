@@ -5,6 +5,7 @@ pub mod cli;
 pub mod frontend;
 pub mod gateway;
 pub mod gomod;
+pub mod gosource;
 pub mod ignore;
 pub mod image;
 pub mod llb;

@@ -5,7 +5,8 @@
 //! 1. read: the spec, the ignore file, the module files (go.mod, go.work, vendor manifest),
 //!    while the context moves to the daemon;
 //! 2. decide (`plan::needs`, pure): which builder and runtime base images, which platforms;
-//! 3. resolve (the host): those images, and the context's file list and `//go:embed` lines;
+//! 3. resolve (the host): those images, and the context's file list, `//go:embed` lines and
+//!    Go file headers (imports);
 //! 4. plan (`plan::plan`, pure).
 //!
 //! Errors leave here knowing their origin: a spec or go.mod/go.work diagnostic carries the
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 
 use crate::gomod::{GoMod, GoModError};
+use crate::gosource;
 use crate::ignore;
 use crate::image::ResolvedImage;
 use crate::llb::SourceFile;
@@ -44,15 +46,14 @@ pub trait Host {
     /// the transfer overlaps the module files' reads.
     fn load_context(&self, dockerignore: &[String]) -> impl Future<Output = Result<()>>;
 
-    /// Every file of the context minus `dockerignore` (context-relative paths) and the
-    /// `//go:embed` lines of its Go files, as `grep -rH` prints them (`./path:line`).
+    /// What the source scan finds in the context minus `dockerignore`.
     fn scan(
         &self,
         builder: &ResolvedImage,
         build_platform: &Platform,
         dockerignore: &[String],
         spec: &Arc<SourceFile>,
-    ) -> impl Future<Output = Result<(Vec<String>, String)>>;
+    ) -> impl Future<Output = Result<Scan>>;
 
     /// An image's digest-pinned reference and config facts for a platform.
     fn resolve_image(
@@ -60,6 +61,16 @@ pub trait Host {
         reference: &str,
         platform: &Platform,
     ) -> impl Future<Output = Result<ResolvedImage>>;
+}
+
+/// What the source scan finds in the context (minus `.dockerignore`).
+pub struct Scan {
+    /// Every file, context-relative, sorted.
+    pub files: Vec<String>,
+    /// The `//go:embed` lines of the Go files, as `grep -rH` prints them (`./path:line`).
+    pub embeds: String,
+    /// The Go files' headers, as [`gosource::HEADER_AWK`] prints them.
+    pub headers: String,
 }
 
 /// A planned build and the spec it came from (ops point back into it).
@@ -148,10 +159,10 @@ pub async fn plan(
         let builder = host
             .resolve_image(&needs.builder.reference, build_platform)
             .await?;
-        let (files, embeds) = host
+        let scan = host
             .scan(&builder, build_platform, &dockerignore, &spec_file)
             .await?;
-        anyhow::Ok((builder, files, embeds))
+        anyhow::Ok((builder, scan))
     };
     let bases = async {
         let mut bases = BTreeMap::new();
@@ -163,14 +174,16 @@ pub async fn plan(
         }
         anyhow::Ok(bases)
     };
-    let ((builder, context_files, embed_lines), runtime_bases) = tokio::try_join!(scan, bases)?;
-    let embeds = modules::parse_embed_scan(&embed_lines, ".");
+    let ((builder, scan), runtime_bases) = tokio::try_join!(scan, bases)?;
+    let embeds = modules::parse_embed_scan(&scan.embeds, ".");
+    let headers = gosource::parse_scan(&scan.headers);
 
     // 4. plan
     let inputs = Inputs {
         known,
-        context_files: &context_files,
+        context_files: &scan.files,
         embeds: &embeds,
+        headers: &headers,
         runtime_bases: &runtime_bases,
     };
     let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|diagnostic| {

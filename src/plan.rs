@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::gosource::{BuildContext, Header};
 use crate::image::{ResolvedImage, normalize_reference};
 use crate::llb::NetMode;
 use crate::options::Options;
@@ -16,6 +17,7 @@ use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
 use script::{Line, Script, say};
 
 mod build;
+pub mod compiled;
 pub mod layers;
 pub mod modules;
 mod private;
@@ -69,6 +71,9 @@ pub struct Daemon {
     /// Symlinks in file ops and mounts keyed by definition (caps `file.symlink.create`,
     /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
     pub module_layers: bool,
+    /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the build's GOCACHE
+    /// seed is never checksummed.
+    pub mounts_by_definition: bool,
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -79,6 +84,8 @@ pub struct Inputs<'a> {
     pub context_files: &'a [String],
     /// `//go:embed` directives in the context's Go files.
     pub embeds: &'a [EmbedDirective],
+    /// The headers (constraints, imports) of the context's Go files, by file name.
+    pub headers: &'a BTreeMap<String, Header>,
     /// The runtime base image, resolved for each target platform (none for scratch).
     pub runtime_bases: &'a BTreeMap<Platform, ResolvedImage>,
 }
@@ -185,6 +192,9 @@ pub enum MountSource {
     Context,
     /// A persistent cache directory.
     Cache { id: String },
+    /// The target's compiled dependencies ([`compiled`]), read-only; keyed by definition
+    /// where the daemon can, never by checksumming a build cache.
+    CompiledDeps { by_definition: bool },
     /// An empty, writable directory whose contents are the step's result.
     Output,
     /// The deps step's output (empty), read-only: orders a step after the download without
@@ -219,6 +229,9 @@ pub struct Target {
     pub binaries: Vec<String>,
     /// `go build` (or `go test` for [`Output::Test`]).
     pub step: Step,
+    /// Compiles the imported packages from outside the context ahead ([`compiled`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compile: Option<Step>,
     /// The runtime image, for [`Output::Image`].
     pub runtime: Option<Runtime>,
 }
@@ -287,6 +300,15 @@ pub fn source_scan() -> Step {
             Line::syntax("grep -rH --include='*.go' -e '^//go:embed' . >")
                 .value(format!("{OUT}/embeds"))
                 .then("|| [ $? -eq 1 ]"),
+        )
+        // Each Go file's header, for the imports (`gosource`). Only an optimisation: a
+        // builder without awk gets no headers, not a failed build.
+        .line(
+            Line::syntax("find . -type f -name '*.go' -exec awk")
+                .value(crate::gosource::HEADER_AWK)
+                .then("{} + >")
+                .value(format!("{OUT}/headers"))
+                .then("|| true"),
         );
     Step {
         name: "[internal] list sources and //go:embed patterns".to_string(),
@@ -478,18 +500,25 @@ pub fn plan(
     let deps = (!shared.vendor).then(|| deps_step(inputs, &shared, layer_steps));
     let (command, targets) = build_command(inputs, &shared)?;
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
+    let sources = sources(inputs, shared.vendor, command.output == Output::Test);
+    let common = Common {
+        choice,
+        command: &command,
+        sources: &sources,
+        named,
+    };
     let mut targets = targets
         .iter()
-        .map(|(platform, go_env)| {
-            target(inputs, &shared, choice, &command, named, platform, go_env)
-        })
+        .map(|(platform, go_env)| target(inputs, &shared, &common, platform, go_env))
         .collect::<Result<Vec<_>, Diagnostic>>()?;
     if let Some(layers) = &module_layers {
         for target in &mut targets {
             target.step.mounts.extend(layers.mounts());
+            if let Some(compile) = &mut target.compile {
+                compile.mounts.extend(layers.mounts());
+            }
         }
     }
-    let sources = sources(inputs, shared.vendor, command.output == Output::Test);
     Ok(Plan {
         go: choice.go,
         builder,
@@ -660,16 +689,30 @@ fn build_command(
     Ok((command, targets))
 }
 
-/// One platform's build (or test) step and runtime image.
+/// What every target's steps share.
+struct Common<'a> {
+    choice: &'a BuilderChoice,
+    command: &'a BuildCommand,
+    /// The files the build step sees.
+    sources: &'a [String],
+    /// Whether step names name the platform.
+    named: bool,
+}
+
+/// One platform's build (or test) step, its compiled dependencies and runtime image.
 fn target(
     inputs: &Inputs,
     shared: &Shared,
-    choice: &BuilderChoice,
-    command: &BuildCommand,
-    named: bool,
+    common: &Common,
     platform: &Platform,
     go_env: &GoEnv,
 ) -> Result<Target, Diagnostic> {
+    let Common {
+        choice,
+        command,
+        named,
+        ..
+    } = *common;
     let settings = &inputs.spec.build;
     let modules = &inputs.spec.modules;
     // Name the platform in progress output whenever it is not simply the build platform.
@@ -749,20 +792,34 @@ fn target(
             )
         }
     };
-    let step = Step {
+    let mut step = Step {
         name,
         root: if shared.vendor {
             StepRoot::Builder
         } else {
             StepRoot::Deps
         },
-        args: build::offline_script(commands).argv(),
+        args: Vec::new(),
         env,
         cwd: shared.workdir.clone(),
         network,
         mounts,
         at: command.at,
     };
+    let compile = compile_step(
+        inputs,
+        shared,
+        common,
+        &mut step,
+        (&prefix("compile"), platform),
+    );
+    let commands = match compile {
+        Some(_) => std::iter::once(compiled::take_seed())
+            .chain(commands)
+            .collect(),
+        None => commands,
+    };
+    step.args = build::offline_script(commands).argv();
     if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
         return Err(diagnostic(
             inputs,
@@ -792,8 +849,105 @@ fn target(
         platform: platform.clone(),
         binaries: names,
         step,
+        compile,
         runtime,
     })
+}
+
+/// The step that compiles what `build` imports from outside the context ahead
+/// ([`compiled`]), its layer mounted into `build`; `None` when there is nothing to compile,
+/// when the spec turns it off or the build is from `vendor/`.
+fn compile_step(
+    inputs: &Inputs,
+    shared: &Shared,
+    common: &Common,
+    build: &mut Step,
+    (stage, platform): (&str, &Platform),
+) -> Option<Step> {
+    let Common {
+        choice,
+        command,
+        sources,
+        ..
+    } = *common;
+    let settings = &inputs.spec.build;
+    if !settings.compiled_deps || shared.vendor {
+        return None;
+    }
+    let target = BuildContext {
+        goos: platform.os.clone(),
+        goarch: platform.architecture.clone(),
+        cgo: settings.cgo.value,
+        go_minor: choice.go.minor,
+        tags: settings.tags.clone(),
+    };
+    let module_dir = &inputs.spec.module.value;
+    let tests = command.output == Output::Test;
+    let dirs = if tests {
+        // `go test ./...`: every package of the module.
+        let prefix = modules::in_dir(module_dir, "");
+        sources
+            .iter()
+            .filter(|f| f.ends_with(".go") && (module_dir == "." || f.starts_with(&prefix)))
+            .map(|f| modules::dir_of(f).to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    } else {
+        command
+            .chosen
+            .iter()
+            .map(|(_, package, _)| match package.trim_start_matches("./") {
+                "." => module_dir.clone(),
+                relative => modules::in_dir(module_dir, relative),
+            })
+            .collect()
+    };
+    let facts = inputs.modules;
+    let required = std::iter::once(&facts.main)
+        .chain(&facts.work_modules)
+        .flat_map(|m| &m.requires)
+        .map(|r| (r.path.clone(), None));
+    // Local ones last: on a tie (a requirement replaced by a directory) the last one wins.
+    let build_list: Vec<(String, Option<String>)> = required
+        .chain(
+            modules::local_modules(facts)
+                .into_iter()
+                .map(|(path, dir)| (path, Some(dir))),
+        )
+        .collect();
+    let roots = compiled::Roots {
+        dirs,
+        tests,
+        modules: &build_list,
+    };
+    let packages = compiled::imported_packages(sources, inputs.headers, &roots, &target);
+    if packages.is_empty() {
+        return None;
+    }
+    let step_cache = match &build.mounts.iter().find(|m| m.dest == GOCACHE)?.source {
+        MountSource::Cache { id } => id.replacen("gocache/", "gocache-deps/", 1),
+        _ => return None,
+    };
+    // -ldflags and -buildvcs change only the link: a new version must not re-run the step.
+    let flags: Vec<String> = command
+        .flags
+        .iter()
+        .filter(|f| !f.starts_with("-ldflags=") && !f.starts_with("-buildvcs="))
+        .cloned()
+        .collect();
+    let name = format!(
+        "[{stage} 1/1] go build {} imported packages ahead",
+        packages.len()
+    );
+    let step = compiled::step(build, name, &packages, &flags, step_cache);
+    build.mounts.push(StepMount {
+        dest: compiled::SEED.to_string(),
+        source: MountSource::CompiledDeps {
+            by_definition: inputs.daemon.mounts_by_definition,
+        },
+    });
+    Some(step)
 }
 
 /// Where the build step writes the binaries. For an image, the output already has the

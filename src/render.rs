@@ -12,7 +12,7 @@ use crate::llb::{
 use crate::plan::select::{ContextCopy, SourcePart};
 use crate::plan::{
     self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepMount,
-    StepRoot, layers, modules,
+    StepRoot, compiled, layers, modules,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -216,7 +216,7 @@ pub fn module_facts(module_dir: &str, session_id: &str) -> State {
         .state(OpMeta::new().name("[internal] load module files"))
 }
 
-/// The output directory of the source scan (files `files` and `embeds`), run on the builder
+/// The output directory of the source scan (files `files`, `embeds` and `headers`), run on the builder
 /// image over the whole context minus `dockerignore`.
 pub fn source_scan(
     builder: &ResolvedImage,
@@ -235,6 +235,7 @@ pub fn source_scan(
         sources: Vec::new(),
         fetched: State::scratch(),
         module_layers: Vec::new(),
+        seed: None,
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
         .output(OUT)
@@ -285,6 +286,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         context,
         fetched: State::scratch(),
         module_layers: Vec::new(),
+        seed: None,
     };
     let (after_deps, stages) = match (&plan.deps, &plan.module_layers) {
         (Some(step), None) => (r.exec(step, &stages, &stages.builder).root(), stages),
@@ -318,6 +320,14 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
     plan.targets
         .iter()
         .map(|target| {
+            let seed = target.compile.as_ref().map(|step| {
+                r.exec(step, &stages, &after_deps)
+                    .output(compiled::LAYER_GOCACHE)
+            });
+            let stages = Stages {
+                seed,
+                ..stages.clone()
+            };
             let out = r.exec(&target.step, &stages, &after_deps).output(OUT);
             let (state, config) = match (plan.output, &target.runtime) {
                 (Output::Image, Some(runtime)) => (
@@ -350,6 +360,8 @@ struct Stages {
     fetched: State,
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
+    /// The target's compiled dependencies ([`compiled`]).
+    seed: Option<State>,
 }
 
 struct Renderer<'a> {
@@ -420,6 +432,16 @@ impl Renderer<'_> {
             MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
+            MountSource::CompiledDeps { by_definition } => {
+                let seed = stages.seed.as_ref().unwrap_or(&State::scratch()).clone();
+                let mount = Mount::bind(&seed, &mount.dest).readonly();
+                // Checksumming a build cache of thousands of files on every build would cost
+                // more than it saves.
+                match by_definition {
+                    true => mount.keyed_by_definition(),
+                    false => mount,
+                }
+            }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
             // The layers' own keys already say what they hold.

@@ -28,7 +28,7 @@ mod support;
 use goproxy::GoProxy;
 use support::{Build, Daemon, Env, HELLO_OUTPUT, ImageTag, Project, Vertex, unique};
 
-const STAGES: [&str; 3] = ["[deps ", "[build ", "[runtime "];
+const STAGES: [&str; 4] = ["[deps ", "[compile ", "[build ", "[runtime "];
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -494,6 +494,137 @@ fn a_new_requirement_fetches_only_that_module() {
     assert_eq!(
         stdout(&env.run(&[], tag.name(), &[])),
         format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
+    );
+}
+
+/// The import paths `go build -v` reported compiling in the vertex named `prefix`.
+fn compiled_packages(build: &Build, prefix: &str) -> Vec<String> {
+    let mut packages: Vec<String> = build
+        .logs(vertex(build, prefix))
+        .into_iter()
+        .filter(|line| !line.contains(' ') && !line.is_empty())
+        .map(str::to_string)
+        .collect();
+    packages.sort();
+    packages
+}
+
+/// Dependencies compile in a step of their own whose layer seeds the build's GOCACHE: a new
+/// import compiles only its module's packages, and after BuildKit dropped every cache mount
+/// (a fresh CI runner that imported the layer cache) an edit compiles only the main module.
+#[test]
+fn dependencies_compile_once_and_survive_cache_mount_gc() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let ns = format!("e2e-{}", unique());
+    let project = Project::example(&env, "with-deps");
+    // -v: go build names each package it compiles (cache hits are silent).
+    project.replace(
+        "go-build.yaml",
+        "    name: withdeps",
+        "    name: withdeps\nbuild:\n  flags: [-v]",
+    );
+    let tag = ImageTag::new(&env, "withdeps-compiled");
+    touch_main(&project);
+    let cold = build_online(&env, &project, &proxy, &tag, &ns);
+    cold.assert_success();
+    print_stages("cold", &cold);
+    let ahead = compiled_packages(&cold, "[compile ");
+    for package in [
+        "example.com/banner",
+        "example.com/color",
+        "example.com/greet",
+        "fmt",
+    ] {
+        assert!(
+            ahead.contains(&package.to_string()),
+            "{package} compiled ahead: {ahead:?}"
+        );
+    }
+    assert_eq!(
+        compiled_packages(&cold, "[build "),
+        ["example.com/withdeps"],
+        "the build step compiles only the main module"
+    );
+
+    project.add_extra_requirement(&proxy.go_sum("example.com/extra@v1.0.0"));
+    let added = build_online(&env, &project, &proxy, &tag, &ns);
+    added.assert_success();
+    assert_eq!(
+        compiled_packages(&added, "[compile "),
+        ["example.com/extra"],
+        "a new import compiles only its module"
+    );
+    assert_eq!(
+        compiled_packages(&added, "[build "),
+        ["example.com/withdeps"]
+    );
+
+    env.prune(false, Some("type=exec.cachemount"));
+    touch_main(&project);
+    let fresh = build_online(&env, &project, &proxy, &tag, &ns);
+    fresh.assert_success();
+    print_stages("after pruning cache mounts, one edit", &fresh);
+    assert!(
+        all_cached(&fresh, "[compile "),
+        "the compiled dependencies stay cached"
+    );
+    assert_eq!(
+        compiled_packages(&fresh, "[build "),
+        ["example.com/withdeps"],
+        "nothing outside the main module compiles again"
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
+    );
+}
+
+/// A fresh builder that imports the cache a build exported (`mode=max`, what CI does) compiles
+/// only the main module after an edit: the compiled dependencies travel as a layer.
+#[test]
+fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
+    let env = Env::get();
+    if !env.runs_on(Daemon::BuildKit, "buildctl drives buildkitd") {
+        return;
+    }
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    project.replace(
+        "go-build.yaml",
+        "    name: withdeps",
+        "    name: withdeps\nbuild:\n  flags: [-v]",
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache = cache.path().display();
+    let goproxy = format!("--opt=build-arg:GOPROXY={}", proxy.url());
+    let namespace = format!("--opt=build-arg:BUILDKIT_CACHE_MOUNT_NS=e2e-{}", unique());
+    let online = [
+        "--opt=force-network-mode=host",
+        "--allow=network.host",
+        "--opt=build-arg:GOSUMDB=off",
+        goproxy.as_str(),
+        namespace.as_str(),
+    ];
+    touch_main(&project);
+    let export = format!("--export-cache=type=local,dest={cache},mode=max");
+    let first = env.buildctl_build(&project, &[&online[..], &[export.as_str()]].concat());
+    first.assert_success();
+
+    env.prune(true, None);
+    touch_main(&project);
+    let import = format!("--import-cache=type=local,src={cache}");
+    let fresh = env.buildctl_build(&project, &[&online[..], &[import.as_str()]].concat());
+    fresh.assert_success();
+    print_stages("a fresh builder with the exported cache, one edit", &fresh);
+    assert!(
+        all_cached(&fresh, "[compile "),
+        "the compiled dependencies come from the cache"
+    );
+    assert_eq!(
+        compiled_packages(&fresh, "[build "),
+        ["example.com/withdeps"],
+        "nothing outside the main module compiles"
     );
 }
 

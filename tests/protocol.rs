@@ -697,6 +697,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         (modules_solve, "vendor/modules.txt"),
         (4, "embeds"),
         (4, "files"),
+        (4, "headers"),
     ];
     expected.sort();
     assert_eq!(

@@ -202,6 +202,35 @@ pub fn mod_files(facts: &ModuleFacts) -> Result<Vec<String>, GoModError> {
     Ok(files)
 }
 
+/// The modules whose code is in the context, `(module path, directory)`: the main module, the
+/// workspace's modules and local replacements. Their packages are the build's own code.
+pub fn local_modules(facts: &ModuleFacts) -> Vec<(String, String)> {
+    let main = std::iter::once(&facts.main).chain(&facts.work_modules);
+    let mut modules: Vec<(String, String)> = main
+        .clone()
+        .map(|m| (m.module.clone(), dir_of(&m.file).to_string()))
+        .collect();
+    let replaces = main
+        .flat_map(|m| m.replaces.iter().map(move |r| (m.file.as_str(), r)))
+        .chain(
+            facts
+                .work
+                .iter()
+                .flat_map(|w| w.replaces.iter().map(move |r| (w.file.as_str(), r))),
+        );
+    for (file, replace) in replaces {
+        if let Some(dir) = replace
+            .local_dir()
+            .and_then(|t| context_join(dir_of(file), t))
+        {
+            // `old` may carry a version: `example.com/a v1.2.3`.
+            let path = replace.old.split_whitespace().next().unwrap_or_default();
+            modules.push((path.to_string(), dir));
+        }
+    }
+    modules
+}
+
 fn outside(file: &str, line: u32, directive: &str, target: &str) -> GoModError {
     GoModError {
         file: file.to_string(),

@@ -16,6 +16,7 @@ struct Fixture {
     build_platform: Platform,
     dockerignore: Vec<String>,
     daemon: Daemon,
+    headers: BTreeMap<String, crate::gosource::Header>,
 }
 
 impl Fixture {
@@ -55,7 +56,9 @@ impl Fixture {
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
                 module_layers: true,
+                mounts_by_definition: true,
             },
+            headers: BTreeMap::new(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Fixture {
             },
             context_files: &self.context_files,
             embeds: &self.embeds,
+            headers: &self.headers,
             runtime_bases: &self.runtime_bases,
         }
     }
@@ -325,6 +329,7 @@ fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut old_daemon = layered_fixture();
     old_daemon.daemon = Daemon {
         module_layers: false,
+        mounts_by_definition: false,
     };
     let mut missing_sum = layered_fixture();
     missing_sum.modules.go_sum = missing_sum
@@ -1270,5 +1275,103 @@ fn a_bad_runtime_base_build_arg_names_the_build_arg() {
             .to_string()
             .starts_with("--build-arg: GOBUILD_RUNTIME_BASE: `UPPER/case`"),
         "{error}"
+    );
+}
+
+fn compiled_fixture(spec: &str) -> Fixture {
+    let mut fixture = layered_fixture();
+    fixture.spec = Fixture::new(spec, "module example.com/shop\n\ngo 1.22\n", &[])
+        .spec
+        .clone();
+    fixture
+        .context_files
+        .extend(["main.go", "local/l.go"].map(String::from));
+    let header = |imports: &[&str]| crate::gosource::Header {
+        constraint: None,
+        imports: imports.iter().map(|i| i.to_string()).collect(),
+    };
+    fixture.headers = [
+        (
+            "main.go",
+            header(&["fmt", "example.com/shop/internal/x", "example.com/local"]),
+        ),
+        ("internal/x/x.go", header(&["example.com/a/pkg"])),
+        ("local/l.go", header(&["example.com/b"])),
+        ("cmd/shop/main.go", header(&["example.com/unused"])),
+    ]
+    .into_iter()
+    .map(|(f, h)| (f.to_string(), h))
+    .collect();
+    fixture
+}
+
+#[test]
+fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
+    let fixture = compiled_fixture(
+        "binaries:\n  - package: .\nbuild:\n  ldflags: -X main.v={{ .Version }}\n  tags: [netgo]\n",
+    );
+    let plan = fixture.plan();
+    let target = &plan.targets[0];
+    let compile = target.compile.as_ref().expect("a compile step");
+    assert_eq!(
+        compile.name,
+        "[compile 1/1] go build 3 imported packages ahead"
+    );
+    let list = compile
+        .mounts
+        .iter()
+        .find_map(|m| match &m.source {
+            MountSource::File { contents, .. } => Some(contents.as_str()),
+            _ => None,
+        })
+        .expect("the package list");
+    // Through the main module and the local replacement, not into cmd/shop (not built).
+    assert_eq!(list, "example.com/a/pkg\nexample.com/b\nfmt\n");
+    let script = &compile.args[2];
+    assert!(
+        script.contains("-tags=netgo") && !script.contains("-ldflags"),
+        "{script}"
+    );
+    assert!(
+        !compile
+            .mounts
+            .iter()
+            .any(|m| m.source == MountSource::Sources),
+        "the step sees no code"
+    );
+    assert_eq!(compile.env["GOPROXY"], "off");
+    assert_eq!(compile.env["GOCACHE"], compiled::STEP_GOCACHE);
+    assert!(target.step.mounts.iter().any(|m| m.dest == compiled::SEED
+        && m.source
+            == MountSource::CompiledDeps {
+                by_definition: true
+            }));
+    assert!(
+        target.step.args[2].starts_with(
+            "( set -e\ncmp -s '/gobuild/compiled/gobuild-compiled-id' '/root/.cache/go-build/gobuild-compiled-id' || cp -au '/gobuild/compiled/.' '/root/.cache/go-build' || true\n"
+        ),
+        "the build takes the layer first: {}",
+        target.step.args[2]
+    );
+    // Module layers reach the compile step too.
+    assert!(
+        compile
+            .mounts
+            .iter()
+            .any(|m| matches!(m.source, MountSource::ModuleLayer(_)))
+    );
+}
+
+#[test]
+fn compiling_ahead_can_be_turned_off() {
+    let plan =
+        compiled_fixture("binaries:\n  - package: .\nbuild:\n  compiled_deps: false\n").plan();
+    assert!(plan.targets[0].compile.is_none());
+    assert!(
+        !plan.targets[0]
+            .step
+            .mounts
+            .iter()
+            .any(|m| m.dest == compiled::SEED)
     );
 }

@@ -65,6 +65,9 @@ pub struct BuildSettings {
     pub cgo: Located<bool>,
     /// Stamp VCS information (needs .git in the context).
     pub vcs: bool,
+    /// Compile the imported packages from outside the context's modules in a step of their
+    /// own, whose layer seeds the build's GOCACHE ([`crate::plan::compiled`]).
+    pub compiled_deps: bool,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +110,7 @@ pub(super) struct RawBuild {
     env: Option<Spanned<BTreeMap<String, String>>>,
     cgo: Option<Spanned<bool>>,
     vcs: Option<bool>,
+    compiled_deps: Option<bool>,
 }
 
 pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems) -> Runtime {
@@ -361,6 +365,7 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
                 pos: start,
             },
             vcs: false,
+            compiled_deps: true,
         };
     };
     let env_pos = raw.env.as_ref().map_or(start, super::Pos::of);
@@ -395,6 +400,7 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
             pos: start,
         }),
         vcs: raw.vcs.unwrap_or(false),
+        compiled_deps: raw.compiled_deps.unwrap_or(true),
     }
 }
 

@@ -666,6 +666,19 @@ impl Build {
             .collect()
     }
 
+    /// What the vertex printed: its `#ID 1.234 text` lines, without the prefix.
+    pub fn logs(&self, vertex: &Vertex) -> Vec<&str> {
+        let prefix = format!("#{} ", vertex.id);
+        self.output
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .filter_map(|rest| {
+                let (time, text) = rest.split_once(' ')?;
+                time.parse::<f64>().ok().map(|_| text.trim_end())
+            })
+            .collect()
+    }
+
     /// Like [`Build::vertices`], but at least one must exist.
     pub fn some_vertices(&self, prefix: &str) -> Vec<&Vertex> {
         let found = self.vertices(prefix);
