@@ -10,12 +10,14 @@
 # one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
 # go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
 # edit after BuildKit dropped every cache mount but kept the layers, what a CI runner that
-# imported the layer cache (`--cache-from`, exported with mode=max) has. Every timed image must print the version
+# imported the layer cache (`--cache-from`, exported with mode=max) has; a seeded edit: a .go
+# edit on an emptied builder, ours seeded by its `--target gocache` image. Every timed image must print the version
 # the edit gave it. Daemons: dockerd 20.10 (`docker build`) and the current BuildKit
 # (`docker buildx build`, result kept in the build cache: no export).
 #
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
-#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit (default all)
+#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit
+#                   (default all)
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
@@ -26,7 +28,7 @@ shopt -s inherit_errexit
 
 RUNS=${RUNS:-3}
 BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit}
 BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
 PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
 WAYS=(best ours)
@@ -114,19 +116,44 @@ edit_readme() { # WAY
 # --- daemons
 
 daemon=
-build_cmd() { # WAY LOGFILE : one build of WAY's context on $daemon
-  local way=$1 file
+build_cmd() { # WAY LOGFILE [ARGS...] : one build of WAY's context on $daemon
+  local way=$1 log=$2 file
+  shift 2
   case $way in
     ours) file=$work/ours/go-build.yaml ;;
     best) file=$work/best/Dockerfile ;;
   esac
   local common=(--progress=plain --network=host --build-arg "GOPROXY=$PROXY"
-    --build-arg GOSUMDB=off -f "$file")
+    --build-arg GOSUMDB=off -f "$file" "$@")
   case $daemon in
     dockerd) "$DOCKER" build "${common[@]}" -t "gobuild-bench-$way" "$work/$way" ;;
     buildkit) "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" "${common[@]}" \
       --output type=cacheonly "$work/$way" ;;
-  esac >"$2" 2>&1
+  esac >"$log" 2>&1
+}
+# The build cache image of ours (`--target gocache`): in dockerd's image store, or pushed to
+# the registry buildkitd pulls from. export_gocache LOGFILE; gocache_args: how a build uses it.
+gocache_image() {
+  case $daemon in
+    dockerd) echo gobuild-bench-gocache ;;
+    buildkit) echo "${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-gocache:latest" ;;
+  esac
+}
+export_gocache() {
+  local file=$work/ours/go-build.yaml common
+  common=(--progress=plain --network=host --build-arg "GOPROXY=$PROXY" --build-arg GOSUMDB=off
+    -f "$file" --target gocache)
+  case $daemon in
+    dockerd) "$DOCKER" build "${common[@]}" -t "$(gocache_image)" "$work/ours" ;;
+    buildkit) "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" "${common[@]}" \
+      --output "type=image,name=$(gocache_image),push=true" "$work/ours" ;;
+  esac >"$1" 2>&1
+}
+gocache_args() {
+  case $daemon in
+    dockerd) echo --build-arg "GOBUILD_GOCACHE_FROM=$(gocache_image)" ;;
+    buildkit) echo --build-context "gocache=docker-image://$(gocache_image)" ;;
+  esac
 }
 prune() {
   case $daemon in
@@ -159,8 +186,18 @@ sample() {
   local scenario=$1 way=$2 round=$3 expect=development log
   log=$out/$daemon-$scenario-$way-$round.log
   reset "$way"
+  local extra=()
   case $scenario in
     cold) prune ;;
+    seeded-edit)
+      # A fresh runner that has only ours' gocache image (the best Dockerfile has no such
+      # thing): everything else pruned.
+      if [ "$way" = ours ]; then
+        build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
+        export_gocache "$log.gocache" || die "exporting the build cache failed: $log.gocache"
+        read -ra extra <<<"$(gocache_args)"
+      fi
+      prune ;;
     *) build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare" ;;
   esac
   local tag
@@ -168,6 +205,7 @@ sample() {
   case $scenario in
     go-edit) set_version "$way" "$tag"; expect=$tag ;;
     fresh-edit) prune_cache_mounts; set_version "$way" "$tag"; expect=$tag ;;
+    seeded-edit) set_version "$way" "$tag"; expect=$tag ;;
     new-file) new_file "$way" "$tag"; expect=$tag ;;
     requirement)
       local v=v1.0.${tag#bench-} sums
@@ -177,7 +215,7 @@ sample() {
   esac
   local t0 secs
   t0=$(now_ns)
-  build_cmd "$way" "$log" || die "$way $scenario: build failed: $log"
+  build_cmd "$way" "$log" "${extra[@]}" || die "$way $scenario: build failed: $log"
   secs=$(fmt_ms "$t0")
   local got
   got=$(image_version "$way")

@@ -109,6 +109,10 @@ pub struct Options {
     pub multi_platform: Option<bool>,
     /// A subrequest (`--call`, `--print`) instead of a build.
     pub request_id: Option<String>,
+    /// An image whose files start the build's GOCACHE (made by `--target gocache`): the named
+    /// context `gocache` (`--build-context gocache=docker-image://REF`), else the build arg
+    /// `GOBUILD_GOCACHE_FROM`.
+    pub gocache_from: Option<String>,
 }
 
 impl Options {
@@ -166,6 +170,15 @@ impl Options {
             cache_imports: cache_imports(opts)?,
             multi_platform: multi_platform(opts)?,
             request_id: get("requestid").map(str::to_string),
+            gocache_from: match get("context:gocache") {
+                Some(context) => Some(
+                    context
+                        .strip_prefix("docker-image://")
+                        .with_context(|| format!("--build-context gocache={context}: only an image (docker-image://REF) can seed the build cache"))?
+                        .to_string(),
+                ),
+                None => get("build-arg:GOBUILD_GOCACHE_FROM").map(str::to_string),
+            },
         })
     }
 }

@@ -154,7 +154,8 @@ pub async fn plan(
     // 2. decide
     let needs = plan::needs(&known).map_err(in_spec)?;
 
-    // 3. resolve: the scan runs on the builder image; the runtime bases meanwhile.
+    // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
+    //    seed meanwhile.
     let scan = async {
         let builder = host
             .resolve_image(&needs.builder.reference, build_platform)
@@ -164,17 +165,11 @@ pub async fn plan(
             .await?;
         anyhow::Ok((builder, scan))
     };
-    let bases = async {
-        let mut bases = BTreeMap::new();
-        if let Some(reference) = &needs.runtime_base {
-            for platform in &needs.platforms {
-                let image = host.resolve_image(reference, platform).await?;
-                bases.insert(platform.clone(), image);
-            }
-        }
-        anyhow::Ok(bases)
-    };
-    let ((builder, scan), runtime_bases) = tokio::try_join!(scan, bases)?;
+    let ((builder, scan), runtime_bases, gocache_seeds) = tokio::try_join!(
+        scan,
+        per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
+        per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
+    )?;
     let embeds = modules::parse_embed_scan(&scan.embeds, ".");
     let headers = gosource::parse_scan(&scan.headers);
 
@@ -185,6 +180,7 @@ pub async fn plan(
         embeds: &embeds,
         headers: &headers,
         runtime_bases: &runtime_bases,
+        gocache_seeds: &gocache_seeds,
     };
     let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|diagnostic| {
         let module_files: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
@@ -194,6 +190,24 @@ pub async fn plan(
         plan,
         spec: spec_file,
     })
+}
+
+/// `reference` resolved for each platform; none without a reference.
+async fn per_platform(
+    host: &impl Host,
+    reference: Option<&str>,
+    platforms: &[Platform],
+) -> Result<BTreeMap<Platform, ResolvedImage>> {
+    let mut images = BTreeMap::new();
+    if let Some(reference) = reference {
+        for platform in platforms {
+            images.insert(
+                platform.clone(),
+                host.resolve_image(reference, platform).await?,
+            );
+        }
+    }
+    Ok(images)
 }
 
 /// The error for `diagnostic`, with the bytes of the file it points into: the spec, one of

@@ -88,6 +88,8 @@ pub struct Inputs<'a> {
     pub headers: &'a BTreeMap<String, Header>,
     /// The runtime base image, resolved for each target platform (none for scratch).
     pub runtime_bases: &'a BTreeMap<Platform, ResolvedImage>,
+    /// The build-cache seed image (`--target gocache` of an earlier build), per platform.
+    pub gocache_seeds: &'a BTreeMap<Platform, ResolvedImage>,
 }
 
 impl<'a> std::ops::Deref for Inputs<'a> {
@@ -104,6 +106,8 @@ impl<'a> std::ops::Deref for Inputs<'a> {
 pub struct Needs {
     pub builder: BuilderChoice,
     pub runtime_base: Option<String>,
+    /// The image that seeds the build cache (`--build-context gocache=…`), normalized.
+    pub gocache_from: Option<String>,
     pub platforms: Vec<Platform>,
 }
 
@@ -112,8 +116,27 @@ pub fn needs(known: &Known) -> Result<Needs, Diagnostic> {
     Ok(Needs {
         builder: builder_choice(known)?,
         runtime_base: runtime::runtime_base(known)?,
+        gocache_from: gocache_from(known)?,
         platforms: target_platforms(known)?,
     })
+}
+
+/// The build-cache seed's reference, normalized; the option is to blame for a bad one.
+fn gocache_from(known: &Known) -> Result<Option<String>, Diagnostic> {
+    known
+        .options
+        .gocache_from
+        .as_deref()
+        .map(|reference| {
+            normalize_reference(reference).map_err(|message| Diagnostic {
+                file: "--build-context gocache (or --build-arg GOBUILD_GOCACHE_FROM)".to_string(),
+                pos: Pos::default(),
+                path: String::new(),
+                message,
+                hint: None,
+            })
+        })
+        .transpose()
 }
 
 /// The builder image a spec needs, before it is resolved.
@@ -195,6 +218,11 @@ pub enum MountSource {
     /// The target's compiled dependencies ([`compiled`]), read-only; keyed by definition
     /// where the daemon can, never by checksumming a build cache.
     CompiledDeps { by_definition: bool },
+    /// An image, read-only (the build-cache seed), keyed like [`MountSource::CompiledDeps`].
+    Image {
+        reference: String,
+        by_definition: bool,
+    },
     /// An empty, writable directory whose contents are the step's result.
     Output,
     /// The deps step's output (empty), read-only: orders a step after the download without
@@ -219,6 +247,9 @@ pub enum Output {
     Binaries,
     /// `go test ./...`; fails the build when a test fails.
     Test,
+    /// The build cache after the build (`--target gocache`): an image that seeds later
+    /// builds (`--build-context gocache=docker-image://…`).
+    GoCache,
 }
 
 /// What one target platform gets.
@@ -813,12 +844,26 @@ fn target(
         &mut step,
         (&prefix("compile"), platform),
     );
-    let commands = match compile {
-        Some(_) => std::iter::once(compiled::take_seed())
-            .chain(commands)
-            .collect(),
-        None => commands,
-    };
+    // The build cache first takes what earlier work left: a seed image, compiled
+    // dependencies; `--target gocache` hands the cache back after the build.
+    let seed = inputs.gocache_seeds.get(platform).map(|image| {
+        step.mounts.push(StepMount {
+            dest: compiled::IMAGE_SEED.to_string(),
+            source: MountSource::Image {
+                reference: image.reference.clone(),
+                by_definition: inputs.daemon.mounts_by_definition,
+            },
+        });
+        compiled::take_image_seed()
+    });
+    let compiled_seed = compile.as_ref().map(|_| compiled::take_seed());
+    let export = (command.output == Output::GoCache).then(compiled::export_gocache);
+    let commands = seed
+        .into_iter()
+        .chain(compiled_seed)
+        .chain(commands)
+        .chain(export.into_iter().flatten())
+        .collect();
     step.args = build::offline_script(commands).argv();
     if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
         return Err(diagnostic(
@@ -957,6 +1002,8 @@ fn binaries_dir(output: Output) -> String {
     match output {
         Output::Image => format!("{OUT}{BIN_DIR}"),
         Output::Binaries | Output::Test => OUT.to_string(),
+        // The binaries are not the result: only the cache is.
+        Output::GoCache => compiled::DISCARDED.to_string(),
     }
 }
 
@@ -967,6 +1014,7 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
         None | Some("image") => Ok((Output::Image, all)),
         Some("binaries") => Ok((Output::Binaries, all)),
         Some("test") => Ok((Output::Test, all)),
+        Some("gocache") => Ok((Output::GoCache, all)),
         Some(name) => match names.iter().position(|n| n == name) {
             Some(i) => Ok((Output::Image, vec![i])),
             None => Err(Diagnostic {
@@ -974,7 +1022,7 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
                 pos: Pos::default(),
                 path: String::new(),
                 message: format!(
-                    "`{name}` is not a target; this spec has image, binaries, test, {}",
+                    "`{name}` is not a target; this spec has image, binaries, test, gocache, {}",
                     names.join(", ")
                 ),
                 hint: None,
@@ -1095,7 +1143,7 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// `--target` values that are not binary names.
-const TARGET_KEYWORDS: &[&str] = &["image", "binaries", "test"];
+const TARGET_KEYWORDS: &[&str] = &["image", "binaries", "test", "gocache"];
 
 /// Go environment variables by name.
 type GoEnv = BTreeMap<String, String>;

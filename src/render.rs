@@ -336,7 +336,8 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                 ),
                 // Only the built files, at the root.
                 (Output::Binaries, _) => (out, None),
-                // The test step's (empty) output: the build succeeds only when the tests do.
+                // The build cache (`--target gocache`), or the test step's (empty) output:
+                // the build succeeds only when the tests do.
                 _ => (out, None),
             };
             Ok(RenderedTarget {
@@ -434,13 +435,16 @@ impl Renderer<'_> {
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
             MountSource::CompiledDeps { by_definition } => {
                 let seed = stages.seed.as_ref().unwrap_or(&State::scratch()).clone();
-                let mount = Mount::bind(&seed, &mount.dest).readonly();
-                // Checksumming a build cache of thousands of files on every build would cost
-                // more than it saves.
-                match by_definition {
-                    true => mount.keyed_by_definition(),
-                    false => mount,
-                }
+                by_definition_if(Mount::bind(&seed, &mount.dest).readonly(), *by_definition)
+            }
+            MountSource::Image {
+                reference,
+                by_definition,
+            } => {
+                let image = Image::new(reference)
+                    .resolve_mode(self.ctx.resolve_mode)
+                    .state(OpMeta::new().name(format!("[internal] FROM {reference}")));
+                by_definition_if(Mount::bind(&image, &mount.dest).readonly(), *by_definition)
             }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
@@ -547,6 +551,15 @@ impl Renderer<'_> {
             self.meta(Pos::default(), platform)
                 .name(format!("[deps] module cache: {} links", links.len())),
         )
+    }
+}
+
+/// Keys a read-only mount of a build cache by its definition where the daemon can:
+/// checksumming thousands of cache files on every build would cost more than it saves.
+fn by_definition_if(mount: Mount, by_definition: bool) -> Mount {
+    match by_definition {
+        true => mount.keyed_by_definition(),
+        false => mount,
     }
 }
 

@@ -524,11 +524,22 @@ fn dependencies_compile_once_and_survive_cache_mount_gc() {
         "    name: withdeps",
         "    name: withdeps\nbuild:\n  flags: [-v]",
     );
+    // An old-style constraint the frontend does not read: Go leaves the file out on Linux,
+    // so `syscall/js` is on the list but does not load, and the step must compile the rest.
+    project.write(
+        "browser.go",
+        "// +build js\n\npackage main\n\nimport _ \"syscall/js\"\n",
+    );
     let tag = ImageTag::new(&env, "withdeps-compiled");
     touch_main(&project);
     let cold = build_online(&env, &project, &proxy, &tag, &ns);
     cold.assert_success();
     print_stages("cold", &cold);
+    let compile_log = cold.logs(vertex(&cold, "[compile ")).join("\n");
+    assert!(
+        !compile_log.contains("failed"),
+        "nothing failed ahead: {compile_log}"
+    );
     let ahead = compiled_packages(&cold, "[compile ");
     for package in [
         "example.com/banner",
@@ -625,6 +636,92 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
         compiled_packages(&fresh, "[build "),
         ["example.com/withdeps"],
         "nothing outside the main module compiles"
+    );
+}
+
+/// `--target gocache` hands the whole build cache back as an image; an empty builder seeded
+/// from it compiles only what an edit changed (here main, not the module's other package).
+#[test]
+fn a_gocache_image_seeds_an_empty_builder() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let project = Project::example(&env, "with-deps");
+    project.replace(
+        "go-build.yaml",
+        "    name: withdeps",
+        "    name: withdeps\nbuild:\n  flags: [-v]",
+    );
+    std::fs::create_dir_all(project.dir().join("internal/shout")).expect("mkdir");
+    project.write(
+        "internal/shout/shout.go",
+        "package shout\n\nimport \"strings\"\n\nfunc Shout(s string) string { return strings.ToUpper(s) }\n",
+    );
+    project.replace(
+        "main.go",
+        "\"fmt\"",
+        "\"fmt\"\n\n\t\"example.com/withdeps/internal/shout\"",
+    );
+    project.replace(
+        "main.go",
+        "fmt.Println(\"withdeps: \" + ",
+        "fmt.Println(shout.Shout(\"withdeps: \") + ",
+    );
+    let ns = format!("e2e-{}", unique());
+    let tag = ImageTag::new(&env, "withdeps-seeded");
+    // dockerd resolves the seed from its image store, buildkitd from the registry.
+    let seed_tag = ImageTag::new(&env, "gocache");
+    let (seed, export, use_seed) = match env.daemon {
+        Daemon::Dockerd => {
+            let seed = seed_tag.name().to_string();
+            let use_seed = format!("GOBUILD_GOCACHE_FROM={seed}");
+            (
+                seed.clone(),
+                vec!["-t".to_string(), seed],
+                vec!["--build-arg".to_string(), use_seed],
+            )
+        }
+        Daemon::BuildKit => {
+            let registry = env.frontend_image.split('/').next().unwrap_or_default();
+            let seed = format!("{registry}/gobuild-e2e-gocache:{}", unique());
+            let export = format!("--output=type=image,name={seed},push=true");
+            let use_seed = format!("gocache=docker-image://{seed}");
+            (
+                seed,
+                vec![export],
+                vec!["--build-context".to_string(), use_seed],
+            )
+        }
+    };
+    let with = |extra: &[String]| {
+        let goproxy = format!("GOPROXY={}", proxy.url());
+        let namespace = format!("BUILDKIT_CACHE_MOUNT_NS={ns}");
+        let mut args: Vec<&str> = vec!["--network=host", "--build-arg", &goproxy];
+        args.extend(["--build-arg", "GOSUMDB=off", "--build-arg", &namespace]);
+        args.extend(extra.iter().map(String::as_str));
+        env.build_with(&project, &args)
+    };
+    let mut target = vec!["--target".to_string(), "gocache".to_string()];
+    target.extend(export);
+    with(&target).assert_success();
+
+    env.prune(true, None);
+    touch_main(&project);
+    let mut seeded_args = use_seed;
+    seeded_args.extend(["-t".to_string(), tag.name().to_string()]);
+    let seeded = with(&seeded_args);
+    seeded.assert_success();
+    print_stages(
+        &format!("an empty builder seeded from {seed}, one edit"),
+        &seeded,
+    );
+    assert_eq!(
+        compiled_packages(&seeded, "[build "),
+        ["example.com/withdeps"],
+        "only the edited package compiles, not internal/shout"
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        WITH_DEPS_OUTPUT.replacen("withdeps: ", "WITHDEPS: ", 1)
     );
 }
 

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::modules::{dir_of, in_dir};
-use super::{GOCACHE, Line, MountSource, Script, Step, StepMount};
+use super::{GOCACHE, Line, MountSource, OUT, Script, Step, StepMount};
 use crate::gosource::{BuildContext, Header};
 
 /// Where the compile step writes its layer: the build cache it leaves behind.
@@ -32,6 +32,12 @@ pub const STEP_GOCACHE: &str = "/var/cache/gobuild/gocache";
 pub const SEED: &str = "/gobuild/compiled";
 /// Names one run of the compile step, in its layer and in the build caches it was copied to.
 const RUN_ID: &str = "gobuild-compiled-id";
+/// Where the build step mounts a seed image (`--target gocache` of an earlier build).
+pub const IMAGE_SEED: &str = "/gobuild/gocache-seed";
+/// Names one `--target gocache` result, like [`RUN_ID`].
+const SEED_ID: &str = "gobuild-seed-id";
+/// Where a `--target gocache` build leaves the binaries it does not return.
+pub const DISCARDED: &str = "/tmp/gobuild-binaries";
 /// Where the compile step finds the package list the frontend wrote.
 const PACKAGES_DIR: &str = "/gobuild/packages";
 const PACKAGES_FILE: &str = "list";
@@ -110,16 +116,37 @@ fn local_dir(import: &str, modules: &[(String, Option<String>)]) -> Option<Strin
 }
 
 /// The build step's first command: the compiled dependencies into its GOCACHE, unless this
-/// run of the compile step is already there. Entries are named by their content, so `-u`
-/// (skip what is there) is enough; a failed copy only means more to compile.
+/// run of the compile step is already there.
 pub fn take_seed() -> Line {
+    copy_unless_there(SEED, RUN_ID)
+}
+
+/// Like [`take_seed`], for a seed image.
+pub fn take_image_seed() -> Line {
+    copy_unless_there(IMAGE_SEED, SEED_ID)
+}
+
+/// Copies `dir` into GOCACHE unless GOCACHE has `dir`'s `id` file already. Entries are named
+/// by their content, so `-u` (skip what is there) is enough; a failed copy only means more to
+/// compile.
+fn copy_unless_there(dir: &str, id: &str) -> Line {
     Line::syntax("cmp -s")
-        .value(format!("{SEED}/{RUN_ID}"))
-        .value(format!("{GOCACHE}/{RUN_ID}"))
+        .value(format!("{dir}/{id}"))
+        .value(format!("{GOCACHE}/{id}"))
         .then("|| cp -au")
-        .value(format!("{SEED}/."))
+        .value(format!("{dir}/."))
         .value(GOCACHE)
         .then("|| true")
+}
+
+/// The end of a `--target gocache` build step: its GOCACHE, with a fresh id, as the output.
+pub fn export_gocache() -> [Line; 2] {
+    [
+        Line::syntax("cp -a")
+            .value(format!("{GOCACHE}/."))
+            .value(OUT),
+        Line::syntax("cat /proc/sys/kernel/random/uuid >").value(format!("{OUT}/{SEED_ID}")),
+    ]
 }
 
 /// The compile step for a target, made from its build step: the same root, environment,
@@ -128,10 +155,26 @@ pub fn take_seed() -> Line {
 pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], id: String) -> Step {
     let list = format!("{PACKAGES_DIR}/{PACKAGES_FILE}");
     let loadable = "/tmp/gobuild-loadable";
+    let errors = "/tmp/gobuild-compile-errors";
+    let go_build = |packages: &str| {
+        Line::syntax("xargs -r go build")
+            .values(flags)
+            .then("<")
+            .value(packages)
+    };
     let script = Script::new()
         .syntax("( set -e")
-        // Only what loads without errors: a package excluded on this platform, or one that
-        // imports the main module's code, would fail the whole `go build`.
+        // Usually everything loads; if not (a package excluded on this platform, one that
+        // imports the main module's code), only what loads without errors. Loading the
+        // packages once more costs seconds on a large graph, so only then.
+        .line(
+            go_build(&list)
+                .then("2>")
+                .value(errors)
+                .then("&& cat")
+                .value(errors)
+                .then(">&2 || {"),
+        )
         .line(
             Line::syntax("xargs -r go list -e -f")
                 .value("{{if not (or .Error .DepsErrors)}}{{.ImportPath}}{{end}}")
@@ -141,12 +184,8 @@ pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], i
                 .then(">")
                 .value(loadable),
         )
-        .line(
-            Line::syntax("xargs -r go build")
-                .values(flags)
-                .then("<")
-                .value(loadable),
-        )
+        .line(go_build(loadable))
+        .syntax("}")
         .syntax(") || echo 'gobuild-frontend: compiling the dependencies ahead failed; the build step compiles them' >&2")
         .line(
             Line::syntax("cp -a")

@@ -17,6 +17,7 @@ struct Fixture {
     dockerignore: Vec<String>,
     daemon: Daemon,
     headers: BTreeMap<String, crate::gosource::Header>,
+    gocache_seeds: BTreeMap<Platform, ResolvedImage>,
 }
 
 impl Fixture {
@@ -59,6 +60,7 @@ impl Fixture {
                 mounts_by_definition: true,
             },
             headers: BTreeMap::new(),
+            gocache_seeds: BTreeMap::new(),
         }
     }
 
@@ -77,6 +79,7 @@ impl Fixture {
             embeds: &self.embeds,
             headers: &self.headers,
             runtime_bases: &self.runtime_bases,
+            gocache_seeds: &self.gocache_seeds,
         }
     }
 
@@ -983,7 +986,7 @@ fn targets_select_what_the_build_returns() {
     let unknown = plan_error(&Fixture::new(spec, GO_MOD, &[("target", "web")]));
     assert_eq!(
         unknown.to_string(),
-        "--target: `web` is not a target; this spec has image, binaries, test, api, worker"
+        "--target: `web` is not a target; this spec has image, binaries, test, gocache, api, worker"
     );
 }
 
@@ -1373,5 +1376,51 @@ fn compiling_ahead_can_be_turned_off() {
             .mounts
             .iter()
             .any(|m| m.dest == compiled::SEED)
+    );
+}
+
+#[test]
+fn the_build_cache_is_a_target_and_a_seed() {
+    let spec = "binaries:\n  - package: .\n";
+    let exported = compiled_fixture(spec);
+    let exported = Fixture {
+        options: Options::parse(&BTreeMap::from([(
+            "target".to_string(),
+            "gocache".to_string(),
+        )]))
+        .expect("valid options"),
+        ..exported
+    }
+    .plan();
+    assert_eq!(exported.output, Output::GoCache);
+    let script = &exported.targets[0].step.args[2];
+    assert!(
+        script.contains("-o '/tmp/gobuild-binaries/")
+            && script.contains("cp -a '/root/.cache/go-build/.' '/out'\ncat /proc/sys/kernel/random/uuid > '/out/gobuild-seed-id'\n"),
+        "the binaries are discarded, the cache is the output: {script}"
+    );
+
+    let mut seeded = compiled_fixture(spec);
+    seeded.gocache_seeds.insert(
+        Platform::new("linux", "amd64", None),
+        ResolvedImage {
+            reference: "registry.example/app:gocache@sha256:abc".to_string(),
+            facts: ImageFacts::default(),
+        },
+    );
+    let plan = seeded.plan();
+    let step = &plan.targets[0].step;
+    assert!(step.mounts.iter().any(|m| m.dest == compiled::IMAGE_SEED
+        && m.source
+            == MountSource::Image {
+                reference: "registry.example/app:gocache@sha256:abc".to_string(),
+                by_definition: true,
+            }));
+    assert!(
+        step.args[2].starts_with(
+            "( set -e\ncmp -s '/gobuild/gocache-seed/gobuild-seed-id' '/root/.cache/go-build/gobuild-seed-id' || cp -au '/gobuild/gocache-seed/.' '/root/.cache/go-build' || true\ncmp -s '/gobuild/compiled/"
+        ),
+        "the seed first, then the compiled dependencies: {}",
+        step.args[2]
     );
 }
