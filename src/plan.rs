@@ -837,16 +837,21 @@ fn target(
         mounts,
         at: command.at,
     };
-    let compile = compile_step(
-        inputs,
-        shared,
-        common,
-        &mut step,
-        (&prefix("compile"), platform),
-    );
-    // The build cache first takes what earlier work left: a seed image, compiled
-    // dependencies; `--target gocache` hands the cache back after the build.
-    let seed = inputs.gocache_seeds.get(platform).map(|image| {
+    // The build cache first takes what earlier work left: a seed image, else compiled
+    // dependencies (the seed has them: a new import compiles in the build step);
+    // `--target gocache` hands the cache back after the build.
+    let seed_image = inputs.gocache_seeds.get(platform);
+    let compile = match seed_image {
+        Some(_) => None,
+        None => compile_step(
+            inputs,
+            shared,
+            common,
+            &mut step,
+            (&prefix("compile"), platform),
+        ),
+    };
+    let seed = seed_image.map(|image| {
         step.mounts.push(StepMount {
             dest: compiled::IMAGE_SEED.to_string(),
             source: MountSource::Image {

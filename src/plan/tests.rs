@@ -1418,9 +1418,13 @@ fn the_build_cache_is_a_target_and_a_seed() {
             }));
     assert!(
         step.args[2].starts_with(
-            "( set -e\ncmp -s '/gobuild/gocache-seed/gobuild-seed-id' '/root/.cache/go-build/gobuild-seed-id' || cp -au '/gobuild/gocache-seed/.' '/root/.cache/go-build' || true\ncmp -s '/gobuild/compiled/"
+            "( set -e\ncmp -s '/gobuild/gocache-seed/gobuild-seed-id' '/root/.cache/go-build/gobuild-seed-id' || cp -au '/gobuild/gocache-seed/.' '/root/.cache/go-build' || true\n"
         ),
-        "the seed first, then the compiled dependencies: {}",
+        "the seed first: {}",
         step.args[2]
+    );
+    assert!(
+        plan.targets[0].compile.is_none(),
+        "the seed has the compiled dependencies"
     );
 }
