@@ -861,7 +861,7 @@ fn target(
         });
         compiled::take_image_seed()
     });
-    let compiled_seed = compile.as_ref().map(|_| compiled::take_seed());
+    let compiled_seed = compile.as_ref().map(|_| compiled::take_compiled());
     let export = (command.output == Output::GoCache).then(compiled::export_gocache);
     let commands = seed
         .into_iter()
@@ -992,7 +992,7 @@ fn compile_step(
     );
     let step = compiled::step(build, name, &packages, &flags, step_cache);
     build.mounts.push(StepMount {
-        dest: compiled::SEED.to_string(),
+        dest: compiled::COMPILED.to_string(),
         source: MountSource::CompiledDeps {
             by_definition: inputs.daemon.mounts_by_definition,
         },

@@ -14,9 +14,14 @@
 //! re-run compiles only what is new. The build step keeps its own cache mount rather than
 //! one seeded by the layer (`--mount=type=cache,from=…`): BuildKit starts a new directory for
 //! every new seed, and a new import would then compile all of the build's own packages again.
-//! The layer carries a fresh id file; the build copies only when the id in its cache differs. It is an optimisation, never a new failure mode: packages
-//! that do not load (build constraints, an import of the main module's code the step cannot
-//! see) are left out, and any failure leaves the build step to compile what is missing.
+//! The layer carries a fresh id file; the build copies only when the id in its cache differs.
+//!
+//! It is an optimisation, never a new failure mode: packages that do not load (build
+//! constraints, an import of the main module's code the step cannot see) are left out, and
+//! any failure leaves the build step to compile what is missing.
+//!
+//! The whole build cache travels the same way, opt-in: `--target gocache` returns it (with a
+//! fresh id) as an image, and a build seeded from that image copies it in first.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,7 +34,7 @@ pub const LAYER_GOCACHE: &str = "/gobuild/gocache";
 /// Where the compile step's own persistent build cache is mounted.
 pub const STEP_GOCACHE: &str = "/var/cache/gobuild/gocache";
 /// Where the build step mounts the compile step's layer.
-pub const SEED: &str = "/gobuild/compiled";
+pub const COMPILED: &str = "/gobuild/compiled";
 /// Names one run of the compile step, in its layer and in the build caches it was copied to.
 const RUN_ID: &str = "gobuild-compiled-id";
 /// Where the build step mounts a seed image (`--target gocache` of an earlier build).
@@ -117,11 +122,11 @@ fn local_dir(import: &str, modules: &[(String, Option<String>)]) -> Option<Strin
 
 /// The build step's first command: the compiled dependencies into its GOCACHE, unless this
 /// run of the compile step is already there.
-pub fn take_seed() -> Line {
-    copy_unless_there(SEED, RUN_ID)
+pub fn take_compiled() -> Line {
+    copy_unless_there(COMPILED, RUN_ID)
 }
 
-/// Like [`take_seed`], for a seed image.
+/// Like [`take_compiled`], for a seed image.
 pub fn take_image_seed() -> Line {
     copy_unless_there(IMAGE_SEED, SEED_ID)
 }

@@ -1344,11 +1344,17 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
     );
     assert_eq!(compile.env["GOPROXY"], "off");
     assert_eq!(compile.env["GOCACHE"], compiled::STEP_GOCACHE);
-    assert!(target.step.mounts.iter().any(|m| m.dest == compiled::SEED
-        && m.source
-            == MountSource::CompiledDeps {
-                by_definition: true
-            }));
+    assert!(
+        target
+            .step
+            .mounts
+            .iter()
+            .any(|m| m.dest == compiled::COMPILED
+                && m.source
+                    == MountSource::CompiledDeps {
+                        by_definition: true
+                    })
+    );
     assert!(
         target.step.args[2].starts_with(
             "( set -e\ncmp -s '/gobuild/compiled/gobuild-compiled-id' '/root/.cache/go-build/gobuild-compiled-id' || cp -au '/gobuild/compiled/.' '/root/.cache/go-build' || true\n"
@@ -1375,7 +1381,7 @@ fn compiling_ahead_can_be_turned_off() {
             .step
             .mounts
             .iter()
-            .any(|m| m.dest == compiled::SEED)
+            .any(|m| m.dest == compiled::COMPILED)
     );
 }
 
