@@ -509,21 +509,28 @@ fn compiled_packages(build: &Build, prefix: &str) -> Vec<String> {
     packages
 }
 
-/// Dependencies compile in a step of their own whose layer seeds the build's GOCACHE: a new
-/// import compiles only its module's packages, and after BuildKit dropped every cache mount
-/// (a fresh CI runner that imported the layer cache) an edit compiles only the main module.
-#[test]
-fn dependencies_compile_once_and_survive_cache_mount_gc() {
-    let env = Env::get();
-    let proxy = GoProxy::start();
-    let ns = format!("e2e-{}", unique());
-    let project = Project::example(&env, "with-deps");
-    // -v: go build names each package it compiles (cache hits are silent).
+/// A copy of examples/with-deps whose `go build -v` names each package it compiles (cache
+/// hits are silent): what [`compiled_packages`] reads.
+fn verbose_with_deps(env: &Env) -> Project {
+    let project = Project::example(env, "with-deps");
     project.replace(
         "go-build.yaml",
         "    name: withdeps",
         "    name: withdeps\nbuild:\n  flags: [-v]",
     );
+    project
+}
+
+/// Dependencies compile in a step of their own, whose layer the build copies into its
+/// GOCACHE: a new import compiles only its module's packages, and after BuildKit dropped
+/// every cache mount (a fresh CI runner that imported the layer cache) an edit compiles only
+/// the main module.
+#[test]
+fn dependencies_compile_once_and_survive_cache_mount_gc() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let ns = format!("e2e-{}", unique());
+    let project = verbose_with_deps(&env);
     // An old-style constraint the frontend does not read: Go leaves the file out on Linux,
     // so `syscall/js` is on the list but does not load, and the step must compile the rest.
     project.write(
@@ -600,12 +607,7 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
         return;
     }
     let proxy = GoProxy::start();
-    let project = Project::example(&env, "with-deps");
-    project.replace(
-        "go-build.yaml",
-        "    name: withdeps",
-        "    name: withdeps\nbuild:\n  flags: [-v]",
-    );
+    let project = verbose_with_deps(&env);
     let cache = tempfile::tempdir().expect("tempdir");
     let cache = cache.path().display();
     let goproxy = format!("--opt=build-arg:GOPROXY={}", proxy.url());
@@ -645,12 +647,7 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
 fn a_gocache_image_seeds_an_empty_builder() {
     let env = Env::get();
     let proxy = GoProxy::start();
-    let project = Project::example(&env, "with-deps");
-    project.replace(
-        "go-build.yaml",
-        "    name: withdeps",
-        "    name: withdeps\nbuild:\n  flags: [-v]",
-    );
+    let project = verbose_with_deps(&env);
     std::fs::create_dir_all(project.dir().join("internal/shout")).expect("mkdir");
     project.write(
         "internal/shout/shout.go",
