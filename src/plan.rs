@@ -71,8 +71,9 @@ pub struct Daemon {
     /// Symlinks in file ops and mounts keyed by definition (caps `file.symlink.create`,
     /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
     pub module_layers: bool,
-    /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the build's GOCACHE
-    /// seed is never checksummed.
+    /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
+    /// dependencies and a gocache seed image, mounted into the build step, are never
+    /// checksummed.
     pub mounts_by_definition: bool,
 }
 

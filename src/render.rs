@@ -235,7 +235,7 @@ pub fn source_scan(
         sources: Vec::new(),
         fetched: State::scratch(),
         module_layers: Vec::new(),
-        seed: None,
+        compiled: None,
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
         .output(OUT)
@@ -286,7 +286,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         context,
         fetched: State::scratch(),
         module_layers: Vec::new(),
-        seed: None,
+        compiled: None,
     };
     let (after_deps, stages) = match (&plan.deps, &plan.module_layers) {
         (Some(step), None) => (r.exec(step, &stages, &stages.builder).root(), stages),
@@ -320,12 +320,12 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
     plan.targets
         .iter()
         .map(|target| {
-            let seed = target.compile.as_ref().map(|step| {
+            let compiled = target.compile.as_ref().map(|step| {
                 r.exec(step, &stages, &after_deps)
                     .output(compiled::LAYER_GOCACHE)
             });
             let stages = Stages {
-                seed,
+                compiled,
                 ..stages.clone()
             };
             let out = r.exec(&target.step, &stages, &after_deps).output(OUT);
@@ -362,7 +362,7 @@ struct Stages {
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
     /// The target's compiled dependencies ([`compiled`]).
-    seed: Option<State>,
+    compiled: Option<State>,
 }
 
 struct Renderer<'a> {
@@ -434,8 +434,15 @@ impl Renderer<'_> {
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
             MountSource::CompiledDeps { by_definition } => {
-                let seed = stages.seed.as_ref().unwrap_or(&State::scratch()).clone();
-                by_definition_if(Mount::bind(&seed, &mount.dest).readonly(), *by_definition)
+                let compiled = stages
+                    .compiled
+                    .as_ref()
+                    .unwrap_or(&State::scratch())
+                    .clone();
+                by_definition_if(
+                    Mount::bind(&compiled, &mount.dest).readonly(),
+                    *by_definition,
+                )
             }
             MountSource::Image {
                 reference,

@@ -113,6 +113,12 @@ fn wrong_types_are_reported_where_they_are() {
     assert!(message.starts_with("go-build.yaml:2:"), "{message}");
     assert!(message.contains("binaries"), "{message}");
 
+    let message = problem("build:\n  compiled_deps: maybe\n");
+    assert!(
+        message.starts_with("go-build.yaml:2:18: build.compiled_deps: "),
+        "{message}"
+    );
+
     let message = problem("version: one\n");
     assert!(
         message.starts_with("go-build.yaml:1:10: version: "),
