@@ -54,7 +54,9 @@ impl Header {
                     Some(Token::Open) => loop {
                         match tokens.next_code() {
                             Some(Token::Close) => break,
-                            Some(Token::Semicolon | Token::Word(_) | Token::Dot) => {}
+                            Some(
+                                Token::Semicolon | Token::Word(_) | Token::Dot | Token::BadPath,
+                            ) => {}
                             Some(Token::Path(path)) => header.imports.push(path.to_string()),
                             _ => return header,
                         }
@@ -294,6 +296,17 @@ impl ExprParser<'_> {
     }
 }
 
+/// Go's own rule for import paths (`module.CheckImportPath`'s characters, no leading `-` or
+/// `/`): the list reaches `xargs go build` in the compile step, so nothing else may — a path
+/// like `-toolexec=…` would be a flag there. Go refuses other paths anyway.
+fn is_import_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with(['-', '/'])
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~/+".contains(c))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Token<'a> {
     /// `//go:build EXPR`.
@@ -301,6 +314,8 @@ enum Token<'a> {
     Word(&'a str),
     /// An import path: the contents of a string literal.
     Path(&'a str),
+    /// A string literal that is no valid import path: skipped.
+    BadPath,
     Open,
     Close,
     Semicolon,
@@ -340,12 +355,12 @@ impl<'a> Tokens<'a> {
             '"' | '`' => {
                 let body = &self.rest[1..];
                 match body.find(first) {
-                    // Import paths have no escapes worth decoding; one with a backslash is
-                    // not a valid import path, so it is left out.
-                    Some(end) if !body[..end].contains('\\') => {
+                    // Import paths have no escapes worth decoding; anything but a valid
+                    // import path is left out.
+                    Some(end) if is_import_path(&body[..end]) => {
                         (Token::Path(&body[..end]), end + 2)
                     }
-                    Some(end) => (Token::Other, end + 2),
+                    Some(end) => (Token::BadPath, end + 2),
                     None => (Token::Other, self.rest.len()),
                 }
             }
@@ -429,6 +444,14 @@ mod tests {
         let header = Header::parse("package a\nimport \"os\"\nvar x = \"y\"\nimport \"z\"\n");
         assert_eq!(header.imports, ["os"]);
         assert_eq!(Header::parse("garbage \"x\""), Header::default());
+    }
+
+    #[test]
+    fn only_valid_import_paths_are_imports() {
+        let header = Header::parse(
+            "package a\nimport (\n\t\"-toolexec=sh\"\n\t\"a b\"\n\t\"x'y\"\n\t\"C\"\n\t\"example.com/v2+x~y\"\n)\n",
+        );
+        assert_eq!(header.imports, ["C", "example.com/v2+x~y"]);
     }
 
     #[test]
