@@ -3,10 +3,11 @@
 //! graph and checksums, each mounted into the build, with symlinks that make one module cache
 //! of them — instead of one layer filled from scratch for every go.mod change.
 //!
-//! A new requirement then extracts only the group it joins: each group's step is keyed by its
-//! own module list and go.sum lines, and it waits for the download step through that step's
-//! output, an empty directory — BuildKit keys a read-only mount by its content, so a new
-//! download does not re-key the groups. (A merge op would rebuild the whole merged tree by
+//! A new requirement then copies only the group it joins (from the download cache, where the
+//! deps step extracted it): each group's step is keyed by its own module list and go.sum
+//! lines, and it waits for the download step through that step's output, an empty directory
+//! — BuildKit keys a read-only mount by its content, so a new download does not re-key the
+//! groups. (A merge op would rebuild the whole merged tree by
 //! hard links on every change: seconds for a large module graph.) The layers stay ordinary
 //! cache records: immune to cache-mount GC and exported by `--cache-to`, each on its own.
 
@@ -27,6 +28,8 @@ pub const FETCHED: &str = "/gobuild/fetched";
 pub const MODULES_DIR: &str = "/gobuild/modules";
 /// Where a group's go.sum lines are mounted.
 const SUMS_DIR: &str = "/gobuild/sums";
+/// Where a group step lists the modules it has to download.
+const MISSING: &str = "/tmp/gobuild-missing";
 /// Modules per group before the groups double (at most [`MAX_GROUPS`]).
 const GROUP_SIZE: usize = 16;
 const MAX_GROUPS: usize = 16;
@@ -248,9 +251,12 @@ fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: u
     )
 }
 
-/// Extracts one group's modules, checked against their go.sum lines (the Go command verifies
-/// a download against go.sum in the module it runs in). Only the extracted trees stay: the
-/// graph layer holds what Go keeps beside them.
+/// One group's extracted modules. The deps step has just extracted them into the download
+/// cache, checked against go.sum, so they are copied from there when the `.ziphash` beside
+/// them is this go.sum line's; what the cache lacks (BuildKit may collect it between the
+/// steps) is downloaded and checked here (the Go command verifies a download against go.sum
+/// in the module it runs in). Only the extracted trees stay: the graph layer holds what Go
+/// keeps beside them.
 fn group_step(
     inputs: &Inputs,
     shared: &Shared,
@@ -263,15 +269,20 @@ fn group_step(
         .flat_map(|m| m.sums.iter())
         .map(|line| format!("{line}\n"))
         .collect();
-    let script = vec![
+    let mut script = vec![Line::syntax(": >").value(MISSING)];
+    script.extend(group.iter().map(copy_extracted));
+    script.extend([
         Line::syntax("mkdir -p /tmp/gobuild-modules && cd /tmp/gobuild-modules"),
         Line::syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod"),
         Line::command("cp", [format!("{SUMS_DIR}/go.sum"), "go.sum".into()]),
-        from_download_cache(Line::default())
-            .then("go mod download --")
-            .values(group.iter().map(|m| format!("{}@{}", m.path, m.version))),
+        Line::syntax("[ ! -s")
+            .value(MISSING)
+            .then("] ||")
+            .line(from_download_cache(Line::default()).then("xargs go mod download --"))
+            .then("<")
+            .value(MISSING),
         Line::command("rm", ["-rf".to_string(), format!("{LAYER_DIR}/cache")]),
-    ];
+    ]);
     let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
     let name = match group.len() {
         1 => format!("[deps {index}/{count}] modules: {first}"),
@@ -285,6 +296,35 @@ fn group_step(
         },
     };
     fetching_step(inputs, shared, name, script, "/".to_string(), vec![sums])
+}
+
+/// Copies `module`'s tree from the download cache into the layer if the deps step extracted
+/// it from the zip go.sum names; else lists it in [`MISSING`].
+fn copy_extracted(module: &Module) -> Line {
+    let hash = module.sums[0].rsplit(' ').next().unwrap_or_default();
+    let ziphash = format!(
+        "{DOWNLOAD_CACHE}/cache/download/{}/@v/{}.ziphash",
+        escape(&module.path),
+        escape(&module.version)
+    );
+    let extracted = format!("{DOWNLOAD_CACHE}/{}", module.dir());
+    let copy = format!("{LAYER_DIR}/{}", module.dir());
+    Line::syntax("grep -qsxF")
+        .value(hash)
+        .value(ziphash)
+        .then("&& [ -d")
+        .value(&extracted)
+        .then("] && [ ! -e")
+        .value(format!("{extracted}.partial"))
+        .then("] && cp -a")
+        .values([&extracted, &copy])
+        .then("|| { rm -rf")
+        .value(&copy)
+        .then("; echo")
+        .value(format!("{}@{}", module.path, module.version))
+        .then(">>")
+        .value(MISSING)
+        .then("; }")
 }
 
 /// A module path or version as the module cache writes it: each capital letter becomes `!`

@@ -289,9 +289,20 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
     }
     assert_eq!(group.name, "[deps 3/3] modules: example.com/a and 1 more");
     assert!(
+        group.args[2].contains(
+            "grep -qsxF 'h1:BBB=' '/var/cache/gobuild/gomod/cache/download/example.com/b/@v/v1.1.0.ziphash' \
+&& [ -d '/var/cache/gobuild/gomod/example.com/b@v1.1.0' ] \
+&& [ ! -e '/var/cache/gobuild/gomod/example.com/b@v1.1.0.partial' ] \
+&& cp -a '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0' \
+|| { rm -rf '/gobuild/layer/example.com/b@v1.1.0' ; echo 'example.com/b@v1.1.0' >> '/tmp/gobuild-missing' ; }\n"
+        ),
+        "the replacement's version, not the directory, copied if the deps step extracted \
+         the zip this go.sum names: {}",
         group.args[2]
-            .contains("go mod download -- 'example.com/a@v1.0.0' 'example.com/b@v1.1.0'\n"),
-        "the replacement's version, not the directory: {}",
+    );
+    assert!(
+        group.args[2].contains("xargs go mod download -- < '/tmp/gobuild-missing'\n"),
+        "what the download cache lacks is downloaded: {}",
         group.args[2]
     );
     let sums = group.mounts.iter().find_map(|m| match &m.source {
