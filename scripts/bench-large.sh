@@ -11,13 +11,16 @@
 # go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
 # edit after BuildKit dropped every cache mount but kept the layers, what a CI runner that
 # imported the layer cache (`--cache-from`, exported with mode=max) has; a seeded edit: a .go
-# edit on an emptied builder, ours seeded by its `--target gocache` image. Every timed image must print the version
+# edit on an emptied builder, ours seeded by its `--target gocache` image; a CI edit (buildkitd
+# only: dockerd 20.10 exports no mode=max cache): the previous build exports its cache to the
+# registry (`--cache-to type=registry,mode=max`, timed and sized apart), the builder is emptied,
+# and the edit builds with `--cache-from` that cache. Every timed image must print the version
 # the edit gave it. Daemons: dockerd 20.10 (`docker build`) and the current BuildKit
 # (`docker buildx build`, result kept in the build cache: no export).
 #
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
-#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit
-#                   (default all)
+#   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,
+#                   ci-edit (default all)
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
@@ -28,7 +31,7 @@ shopt -s inherit_errexit
 
 RUNS=${RUNS:-3}
 BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,ci-edit}
 BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
 PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
 WAYS=(best ours)
@@ -155,6 +158,19 @@ gocache_args() {
     buildkit) echo --build-context "gocache=docker-image://$(gocache_image)" ;;
   esac
 }
+# The registry cache of WAY (ci-edit); registry_cache_size REF: its compressed bytes.
+cache_ref() { echo "${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-cache-$1:latest"; }
+registry_cache_size() {
+  local ref=$1 registry repo
+  registry=${ref%%/*}; repo=${ref#*/}; repo=${repo%:*}
+  curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$registry/v2/$repo/manifests/latest" | jq '[.layers[].size] | add'
+}
+# The compile step's layer in buildkitd's cache (`buildctl du`), in bytes; 0 when absent.
+compile_layer_size() {
+  "$GOBUILD_BIN/buildctl" du -v --format '{{json .}}' 2>/dev/null |
+    jq '[.[] | select(.description // "" | test("^mount /gobuild/gocache from exec")) | .size] | max // 0'
+}
 prune() {
   case $daemon in
     dockerd) "$DOCKER" builder prune -af >/dev/null ;;
@@ -189,6 +205,16 @@ sample() {
   local extra=()
   case $scenario in
     cold) prune ;;
+    ci-edit)
+      [ "$daemon" = buildkit ] || die "ci-edit needs buildkitd: dockerd 20.10 exports no mode=max cache"
+      local t0
+      t0=$(now_ns)
+      build_cmd "$way" "$log.prepare" --cache-to "type=registry,ref=$(cache_ref "$way"),mode=max" ||
+        die "$way: exporting the cache failed: $log.prepare"
+      echo "export $(fmt_ms "$t0") s, registry cache $(registry_cache_size "$(cache_ref "$way")") bytes" \
+        "$([ "$way" = ours ] && echo ", compile layer $(compile_layer_size) bytes")" >"$log.export"
+      extra=(--cache-from "type=registry,ref=$(cache_ref "$way")")
+      prune ;;
     seeded-edit)
       # A fresh runner that has only ours' gocache image (the best Dockerfile has no such
       # thing): everything else pruned.
@@ -205,7 +231,7 @@ sample() {
   case $scenario in
     go-edit) set_version "$way" "$tag"; expect=$tag ;;
     fresh-edit) prune_cache_mounts; set_version "$way" "$tag"; expect=$tag ;;
-    seeded-edit) set_version "$way" "$tag"; expect=$tag ;;
+    seeded-edit | ci-edit) set_version "$way" "$tag"; expect=$tag ;;
     new-file) new_file "$way" "$tag"; expect=$tag ;;
     requirement)
       local v=v1.0.${tag#bench-} sums
@@ -301,6 +327,10 @@ done
 echo
 for daemon in ${BENCH_DAEMONS//,/ }; do
   echo "- $daemon: a build the frontend refuses right after reading the spec (image resolve, container start, connect, one read): ${floors[$daemon]} s (median of 5)"
+done
+echo
+for f in "$out"/*-ci-edit-*.log.export; do
+  [ -e "$f" ] && echo "- $(basename "$f" .log.export): $(cat "$f")"
 done
 echo
 echo "Steps that ran in the last run of each scenario, ours (BuildKit's DONE seconds):"

@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::script::Line;
+use super::script::{Line, say};
 use super::{
     DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Shared, Step, StepMount, StepRoot,
 };
@@ -30,6 +30,8 @@ pub const MODULES_DIR: &str = "/gobuild/modules";
 const SUMS_DIR: &str = "/gobuild/sums";
 /// Where a group step lists the modules it has to download.
 const MISSING: &str = "/tmp/gobuild-missing";
+/// What a group step says before it downloads them.
+const NOT_IN_CACHE: &str = "gobuild-frontend: not in the download cache, downloading:";
 /// Modules per group before the groups double (at most [`MAX_GROUPS`]).
 const GROUP_SIZE: usize = 16;
 const MAX_GROUPS: usize = 16;
@@ -277,10 +279,15 @@ fn group_step(
         Line::command("cp", [format!("{SUMS_DIR}/go.sum"), "go.sum".into()]),
         Line::syntax("[ ! -s")
             .value(MISSING)
-            .then("] ||")
+            .then("] || {")
+            .line(say(NOT_IN_CACHE))
+            .then("; cat")
+            .value(MISSING)
+            .then(">&2 ;")
             .line(from_download_cache(Line::default()).then("xargs go mod download --"))
             .then("<")
-            .value(MISSING),
+            .value(MISSING)
+            .then("; }"),
         Line::command("rm", ["-rf".to_string(), format!("{LAYER_DIR}/cache")]),
     ]);
     let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
@@ -309,6 +316,9 @@ fn copy_extracted(module: &Module) -> Line {
     );
     let extracted = format!("{DOWNLOAD_CACHE}/{}", module.dir());
     let copy = format!("{LAYER_DIR}/{}", module.dir());
+    let parent = copy
+        .rsplit_once('/')
+        .map_or(LAYER_DIR, |(parent, _)| parent);
     Line::syntax("grep -qsxF")
         .value(hash)
         .value(ziphash)
@@ -316,7 +326,9 @@ fn copy_extracted(module: &Module) -> Line {
         .value(&extracted)
         .then("] && [ ! -e")
         .value(format!("{extracted}.partial"))
-        .then("] && cp -a")
+        .then("] && mkdir -p")
+        .value(parent)
+        .then("&& cp -a")
         .values([&extracted, &copy])
         .then("|| { rm -rf")
         .value(&copy)

@@ -293,7 +293,7 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
             "grep -qsxF 'h1:BBB=' '/var/cache/gobuild/gomod/cache/download/example.com/b/@v/v1.1.0.ziphash' \
 && [ -d '/var/cache/gobuild/gomod/example.com/b@v1.1.0' ] \
 && [ ! -e '/var/cache/gobuild/gomod/example.com/b@v1.1.0.partial' ] \
-&& cp -a '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0' \
+&& mkdir -p '/gobuild/layer/example.com' && cp -a '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0' \
 || { rm -rf '/gobuild/layer/example.com/b@v1.1.0' ; echo 'example.com/b@v1.1.0' >> '/tmp/gobuild-missing' ; }\n"
         ),
         "the replacement's version, not the directory, copied if the deps step extracted \
@@ -301,7 +301,7 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         group.args[2]
     );
     assert!(
-        group.args[2].contains("xargs go mod download -- < '/tmp/gobuild-missing'\n"),
+        group.args[2].contains("xargs go mod download -- < '/tmp/gobuild-missing' ; }\n"),
         "what the download cache lacks is downloaded: {}",
         group.args[2]
     );

@@ -82,6 +82,7 @@ fn a_new_requirement_extracts_only_its_group() {
     let tag = ImageTag::new(&env, "layers");
     let first = build(&env, &project, &proxy, &tag, &ns);
     super::print_stages("40 modules, first build", &first);
+    assert_groups_copied_from_download_cache(&first);
     assert_eq!(
         super::run_output(&env, tag.name()),
         format!("many {MODULES}")
@@ -122,6 +123,7 @@ fn a_new_requirement_extracts_only_its_group() {
     );
     let added = build(&env, &project, &proxy, &tag, &ns);
     super::print_stages("after adding example.com/late", &added);
+    assert_groups_copied_from_download_cache(&added);
     assert_eq!(
         super::run_output(&env, tag.name()),
         format!("many {MODULES} late")
@@ -172,4 +174,22 @@ fn a_new_requirement_extracts_only_its_group() {
         super::run_output(&env, tag.name()),
         format!("many {MODULES} late")
     );
+}
+
+/// The group steps that ran found every module in the download cache the deps step had just
+/// filled (they download only what BuildKit collected in between).
+fn assert_groups_copied_from_download_cache(build: &Build) {
+    for group in build.vertices("[deps ") {
+        if !group.name.contains("] modules: ") {
+            continue;
+        }
+        let logs = build.logs(group);
+        assert!(
+            !logs
+                .iter()
+                .any(|l| l.contains("not in the download cache") || l.starts_with("cp: ")),
+            "{} copied nothing: {logs:?}",
+            group.name
+        );
+    }
 }
