@@ -158,8 +158,9 @@ gocache_args() {
     buildkit) echo --build-context "gocache=docker-image://$(gocache_image)" ;;
   esac
 }
-# The registry cache of WAY (ci-edit); registry_cache_size REF: its compressed bytes.
-cache_ref() { echo "${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-cache-$1:latest"; }
+# A new registry cache ref for WAY (ci-edit: a repository of its own, so every layer is
+# uploaded as on a first push); registry_cache_size REF: its compressed bytes.
+new_cache_ref() { echo "${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-cache-$1-$(now_ns):latest"; }
 registry_cache_size() {
   local ref=$1 registry repo
   registry=${ref%%/*}; repo=${ref#*/}; repo=${repo%:*}
@@ -207,13 +208,15 @@ sample() {
     cold) prune ;;
     ci-edit)
       [ "$daemon" = buildkit ] || die "ci-edit needs buildkitd: dockerd 20.10 exports no mode=max cache"
-      local t0
+      local t0 ref
+      ref=$(new_cache_ref "$way")
+      build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
       t0=$(now_ns)
-      build_cmd "$way" "$log.prepare" --cache-to "type=registry,ref=$(cache_ref "$way"),mode=max" ||
-        die "$way: exporting the cache failed: $log.prepare"
-      echo "export $(fmt_ms "$t0") s, registry cache $(registry_cache_size "$(cache_ref "$way")") bytes" \
+      build_cmd "$way" "$log.export-log" --cache-to "type=registry,ref=$ref,mode=max" ||
+        die "$way: exporting the cache failed: $log.export-log"
+      echo "export $(fmt_ms "$t0") s, registry cache $(registry_cache_size "$ref") bytes" \
         "$([ "$way" = ours ] && echo ", compile layer $(compile_layer_size) bytes")" >"$log.export"
-      extra=(--cache-from "type=registry,ref=$(cache_ref "$way")")
+      extra=(--cache-from "type=registry,ref=$ref")
       prune ;;
     seeded-edit)
       # A fresh runner that has only ours' gocache image (the best Dockerfile has no such
