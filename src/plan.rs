@@ -567,6 +567,46 @@ pub fn plan(
     })
 }
 
+/// Fills the one-step layer (`GOMODCACHE`) from the download cache the deps step has just
+/// filled and checked against go.sum: the trees it extracted for `go list -m all`, and what Go
+/// keeps beside them (go.mod, .info, .ziphash; no zip), copied instead of extracted again. If
+/// any of that fails, the layer is emptied and filled as before: offline from the cache's
+/// zips, each checked against go.sum.
+fn fill_layer_from_download_cache() -> Line {
+    const LISTED: &str = "/tmp/gobuild-module-dirs";
+    const COPIED: &str = "/tmp/gobuild-module-files";
+    let extract = Line::default()
+        .assign("GOMODCACHE", GOMODCACHE)
+        .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
+        .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download");
+    Line::syntax("{")
+        .assign("GOMODCACHE", DOWNLOAD_CACHE)
+        .then("GOFLAGS=-mod=mod GOPROXY=off go list -m -f '{{if not .Main}}{{.Dir}}{{end}}' all >")
+        .value(LISTED)
+        .then("&& sed -n")
+        .value(format!("s|^{DOWNLOAD_CACHE}/||p"))
+        .value(LISTED)
+        .then(">")
+        .value(COPIED)
+        .then("&& ( cd")
+        .value(DOWNLOAD_CACHE)
+        .then("&& find cache/download -type f ! -name '*.zip' ! -name '*.lock' ! -name '*.partial' >>")
+        .value(COPIED)
+        .then("&& mkdir -p")
+        .value(GOMODCACHE)
+        .then("&& xargs -r -d '\\n' cp -a --parents -t")
+        .value(GOMODCACHE)
+        .then("<")
+        .value(COPIED)
+        .then(") ; } || {")
+        .line(say("gobuild-frontend: copying from the download cache failed, extracting again"))
+        .then("; rm -rf")
+        .value(GOMODCACHE)
+        .then(";")
+        .line(extract)
+        .then("; }")
+}
+
 /// The step that downloads the modules go.mod and go.sum name (`[deps 1/N]`). With `layers`
 /// after it, it only downloads; they fill the layers.
 fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
@@ -598,12 +638,7 @@ fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
                         .assign("GOMODCACHE", DOWNLOAD_CACHE)
                         .then("go mod download"),
                 ),
-                Some(
-                    Line::default()
-                        .assign("GOMODCACHE", GOMODCACHE)
-                        .assign("GOPROXY", format!("file://{DOWNLOAD_CACHE}/cache/download"))
-                        .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download"),
-                ),
+                Some(fill_layer_from_download_cache()),
                 verify,
             ]
             .into_iter()

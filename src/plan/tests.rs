@@ -184,9 +184,16 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     assert!(
         deps.args[2].starts_with(
             "( set -e\nGOMODCACHE='/var/cache/gobuild/gomod' go mod download\n\
-GOMODCACHE='/go/pkg/mod' GOPROXY='file:///var/cache/gobuild/gomod/cache/download' GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download\n) 2>/tmp/gobuild-fetch"
+{ GOMODCACHE='/var/cache/gobuild/gomod' GOFLAGS=-mod=mod GOPROXY=off go list -m -f '{{if not .Main}}{{.Dir}}{{end}}' all > '/tmp/gobuild-module-dirs' \
+&& sed -n 's|^/var/cache/gobuild/gomod/||p' '/tmp/gobuild-module-dirs' > '/tmp/gobuild-module-files' \
+&& ( cd '/var/cache/gobuild/gomod' \
+&& find cache/download -type f ! -name '*.zip' ! -name '*.lock' ! -name '*.partial' >> '/tmp/gobuild-module-files' \
+&& mkdir -p '/go/pkg/mod' && xargs -r -d '\\n' cp -a --parents -t '/go/pkg/mod' < '/tmp/gobuild-module-files' ) ; } \
+|| { echo 'gobuild-frontend: copying from the download cache failed, extracting again' >&2 ; rm -rf '/go/pkg/mod' ; GOMODCACHE='/go/pkg/mod' GOPROXY='file:///var/cache/gobuild/gomod/cache/download' GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download ; }\n\
+) 2>/tmp/gobuild-fetch"
         ),
-        "layer mode: download into the cache mount, then fill the layer from it: {}",
+        "layer mode: download into the cache mount, then fill the layer from it, copying what \
+         it extracted (or extracting again if that fails): {}",
         deps.args[2]
     );
     assert_eq!(deps.root, StepRoot::Builder);

@@ -100,6 +100,11 @@ fn a_new_requirement_extracts_only_its_group() {
         ),
         Daemon::Dockerd => assert_eq!(groups, 0, "v0.8: one deps layer:\n{}", first.output),
     }
+    let deps = first.logs(super::vertex(&first, "[deps 1/"));
+    assert!(
+        !deps.iter().any(|l| l.contains("extracting again")),
+        "the one-step layer copies what the download extracted: {deps:?}"
+    );
 
     proxy.reset_counts();
     project.write(
