@@ -21,6 +21,9 @@
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
 #   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,
 #                   ci-edit (default all)
+#                   fresh-edit, seeded-edit and ci-edit leave the builder's cache mounts empty
+#                   (its state came from an import): a local scenario after them measures a
+#                   fresh runner, so the default order puts them last.
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
