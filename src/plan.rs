@@ -568,10 +568,10 @@ pub fn plan(
 }
 
 /// Fills the one-step layer (`GOMODCACHE`) from the download cache the deps step has just
-/// filled and checked against go.sum: the trees it extracted for `go list -m all`, and what Go
-/// keeps beside them (go.mod, .info, .ziphash; no zip), copied instead of extracted again. If
-/// any of that fails, the layer is emptied and filled as before: offline from the cache's
-/// zips, each checked against go.sum.
+/// filled and checked against go.sum: the trees it extracted for `go list -m all`, and its
+/// index of small files Go reads beside them (every go.mod, .info and .ziphash it holds, other
+/// versions' too; no zip), copied instead of extracted again. If any of that fails, the layer
+/// is emptied and filled as before: offline from the cache's zips, each checked against go.sum.
 fn fill_layer_from_download_cache() -> Line {
     const LISTED: &str = "/tmp/gobuild-module-dirs";
     const COPIED: &str = "/tmp/gobuild-module-files";
