@@ -568,12 +568,14 @@ pub fn plan(
 }
 
 /// Fills the one-step layer (`GOMODCACHE`) from the download cache the deps step has just
-/// filled and checked against go.sum: the trees it extracted for `go list -m all`, and its
+/// filled and checked against go.sum: the trees it extracted (the `Dir`s a second, offline
+/// `go mod download -json` reports; `go list -m all` would want go.mod files of modules the
+/// download never needed), and its
 /// index of small files Go reads beside them (every go.mod, .info and .ziphash it holds, other
 /// versions' too; no zip), copied instead of extracted again. If any of that fails, the layer
 /// is emptied and filled as before: offline from the cache's zips, each checked against go.sum.
 fn fill_layer_from_download_cache() -> Line {
-    const LISTED: &str = "/tmp/gobuild-module-dirs";
+    const LISTED: &str = "/tmp/gobuild-downloaded.json";
     const COPIED: &str = "/tmp/gobuild-module-files";
     let extract = Line::default()
         .assign("GOMODCACHE", GOMODCACHE)
@@ -581,10 +583,12 @@ fn fill_layer_from_download_cache() -> Line {
         .then("GOSUMDB=off GOPRIVATE= GONOPROXY= GONOSUMDB= go mod download");
     Line::syntax("{")
         .assign("GOMODCACHE", DOWNLOAD_CACHE)
-        .then("GOFLAGS=-mod=mod GOPROXY=off go list -m -f '{{if not .Main}}{{.Dir}}{{end}}' all >")
+        .then("GOFLAGS=-mod=mod GOPROXY=off go mod download -json >")
         .value(LISTED)
         .then("&& sed -n")
-        .value(format!("s|^{DOWNLOAD_CACHE}/||p"))
+        .value(format!(
+            "s|^[[:space:]]*\"Dir\": \"{DOWNLOAD_CACHE}/\\([^\"]*\\)\".*|\\1|p"
+        ))
         .value(LISTED)
         .then(">")
         .value(COPIED)

@@ -184,8 +184,8 @@ fn deps_step_sees_only_module_files_and_fetches_with_the_client_network() {
     assert!(
         deps.args[2].starts_with(
             "( set -e\nGOMODCACHE='/var/cache/gobuild/gomod' go mod download\n\
-{ GOMODCACHE='/var/cache/gobuild/gomod' GOFLAGS=-mod=mod GOPROXY=off go list -m -f '{{if not .Main}}{{.Dir}}{{end}}' all > '/tmp/gobuild-module-dirs' \
-&& sed -n 's|^/var/cache/gobuild/gomod/||p' '/tmp/gobuild-module-dirs' > '/tmp/gobuild-module-files' \
+{ GOMODCACHE='/var/cache/gobuild/gomod' GOFLAGS=-mod=mod GOPROXY=off go mod download -json > '/tmp/gobuild-downloaded.json' \
+&& sed -n 's|^[[:space:]]*\"Dir\": \"/var/cache/gobuild/gomod/\\([^\"]*\\)\".*|\\1|p' '/tmp/gobuild-downloaded.json' > '/tmp/gobuild-module-files' \
 && ( cd '/var/cache/gobuild/gomod' \
 && find cache/download -type f ! -name '*.zip' ! -name '*.lock' ! -name '*.partial' >> '/tmp/gobuild-module-files' \
 && mkdir -p '/go/pkg/mod' && xargs -r -d '\\n' cp -a --parents -t '/go/pkg/mod' < '/tmp/gobuild-module-files' ) ; } \
