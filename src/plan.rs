@@ -570,9 +570,9 @@ pub fn plan(
 /// Fills the one-step layer (`GOMODCACHE`) from the download cache the deps step has just
 /// filled and checked against go.sum: the trees it extracted (the `Dir`s a second, offline
 /// `go mod download -json` reports; `go list -m all` would want go.mod files of modules the
-/// download never needed), and its
-/// index of small files Go reads beside them (every go.mod, .info and .ziphash it holds, other
-/// versions' too; no zip), copied instead of extracted again. If any of that fails, the layer
+/// download never needed), and its index of small files Go reads beside them (every go.mod,
+/// .info and .ziphash it holds, other versions' too; no zip), copied instead of extracted
+/// again. If any of that fails, the layer
 /// is emptied and filled as before: offline from the cache's zips, each checked against go.sum.
 fn fill_layer_from_download_cache() -> Line {
     const LISTED: &str = "/tmp/gobuild-downloaded.json";

@@ -434,11 +434,7 @@ impl Renderer<'_> {
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
             MountSource::CompiledDeps { by_definition } => {
-                let compiled = stages
-                    .compiled
-                    .as_ref()
-                    .unwrap_or(&State::scratch())
-                    .clone();
+                let compiled = stages.compiled.clone().unwrap_or_else(State::scratch);
                 by_definition_if(
                     Mount::bind(&compiled, &mount.dest).readonly(),
                     *by_definition,

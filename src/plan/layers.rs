@@ -7,9 +7,9 @@
 //! deps step extracted it): each group's step is keyed by its own module list and go.sum
 //! lines, and it waits for the download step through that step's output, an empty directory
 //! — BuildKit keys a read-only mount by its content, so a new download does not re-key the
-//! groups. (A merge op would rebuild the whole merged tree by
-//! hard links on every change: seconds for a large module graph.) The layers stay ordinary
-//! cache records: immune to cache-mount GC and exported by `--cache-to`, each on its own.
+//! groups. (A merge op would rebuild the whole merged tree by hard links on every change:
+//! seconds for a large module graph.) The layers stay ordinary cache records: immune to
+//! cache-mount GC and exported by `--cache-to`, each on its own.
 
 use sha2::{Digest, Sha256};
 
@@ -68,6 +68,20 @@ impl Module {
     /// Its directory in a module cache, as Go names it.
     fn dir(&self) -> String {
         format!("{}@{}", escape(&self.path), escape(&self.version))
+    }
+
+    /// Where a module cache keeps the hash of its zip, relative to the cache.
+    fn ziphash_file(&self) -> String {
+        format!(
+            "cache/download/{}/@v/{}.ziphash",
+            escape(&self.path),
+            escape(&self.version)
+        )
+    }
+
+    /// The zip's hash from its go.sum line (`h1:…`).
+    fn zip_hash(&self) -> &str {
+        self.sums[0].rsplit(' ').next().unwrap_or_default()
     }
 }
 
@@ -227,16 +241,11 @@ fn fetching_step(
 fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
     let mut script = vec![from_download_cache(Line::default()).then("go mod graph >/dev/null")];
     for module in groups.iter().flatten() {
-        let hash = module.sums[0].rsplit(' ').next().unwrap_or_default();
         script.push(
             Line::syntax("printf '%s'")
-                .value(hash)
+                .value(module.zip_hash())
                 .then(">")
-                .value(format!(
-                    "{LAYER_DIR}/cache/download/{}/@v/{}.ziphash",
-                    escape(&module.path),
-                    escape(&module.version)
-                )),
+                .value(format!("{LAYER_DIR}/{}", module.ziphash_file())),
         );
     }
     let module_files = StepMount {
@@ -308,20 +317,14 @@ fn group_step(
 /// Copies `module`'s tree from the download cache into the layer if the deps step extracted
 /// it from the zip go.sum names; else lists it in [`MISSING`].
 fn copy_extracted(module: &Module) -> Line {
-    let hash = module.sums[0].rsplit(' ').next().unwrap_or_default();
-    let ziphash = format!(
-        "{DOWNLOAD_CACHE}/cache/download/{}/@v/{}.ziphash",
-        escape(&module.path),
-        escape(&module.version)
-    );
     let extracted = format!("{DOWNLOAD_CACHE}/{}", module.dir());
     let copy = format!("{LAYER_DIR}/{}", module.dir());
     let parent = copy
         .rsplit_once('/')
         .map_or(LAYER_DIR, |(parent, _)| parent);
     Line::syntax("grep -qsxF")
-        .value(hash)
-        .value(ziphash)
+        .value(module.zip_hash())
+        .value(format!("{DOWNLOAD_CACHE}/{}", module.ziphash_file()))
         .then("&& [ -d")
         .value(&extracted)
         .then("] && [ ! -e")
