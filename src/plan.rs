@@ -216,6 +216,8 @@ pub enum MountSource {
     Context,
     /// A persistent cache directory.
     Cache { id: String },
+    /// Another step's persistent cache directory, read-only.
+    ReadOnlyCache { id: String },
     /// The target's compiled dependencies ([`compiled`]), read-only; keyed by definition
     /// where the daemon can, never by checksumming a build cache.
     CompiledDeps { by_definition: bool },
@@ -1015,8 +1017,8 @@ fn compile_step(
     if packages.is_empty() {
         return None;
     }
-    let step_cache = match &build.mounts.iter().find(|m| m.dest == GOCACHE)?.source {
-        MountSource::Cache { id } => id.replacen("gocache/", "gocache-deps/", 1),
+    let build_cache = match &build.mounts.iter().find(|m| m.dest == GOCACHE)?.source {
+        MountSource::Cache { id } => id.clone(),
         _ => return None,
     };
     // -ldflags and -buildvcs change only the link: a new version must not re-run the step.
@@ -1030,7 +1032,7 @@ fn compile_step(
         "[{stage} 1/1] go build {} imported packages ahead",
         packages.len()
     );
-    let step = compiled::step(build, name, &packages, &flags, step_cache);
+    let step = compiled::step(build, name, &packages, &flags, &build_cache);
     build.mounts.push(StepMount {
         dest: compiled::COMPILED.to_string(),
         source: MountSource::CompiledDeps {

@@ -433,6 +433,9 @@ impl Renderer<'_> {
             MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
+            MountSource::ReadOnlyCache { id } => {
+                Mount::cache(&mount.dest, id, CacheSharing::Shared).readonly()
+            }
             MountSource::CompiledDeps { by_definition } => {
                 let compiled = stages.compiled.clone().unwrap_or_else(State::scratch);
                 by_definition_if(

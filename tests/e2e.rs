@@ -524,7 +524,7 @@ fn verbose_with_deps(env: &Env) -> Project {
 /// Dependencies compile in a step of their own, whose layer the build copies into its
 /// GOCACHE: a new import compiles only its module's packages, and after BuildKit dropped
 /// every cache mount (a fresh CI runner that imported the layer cache) an edit compiles only
-/// the main module.
+/// the main module, and a new import after that only the imported package.
 #[test]
 fn dependencies_compile_once_and_survive_cache_mount_gc() {
     let env = Env::get();
@@ -595,6 +595,21 @@ fn dependencies_compile_once_and_survive_cache_mount_gc() {
     assert_eq!(
         stdout(&env.run(&[], tag.name(), &[])),
         format!("{WITH_DEPS_OUTPUT} + extra v1.0.0")
+    );
+
+    // The compile step's own cache is still empty; the build step's holds the layer it took.
+    project.write("xml.go", "package main\n\nimport _ \"encoding/xml\"\n");
+    let imported = build_online(&env, &project, &proxy, &tag, &ns);
+    imported.assert_success();
+    print_stages("then a new import", &imported);
+    assert_eq!(
+        compiled_packages(&imported, "[compile "),
+        ["encoding/xml"],
+        "the compile step starts from the build step's cache"
+    );
+    assert_eq!(
+        compiled_packages(&imported, "[build "),
+        ["example.com/withdeps"]
     );
 }
 

@@ -11,7 +11,9 @@
 //! adding a third-party import is the only code edit that re-runs it.
 //!
 //! The step compiles through a cache mount of its own and copies that into its layer, so a
-//! re-run compiles only what is new. The build step keeps its own cache mount rather than
+//! re-run compiles only what is new; when that cache is empty but the build step's is not (the
+//! layer came from an imported cache), it starts from the entries of the build step's cache it
+//! uses. The build step keeps its own cache mount rather than
 //! one seeded by the layer (`--mount=type=cache,from=…`): BuildKit starts a new directory for
 //! every new seed, and a new import would then compile all of the build's own packages again.
 //! The layer carries a fresh id file; the build copies only when the id in its cache differs.
@@ -33,6 +35,8 @@ use crate::gosource::{BuildContext, Header};
 pub const LAYER_GOCACHE: &str = "/gobuild/gocache";
 /// Where the compile step's own persistent build cache is mounted.
 pub const STEP_GOCACHE: &str = "/var/cache/gobuild/gocache";
+/// Where the compile step sees the build step's build cache, read-only: its seed.
+const BUILD_GOCACHE: &str = "/gobuild/build-gocache";
 /// Where the build step mounts the compile step's layer.
 pub const COMPILED: &str = "/gobuild/compiled";
 /// Names one run of the compile step, in its layer and in the build caches it was copied to.
@@ -154,10 +158,37 @@ pub fn export_gocache() -> [Line; 2] {
     ]
 }
 
+/// The compile step's first command. Its cache has no run id when it never ran on this
+/// builder — cache mounts pruned, or the compiled layer came from an imported cache — while
+/// the build step's may hold a compiled layer it took: then a new import would compile every
+/// dependency again. So copy the build's cache in, dated at the epoch: Go re-dates what it
+/// uses, and the step deletes the rest afterwards (the main module's objects, stale entries).
+/// A failed seed only means more to compile.
+fn seed_from_build_cache(seeded: &str) -> Line {
+    Line::syntax("[ -e")
+        .value(format!("{STEP_GOCACHE}/{RUN_ID}"))
+        .then("] || [ ! -e")
+        .value(format!("{BUILD_GOCACHE}/{RUN_ID}"))
+        .then("] || { cp -a")
+        .value(format!("{BUILD_GOCACHE}/."))
+        .value(STEP_GOCACHE)
+        .then("&& find")
+        .value(STEP_GOCACHE)
+        .then("-type f -exec touch -m -d @0 {} + && touch")
+        .value(seeded)
+        .then("; } || true")
+}
+
 /// The compile step for a target, made from its build step: the same root, environment,
 /// network and module mounts, but the module files instead of the sources, and its own
-/// build cache. `flags` are the build's flags that change how packages compile.
-pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], id: String) -> Step {
+/// build cache next to `build_cache` (the build step's cache id). `flags` are the build's flags that change how packages compile.
+pub fn step(
+    build: &Step,
+    name: String,
+    packages: &[String],
+    flags: &[String],
+    build_cache: &str,
+) -> Step {
     let list = format!("{PACKAGES_DIR}/{PACKAGES_FILE}");
     let loadable = "/tmp/gobuild-loadable";
     let errors = "/tmp/gobuild-compile-errors";
@@ -167,7 +198,9 @@ pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], i
             .then("<")
             .value(packages)
     };
+    let seeded = "/tmp/gobuild-seeded";
     let script = Script::new()
+        .line(seed_from_build_cache(seeded))
         .syntax("( set -e")
         // Usually everything loads; if not (a package excluded on this platform, one that
         // imports the main module's code), only what loads without errors. Loading the
@@ -192,14 +225,22 @@ pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], i
         .line(go_build(loadable))
         .syntax("}")
         .syntax(") || echo 'gobuild-frontend: compiling the dependencies ahead failed; the build step compiles them' >&2")
+        // After a seed, what this run did not use is the main module's and old entries.
+        .line(
+            Line::syntax("[ ! -e")
+                .value(seeded)
+                .then("] || find")
+                .value(STEP_GOCACHE)
+                .then("-type f ! -newermt @1 -delete || true"),
+        )
+        .line(
+            Line::syntax("cat /proc/sys/kernel/random/uuid >")
+                .value(format!("{STEP_GOCACHE}/{RUN_ID}")),
+        )
         .line(
             Line::syntax("cp -a")
                 .value(format!("{STEP_GOCACHE}/."))
                 .value(LAYER_GOCACHE),
-        )
-        .line(
-            Line::syntax("cat /proc/sys/kernel/random/uuid >")
-                .value(format!("{LAYER_GOCACHE}/{RUN_ID}")),
         );
     let mut env = build.env.clone();
     env.insert("GOCACHE".into(), STEP_GOCACHE.into());
@@ -222,7 +263,15 @@ pub fn step(build: &Step, name: String, packages: &[String], flags: &[String], i
     mounts.extend([
         StepMount {
             dest: STEP_GOCACHE.to_string(),
-            source: MountSource::Cache { id },
+            source: MountSource::Cache {
+                id: build_cache.replacen("gocache/", "gocache-deps/", 1),
+            },
+        },
+        StepMount {
+            dest: BUILD_GOCACHE.to_string(),
+            source: MountSource::ReadOnlyCache {
+                id: build_cache.to_string(),
+            },
         },
         StepMount {
             dest: LAYER_GOCACHE.to_string(),
