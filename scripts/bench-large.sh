@@ -14,14 +14,16 @@
 # edit on an emptied builder, ours seeded by its `--target gocache` image; a CI edit (buildkitd
 # only: dockerd 20.10 exports no mode=max cache): the previous build exports its cache to the
 # registry (`--cache-to type=registry,mode=max`, timed and sized apart), the builder is emptied,
-# and the edit builds with `--cache-from` that cache. Every timed image must print the version
+# and the edit builds with `--cache-from` that cache; a fresh-runner requirement: the cache
+# mounts pruned, an untimed .go edit (the state a CI runner has after its first build from an
+# imported cache), then the new requirement. Every timed image must print the version
 # the edit gave it. Daemons: dockerd 20.10 (`docker build`) and the current BuildKit
 # (`docker buildx build`, result kept in the build cache: no export).
 #
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
 #   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,
-#                   ci-edit (default all)
-#                   fresh-edit, seeded-edit and ci-edit leave the builder's cache mounts empty
+#                   ci-edit,fresh-requirement (default all)
+#                   fresh-edit, seeded-edit, ci-edit and fresh-requirement leave the builder's cache mounts empty
 #                   (its state came from an import): a local scenario after them measures a
 #                   fresh runner, so the default order puts them last.
 #   RUNS            samples per scenario and way (default 3)
@@ -34,7 +36,7 @@ shopt -s inherit_errexit
 
 RUNS=${RUNS:-3}
 BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,ci-edit}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,ci-edit,fresh-requirement}
 BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
 PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
 WAYS=(best ours)
@@ -230,6 +232,11 @@ sample() {
         read -ra extra <<<"$(gocache_args)"
       fi
       prune ;;
+    fresh-requirement)
+      build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
+      prune_cache_mounts
+      set_version "$way" "fresh-$(now_ns)"
+      build_cmd "$way" "$log.edit" || die "$way: the edit after pruning failed: $log.edit" ;;
     *) build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare" ;;
   esac
   local tag
@@ -239,7 +246,7 @@ sample() {
     fresh-edit) prune_cache_mounts; set_version "$way" "$tag"; expect=$tag ;;
     seeded-edit | ci-edit) set_version "$way" "$tag"; expect=$tag ;;
     new-file) new_file "$way" "$tag"; expect=$tag ;;
-    requirement)
+    requirement | fresh-requirement)
       local v=v1.0.${tag#bench-} sums
       sums=$(publish_module "$v")
       add_requirement "$way" "$v" "$sums"; expect=extra-$v ;;
