@@ -10,8 +10,9 @@
 # one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
 # go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
 # edit after BuildKit dropped every cache mount but kept the layers, what a CI runner that
-# imported the layer cache (`--cache-from`, exported with mode=max) has; a seeded edit: a .go
-# edit on an emptied builder, ours seeded by its `--target gocache` image; a CI edit (buildkitd
+# imported the layer cache (`--cache-from`, exported with mode=max) has; a seeded edit: the
+# same, ours seeded by its `--target gocache` image (issue 12's "fresh-runner edit with the
+# gocache seed"); a CI edit (buildkitd
 # only: dockerd 20.10 exports no mode=max cache): the previous build exports its cache to the
 # registry (`--cache-to type=registry,mode=max`, timed and sized apart), the builder is emptied,
 # and the edit builds with `--cache-from` that cache; a fresh-runner requirement: the cache
@@ -23,9 +24,10 @@
 #   BENCH_DAEMONS   dockerd,buildkit (default both)
 #   BENCH_SCENARIOS cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,
 #                   ci-edit,fresh-requirement (default all)
-#                   fresh-edit, seeded-edit, ci-edit and fresh-requirement leave the builder's cache mounts empty
-#                   (its state came from an import): a local scenario after them measures a
-#                   fresh runner, so the default order puts them last.
+#                   fresh-edit, seeded-edit, ci-edit and fresh-requirement leave the
+#                   builder's cache mounts empty (its state came from an import): a local
+#                   scenario after them measures a fresh runner, so the default order puts
+#                   them last.
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
@@ -224,14 +226,14 @@ sample() {
       extra=(--cache-from "type=registry,ref=$ref")
       prune ;;
     seeded-edit)
-      # A fresh runner that has only ours' gocache image (the best Dockerfile has no such
-      # thing): everything else pruned.
+      # A fresh runner that imported the layer cache and has ours' gocache image too (the
+      # best Dockerfile has no such thing: a fresh-runner edit for it).
+      build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
       if [ "$way" = ours ]; then
-        build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
         export_gocache "$log.gocache" || die "exporting the build cache failed: $log.gocache"
         read -ra extra <<<"$(gocache_args)"
       fi
-      prune ;;
+      prune_cache_mounts ;;
     fresh-requirement)
       build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
       prune_cache_mounts
