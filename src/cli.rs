@@ -18,6 +18,7 @@ use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, RenderContext, Selection};
 use crate::spec;
+use crate::spec::org::{self, ORG_FILE, Org};
 
 /// Placeholder session id for offline renders (BuildKit supplies the real one).
 const OFFLINE_SESSION: &str = "render";
@@ -55,6 +56,10 @@ enum Command {
         /// Build argument KEY=VALUE (repeatable).
         #[arg(long = "build-arg")]
         build_args: Vec<String>,
+        /// An org baseline to build under, as a frontend image with it installed would
+        /// (default: /etc/gobuild-frontend/org.yaml, if there is one).
+        #[arg(long)]
+        org: Option<PathBuf>,
     },
 }
 
@@ -65,6 +70,7 @@ pub fn main(cli: Cli) -> Result<()> {
             context,
             platform,
             build_args,
+            org,
         } => {
             let context = context.unwrap_or_else(|| {
                 spec.parent()
@@ -79,7 +85,11 @@ pub fn main(cli: Cli) -> Result<()> {
                 let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
                 opts.insert(format!("build-arg:{key}"), value.to_string());
             }
-            print!("{}", render_offline(&spec, &context, &opts)?);
+            let org = match org {
+                Some(path) => Some(load_org(&path)?),
+                None => installed_org()?,
+            };
+            print!("{}", render_offline(&spec, &context, &opts, org.as_ref())?);
             Ok(())
         }
     }
@@ -91,6 +101,7 @@ pub fn render_offline(
     spec_path: &Path,
     context: &Path,
     opts: &BTreeMap<String, String>,
+    org: Option<&Org>,
 ) -> Result<String> {
     let filename = spec_path.file_name().map_or_else(
         || spec::DEFAULT_FILENAME.to_string(),
@@ -112,6 +123,7 @@ pub fn render_offline(
         .block_on(pipeline::plan(
             &host,
             &options,
+            org,
             &Platform::host(),
             Daemon {
                 module_layers: true,
@@ -248,4 +260,19 @@ impl ContextFiles for DiskFiles<'_> {
             Err(e) => Err(e).with_context(|| format!("reading {path}")),
         }
     }
+}
+
+/// The org baseline installed in this image, if a platform team added one ([`org`]).
+pub fn installed_org() -> Result<Option<Org>> {
+    match std::fs::read(ORG_FILE) {
+        Ok(bytes) => Ok(Some(org::load(ORG_FILE, &bytes)?)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {ORG_FILE}")),
+    }
+}
+
+/// An org baseline from a file of the user's choice.
+fn load_org(path: &Path) -> Result<Org> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(org::load(&path.display().to_string(), &bytes)?)
 }

@@ -85,7 +85,9 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
             && caps.contains("exec.mount.cache.content"),
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
     };
-    let Planned { plan, spec } = pipeline::plan(&host, &options, &build_platform, daemon).await?;
+    let org = crate::cli::installed_org()?;
+    let Planned { plan, spec } =
+        pipeline::plan(&host, &options, org.as_ref(), &build_platform, daemon).await?;
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
         spec,

@@ -363,26 +363,32 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         });
     }
     if let Some(spec_error) = error.downcast_ref::<SpecError>() {
-        // One detail with every located line: the file travels once, however many problems
-        // it has (a detail per problem would repeat it and can exceed a message's size).
-        // A diagnostic without a line (e.g. about an option) has nothing to excerpt.
-        let ranges: Vec<serde_json::Value> = spec_error
-            .diagnostics
-            .iter()
-            .filter(|d| d.pos.line > 0)
-            .map(|d| {
-                serde_json::json!({
-                    "start": { "line": d.pos.line, "character": 0 },
-                    "end": { "line": d.pos.line, "character": 0 },
+        // One detail per file with every located line in it: a file travels once, however
+        // many problems it has (a detail per problem would repeat it and can exceed a
+        // message's size). A diagnostic without a line (e.g. about an option) has nothing to
+        // excerpt.
+        let files = std::iter::once((&spec_error.file, &spec_error.source))
+            .chain(spec_error.also.iter().map(|(file, source)| (file, source)));
+        for (file, source) in files {
+            let ranges: Vec<serde_json::Value> = spec_error
+                .diagnostics
+                .iter()
+                .filter(|d| d.pos.line > 0 && d.file == *file)
+                .map(|d| {
+                    serde_json::json!({
+                        "start": { "line": d.pos.line, "character": 0 },
+                        "end": { "line": d.pos.line, "character": 0 },
+                    })
                 })
-            })
-            .collect();
-        if !ranges.is_empty() {
+                .collect();
+            if ranges.is_empty() {
+                continue;
+            }
             let source = serde_json::json!({
                 "info": {
-                    "filename": spec_error.file,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&spec_error.source),
-                    "language": language_of(&spec_error.file),
+                    "filename": file,
+                    "data": base64::engine::general_purpose::STANDARD.encode(source),
+                    "language": language_of(file),
                 },
                 "ranges": ranges,
             });

@@ -26,6 +26,7 @@ use crate::options::Options;
 use crate::plan::modules::{self, ContextFiles};
 use crate::plan::{self, Daemon, Inputs, Known, Plan};
 use crate::platform::Platform;
+use crate::spec::org::Org;
 use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
 
 /// Where a build's inputs come from.
@@ -83,19 +84,28 @@ pub struct Planned {
 pub async fn plan(
     host: &impl Host,
     options: &Options,
+    org: Option<&Org>,
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Planned> {
     // 1. read
     let filename = &options.filename;
     let spec_bytes = host.read_spec(filename).await?;
-    let spec = spec::load(filename, &spec_bytes)?;
+    let spec = spec::load_under(filename, &spec_bytes, org)?;
+    if let Some(org) = org {
+        org.policy.check_build_args(&options.args, &org.file)?;
+    }
     let spec_file = Arc::new(SourceFile {
         filename: filename.clone(),
         data: spec_bytes,
         language: "YAML".to_string(),
     });
-    let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &[]);
+    // A value the org's defaults gave points into the org file.
+    let org_file: Vec<(&str, &[u8])> = org
+        .map(|o| (o.file.as_str(), o.source.as_slice()))
+        .into_iter()
+        .collect();
+    let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &org_file);
     // Two independent transfers from the client: one round trip instead of two.
     let (dockerignore, module_files) = tokio::try_join!(
         host.read_dockerignore(filename),
@@ -117,10 +127,7 @@ pub async fn plan(
     let in_module_files = |error: GoModError, text: &str| {
         let diagnostic = Diagnostic {
             file: error.file.clone(),
-            pos: Pos {
-                line: error.line,
-                column: 1,
-            },
+            pos: Pos::at(error.line, 1),
             path: String::new(),
             message: error.message.clone(),
             hint: None,
@@ -144,6 +151,7 @@ pub async fn plan(
     let known = Known {
         spec: &spec,
         spec_file: filename,
+        org_file: org.map(|o| o.file.as_str()),
         modules: &facts,
         options,
         build_platform,
@@ -183,8 +191,9 @@ pub async fn plan(
         gocache_seeds: &gocache_seeds,
     };
     let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|diagnostic| {
-        let module_files: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
-        at_origin(diagnostic, &spec_file, &module_files)
+        let mut files: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
+        files.extend(&org_file);
+        at_origin(diagnostic, &spec_file, &files)
     })?;
     Ok(Planned {
         plan,
@@ -229,6 +238,7 @@ fn at_origin(
         Some(source) => SpecError {
             file: diagnostic.file.clone(),
             source,
+            also: Vec::new(),
             diagnostics: vec![diagnostic],
         }
         .into(),
@@ -265,7 +275,7 @@ fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
     let pos = if spec.module.pos.line > 0 {
         spec.module.pos
     } else {
-        Pos { line: 1, column: 1 }
+        Pos::START
     };
     Diagnostic {
         file: file.to_string(),

@@ -13,7 +13,7 @@ use crate::image::{ResolvedImage, normalize_reference};
 use crate::llb::NetMode;
 use crate::options::Options;
 use crate::platform::Platform;
-use crate::spec::{Diagnostic, GoVersion, ModuleCache, Pos, Spec, Vendor};
+use crate::spec::{Diagnostic, GoVersion, ModuleCache, Origin, Pos, Spec, Vendor};
 use script::{Line, Script, say};
 
 mod build;
@@ -57,12 +57,24 @@ pub struct Known<'a> {
     pub spec: &'a Spec,
     /// The spec's file name, for messages.
     pub spec_file: &'a str,
+    /// The org baseline's file name, when there is one ([`crate::spec::org`]).
+    pub org_file: Option<&'a str>,
     pub modules: &'a ModuleFacts,
     pub options: &'a Options,
     pub build_platform: &'a Platform,
     /// Patterns from `.dockerignore` (or `<spec>.dockerignore`).
     pub dockerignore: &'a [String],
     pub daemon: Daemon,
+}
+
+impl Known<'_> {
+    /// The file a position is in.
+    fn file_of(&self, pos: Pos) -> &str {
+        match pos.origin {
+            Origin::Spec => self.spec_file,
+            Origin::Org => self.org_file.unwrap_or(crate::spec::org::ORG_FILE),
+        }
+    }
 }
 
 /// What the daemon can do, from its capabilities.
@@ -285,12 +297,15 @@ fn builder_choice(inputs: &Known) -> Result<BuilderChoice, Diagnostic> {
                 .map(|(v, line)| (v, &facts.main.file, line))
         });
     let (go, reason) = match (&inputs.spec.go, from_files) {
-        (Some(go), _) => (go.value, format!("{}:{}", inputs.spec_file, go.pos.line)),
+        (Some(go), _) => (
+            go.value,
+            format!("{}:{}", inputs.file_of(go.pos), go.pos.line),
+        ),
         (None, Some((go, file, line))) => (go, format!("{file}:{line}")),
         (None, None) => {
             return Err(diagnostic(
                 inputs,
-                Pos { line: 1, column: 1 },
+                Pos::START,
                 "go",
                 format!(
                     "{} has no `go` line, so the Go version is unknown",
@@ -513,10 +528,7 @@ pub fn plan(
     let shared = Shared::new(inputs, &builder)?;
     let mut mod_files = modules::mod_files(inputs.modules).map_err(|e| Diagnostic {
         file: e.file.clone(),
-        pos: Pos {
-            line: e.line,
-            column: 1,
-        },
+        pos: Pos::at(e.line, 1),
         path: String::new(),
         message: e.message.clone(),
         hint: None,
@@ -803,7 +815,7 @@ fn target(
         if settings.cgo.value { "1" } else { "0" }.into(),
     );
     env.extend(settings.env.clone());
-    let network = if modules.network {
+    let network = if modules.network.value {
         env.extend(shared.module_env.clone());
         env.extend(shared.access.env.clone());
         inputs.options.network.unwrap_or(NetMode::Sandbox)
@@ -834,7 +846,7 @@ fn target(
         dest: OUT.to_string(),
         source: MountSource::Output,
     });
-    if modules.network {
+    if modules.network.value {
         mounts.extend(shared.access.mounts.iter().cloned());
     }
     let vendored = if shared.vendor { " -mod=vendor" } else { "" };
@@ -1307,12 +1319,8 @@ fn diagnostic(
     hint: Option<&str>,
 ) -> Diagnostic {
     Diagnostic {
-        file: inputs.spec_file.to_string(),
-        pos: if pos.line == 0 {
-            Pos { line: 1, column: 1 }
-        } else {
-            pos
-        },
+        file: inputs.file_of(pos).to_string(),
+        pos: if pos.line == 0 { Pos::START } else { pos },
         path: path.to_string(),
         message,
         hint: hint.map(str::to_string),

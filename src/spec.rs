@@ -3,15 +3,18 @@
 //! Loading is pure and never panics. Every problem comes back as a [`Diagnostic`] naming the file,
 //! line, column and field path. This module knows nothing about BuildKit.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
 use crate::platform::Platform;
 
 mod ident;
+pub mod org;
+mod spanned;
 pub use ident::has_password;
+use spanned::Spanned;
 mod private;
 mod runtime;
 use private::RawPrivate;
@@ -22,20 +25,47 @@ use runtime::{RawBuild, RawRuntime};
 /// Where the spec lives when the user does not say otherwise.
 pub const DEFAULT_FILENAME: &str = "go-build.yaml";
 
-/// A 1-based line and column in the spec file.
+/// A 1-based line and column, and the file they are in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Pos {
     pub line: u32,
     pub column: u32,
+    #[serde(skip_serializing_if = "Origin::is_spec")]
+    pub origin: Origin,
 }
 
 impl Pos {
-    fn of<T>(spanned: &Spanned<T>) -> Pos {
-        let at = spanned.referenced;
+    /// Line 1, column 1 of the spec: where defaults are said to be.
+    pub const START: Pos = Pos::at(1, 1);
+
+    /// A place in the spec file.
+    pub const fn at(line: u32, column: u32) -> Pos {
         Pos {
-            line: u32::try_from(at.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(at.column()).unwrap_or(u32::MAX),
+            line,
+            column,
+            origin: Origin::Spec,
         }
+    }
+
+    fn of<T>(spanned: &Spanned<T>) -> Pos {
+        spanned.pos
+    }
+}
+
+/// Which file a value comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The repository's spec.
+    #[default]
+    Spec,
+    /// The organisation's baseline in the frontend image ([`org`]).
+    Org,
+}
+
+impl Origin {
+    fn is_spec(&self) -> bool {
+        *self == Origin::Spec
     }
 }
 
@@ -99,7 +129,7 @@ pub struct Modules {
     /// Run `go mod verify` after the download.
     pub verify: bool,
     /// Let the build step use the network (off: a module the deps step missed fails loudly).
-    pub network: bool,
+    pub network: Located<bool>,
     pub cache: Located<ModuleCache>,
     pub vendor: Located<Vendor>,
 }
@@ -245,6 +275,8 @@ impl fmt::Display for Diagnostic {
 pub struct SpecError {
     pub file: String,
     pub source: Vec<u8>,
+    /// Other files some diagnostics point into (the org baseline), with their bytes.
+    pub also: Vec<(String, Vec<u8>)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -264,7 +296,7 @@ impl std::error::Error for SpecError {}
 
 // ---- the YAML shape, as written by users ----
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
     version: Option<Spanned<u32>>,
@@ -280,7 +312,7 @@ struct RawSpec {
     private: Option<Vec<Spanned<RawPrivate>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawModules {
     proxy: Option<Spanned<String>>,
@@ -288,31 +320,137 @@ struct RawModules {
     sumdb: Option<Spanned<String>>,
     goflags: Option<Vec<Spanned<String>>>,
     verify: Option<bool>,
-    network: Option<bool>,
+    network: Option<Spanned<bool>>,
     cache: Option<Spanned<ModuleCache>>,
     vendor: Option<Spanned<VendorSetting>>,
 }
 
 /// `vendor:` accepts `auto` or a boolean.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 enum VendorSetting {
     Flag(bool),
     Word(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawSources {
     include: Option<Vec<Spanned<String>>>,
     exclude: Option<Vec<Spanned<String>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawBinary {
     package: Spanned<String>,
     name: Option<Spanned<String>>,
+}
+
+impl RawSpec {
+    /// The repository's spec over the org's defaults: a field the spec sets wins; sections
+    /// merge field by field and maps (`env`, `labels`) key by key; lists replace. The spec's
+    /// own fields (`version`, `module`, `binaries`, `sources`) are never defaults.
+    fn over(self, defaults: RawSpec) -> RawSpec {
+        RawSpec {
+            version: self.version,
+            module: self.module,
+            go: self.go.or(defaults.go),
+            builder: self.builder.or(defaults.builder),
+            binaries: self.binaries,
+            platforms: self.platforms.or(defaults.platforms),
+            modules: merge_sections(self.modules, defaults.modules, RawModules::over),
+            sources: self.sources,
+            build: merge_sections(self.build, defaults.build, RawBuild::over),
+            runtime: merge_sections(self.runtime, defaults.runtime, RawRuntime::over),
+            private: self.private.or(defaults.private),
+        }
+    }
+
+    /// The fields the spec sets, as `section.name` paths, with where: what a locked field in
+    /// the org's policy is checked against.
+    fn fields_set(&self) -> Vec<(&'static str, Pos)> {
+        let mut out: Vec<(&'static str, Pos)> = [
+            ("go", self.go.as_ref().map(|v| v.pos)),
+            ("builder", self.builder.as_ref().map(|v| v.pos)),
+            ("platforms", self.platforms.as_ref().map(|v| v.pos)),
+            (
+                "private",
+                self.private.as_ref().and_then(|v| v.first()).map(|v| v.pos),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, pos)| Some((field, pos?)))
+        .collect();
+        if let Some(modules) = &self.modules {
+            modules.value.fields_set(modules.pos, &mut out);
+        }
+        if let Some(build) = &self.build {
+            build.value.fields_set(build.pos, &mut out);
+        }
+        if let Some(runtime) = &self.runtime {
+            runtime.value.fields_set(runtime.pos, &mut out);
+        }
+        out
+    }
+}
+
+impl RawModules {
+    fn over(self, defaults: RawModules) -> RawModules {
+        RawModules {
+            proxy: self.proxy.or(defaults.proxy),
+            private: self.private.or(defaults.private),
+            sumdb: self.sumdb.or(defaults.sumdb),
+            goflags: self.goflags.or(defaults.goflags),
+            verify: self.verify.or(defaults.verify),
+            network: self.network.or(defaults.network),
+            cache: self.cache.or(defaults.cache),
+            vendor: self.vendor.or(defaults.vendor),
+        }
+    }
+
+    fn fields_set(&self, section: Pos, out: &mut Vec<(&'static str, Pos)>) {
+        let first = |list: &Option<Vec<Spanned<String>>>| {
+            list.as_ref().map(|l| l.first().map_or(section, |v| v.pos))
+        };
+        let fields = [
+            ("modules.proxy", self.proxy.as_ref().map(|v| v.pos)),
+            ("modules.private", first(&self.private)),
+            ("modules.sumdb", self.sumdb.as_ref().map(|v| v.pos)),
+            ("modules.goflags", first(&self.goflags)),
+            ("modules.verify", self.verify.map(|_| section)),
+            ("modules.network", self.network.as_ref().map(|v| v.pos)),
+            ("modules.cache", self.cache.as_ref().map(|v| v.pos)),
+            ("modules.vendor", self.vendor.as_ref().map(|v| v.pos)),
+        ];
+        out.extend(fields.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
+    }
+}
+
+/// Two sections merged by `over` when both are there; where the repository's is written.
+fn merge_sections<T>(
+    mine: Option<Spanned<T>>,
+    defaults: Option<Spanned<T>>,
+    over: fn(T, T) -> T,
+) -> Option<Spanned<T>> {
+    match (mine, defaults) {
+        (Some(mine), Some(defaults)) => Some(Spanned {
+            value: over(mine.value, defaults.value),
+            pos: mine.pos,
+        }),
+        (mine, defaults) => mine.or(defaults),
+    }
+}
+
+/// A map over the defaults' map, key by key.
+fn merge_maps(
+    mine: Option<Spanned<BTreeMap<String, String>>>,
+    defaults: Option<Spanned<BTreeMap<String, String>>>,
+) -> Option<Spanned<BTreeMap<String, String>>> {
+    merge_sections(mine, defaults, |mine, mut defaults| {
+        defaults.extend(mine);
+        defaults
+    })
 }
 
 /// Parses and validates a spec. `file` is the name used in diagnostics.
@@ -321,10 +459,25 @@ struct RawBinary {
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 
 pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
-    let mut problems = Problems::new(file);
+    load_under(file, bytes, None)
+}
+
+/// Like [`load`], over the org's defaults and checked against its policy, when there is an
+/// org baseline.
+pub fn load_under(file: &str, bytes: &[u8], org: Option<&org::Org>) -> Result<Spec, SpecError> {
+    let mut problems = Problems::new(file, org);
+    let error = |problems: Problems, source: Vec<u8>| SpecError {
+        file: file.to_string(),
+        source,
+        also: org
+            .filter(|_| problems.list.iter().any(|d| d.file != file))
+            .map(|org| vec![(org.file.clone(), org.source.clone())])
+            .unwrap_or_default(),
+        diagnostics: problems.list,
+    };
     if bytes.len() > MAX_SPEC_BYTES {
         problems.push(
-            Pos { line: 0, column: 0 },
+            Pos::default(),
             "",
             format!(
                 "the spec is {} bytes or more; a spec may have at most {MAX_SPEC_BYTES}",
@@ -332,38 +485,49 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
             ),
             None,
         );
-        return Err(SpecError {
-            file: file.to_string(),
-            source: Vec::new(),
-            diagnostics: problems.list,
-        });
+        return Err(error(problems, Vec::new()));
     }
-    let spec = match parse(bytes) {
-        Ok(Some(raw)) => validate(raw, &mut problems),
+    let raw = match parse::<RawSpec>(bytes, Origin::Spec) {
         // An empty file is a valid spec: every field has a default.
-        Ok(None) => validate(RawSpec::default(), &mut problems),
-        Err(diagnostic) => {
-            problems.push(diagnostic.0, &diagnostic.1, diagnostic.2, None);
-            None
+        Ok(raw) => raw.unwrap_or_default(),
+        Err(failure) => {
+            problems.push(failure.0, &failure.1, failure.2, None);
+            return Err(error(problems, bytes.to_vec()));
         }
     };
+    let raw = match org {
+        Some(org) => {
+            org.policy.check_locked(&raw.fields_set(), &mut problems);
+            raw.over(org.defaults.clone())
+        }
+        None => raw,
+    };
+    let spec = validate(raw, &mut problems);
+    if let (Some(spec), Some(org)) = (&spec, org) {
+        org.policy.check(spec, &mut problems);
+    }
     match spec {
         Some(spec) if problems.list.is_empty() => Ok(spec),
-        _ => Err(SpecError {
-            file: file.to_string(),
-            source: bytes.to_vec(),
-            diagnostics: problems.list,
-        }),
+        _ => Err(error(problems, bytes.to_vec())),
     }
 }
 
 /// A YAML or schema error: position, field path, message.
 struct ParseFailure(Pos, String, String);
 
-fn parse(bytes: &[u8]) -> Result<Option<RawSpec>, ParseFailure> {
+/// A spec-shaped YAML document, its values attributed to `origin`; `None` when it has
+/// nothing but comments.
+fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    origin: Origin,
+) -> Result<Option<T>, ParseFailure> {
+    let start = Pos {
+        origin,
+        ..Pos::START
+    };
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ParseFailure(
-            Pos { line: 1, column: 1 },
+            start,
             String::new(),
             format!("the file is not valid UTF-8 ({e})"),
         )
@@ -375,10 +539,12 @@ fn parse(bytes: &[u8]) -> Result<Option<RawSpec>, ParseFailure> {
         return Ok(None);
     }
     let mut path = String::new();
-    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            path = e.path().to_string();
-            e.into_inner()
+    let result = spanned::parsing(origin, || {
+        serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                path = e.path().to_string();
+                e.into_inner()
+            })
         })
     });
     result.map(Some).map_err(|error| {
@@ -387,9 +553,10 @@ fn parse(bytes: &[u8]) -> Result<Option<RawSpec>, ParseFailure> {
             .map(|at| Pos {
                 line: u32::try_from(at.line()).unwrap_or(u32::MAX),
                 column: u32::try_from(at.column()).unwrap_or(u32::MAX),
+                origin,
             })
             .filter(|p| p.line > 0)
-            .unwrap_or(Pos { line: 1, column: 1 });
+            .unwrap_or(start);
         ParseFailure(pos, field_path(&path), schema_message(&error))
     })
 }
@@ -459,22 +626,30 @@ fn schema_message(error: &serde_saphyr::Error) -> String {
         .replace("struct RawSources", "sources")
 }
 
+#[derive(Clone)]
 struct Problems {
     file: String,
+    /// The org baseline's file, for what its defaults and policy say.
+    org_file: String,
     list: Vec<Diagnostic>,
 }
 
 impl Problems {
-    fn new(file: &str) -> Self {
+    fn new(file: &str, org: Option<&org::Org>) -> Self {
         Problems {
             file: file.to_string(),
+            org_file: org.map_or_else(|| org::ORG_FILE.to_string(), |o| o.file.clone()),
             list: Vec::new(),
         }
     }
 
     fn push(&mut self, pos: Pos, path: &str, message: String, hint: Option<&str>) {
+        let file = match pos.origin {
+            Origin::Spec => &self.file,
+            Origin::Org => &self.org_file,
+        };
         self.list.push(Diagnostic {
-            file: self.file.clone(),
+            file: file.clone(),
             pos,
             path: path.to_string(),
             message,
@@ -506,7 +681,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         }
         None => Located {
             value: ".".to_string(),
-            pos: Pos { line: 1, column: 1 },
+            pos: Pos::START,
         },
     };
 
@@ -560,10 +735,10 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
         None => vec![Binary {
             package: Located {
                 value: ".".to_string(),
-                pos: Pos { line: 1, column: 1 },
+                pos: Pos::START,
             },
             name: None,
-            pos: Pos { line: 1, column: 1 },
+            pos: Pos::START,
         }],
     };
     check_unique_names(&binaries, problems);
@@ -655,10 +830,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
 }
 
 fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules {
-    let start = raw
-        .as_ref()
-        .map(Pos::of)
-        .unwrap_or(Pos { line: 1, column: 1 });
+    let start = raw.as_ref().map(Pos::of).unwrap_or(Pos::START);
     let Some(raw) = raw.map(|r| r.value) else {
         return Modules {
             proxy: None,
@@ -666,7 +838,10 @@ fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules
             sumdb: None,
             goflags: Vec::new(),
             verify: false,
-            network: false,
+            network: Located {
+                value: false,
+                pos: start,
+            },
             cache: Located {
                 value: ModuleCache::Layer,
                 pos: start,
@@ -741,7 +916,10 @@ fn modules(raw: Option<Spanned<RawModules>>, problems: &mut Problems) -> Modules
         sumdb: raw.sumdb.map(Located::from_spanned),
         goflags,
         verify: raw.verify.unwrap_or(false),
-        network: raw.network.unwrap_or(false),
+        network: raw.network.map(Located::from_spanned).unwrap_or(Located {
+            value: false,
+            pos: start,
+        }),
         cache: raw.cache.map(Located::from_spanned).unwrap_or(Located {
             value: ModuleCache::Layer,
             pos: start,

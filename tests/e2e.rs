@@ -16,6 +16,8 @@ mod goproxy;
 mod http;
 #[path = "e2e/layers.rs"]
 mod layers;
+#[path = "e2e/org.rs"]
+mod org;
 #[path = "e2e/private.rs"]
 mod private;
 #[path = "e2e/private_fixtures.rs"]

@@ -10,8 +10,18 @@ fn render_example(name: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    render_offline(&dir.join("go-build.yaml"), &dir, &BTreeMap::new())
-        .unwrap_or_else(|e| panic!("rendering examples/{name}: {e:#}"))
+    // An example with an org baseline renders under it, as the org's frontend image would.
+    let org = std::fs::read(dir.join("org.yaml")).ok().map(|bytes| {
+        gobuild_frontend::spec::org::load("org.yaml", &bytes)
+            .unwrap_or_else(|e| panic!("examples/{name}/org.yaml: {e:#}"))
+    });
+    render_offline(
+        &dir.join("go-build.yaml"),
+        &dir,
+        &BTreeMap::new(),
+        org.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("rendering examples/{name}: {e:#}"))
 }
 
 #[test]
@@ -52,6 +62,7 @@ fn render_applies_dockerignore_like_the_frontend() {
             &dir.path().join("go-build.yaml"),
             dir.path(),
             &BTreeMap::new(),
+            None,
         )
         .expect("render")
     };
@@ -74,6 +85,7 @@ fn dockerignore_decides_which_module_files_exist() {
             &dir.path().join("go-build.yaml"),
             dir.path(),
             &BTreeMap::new(),
+            None,
         )
     };
     std::fs::write(dir.path().join(".dockerignore"), "*\n!main.go\n").expect("write");

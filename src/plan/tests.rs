@@ -69,6 +69,7 @@ impl Fixture {
             known: Known {
                 spec: &self.spec,
                 spec_file: "go-build.yaml",
+                org_file: None,
                 modules: &self.modules,
                 options: &self.options,
                 build_platform: &self.build_platform,

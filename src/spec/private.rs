@@ -1,9 +1,8 @@
 //! The `private:` section: private module patterns and how to authenticate for each.
 
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
-use super::{Located, Pos, Problems, ident};
+use super::{Located, Pos, Problems, Spanned, ident};
 
 /// One group of private modules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,7 +32,7 @@ pub enum KnownHosts {
     Secret(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPrivate {
     modules: Spanned<String>,
@@ -43,7 +42,7 @@ pub(super) struct RawPrivate {
     netrc: Option<Spanned<RawNetrc>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawSsh {
     id: Option<String>,
@@ -51,14 +50,14 @@ struct RawSsh {
     known_hosts_secret: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawToken {
     secret: String,
     username: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawNetrc {
     secret: String,

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
-use super::{Located, Pos, Problems, User, ident, parse_user};
+use super::{Located, Pos, Problems, Spanned, User, ident, parse_user};
 
 /// Short names for common runtime bases. `GOBUILD_RUNTIME_BASE` (build arg) overrides any base.
 pub const SHORT_BASES: &[(&str, &str)] = &[
@@ -70,7 +69,7 @@ pub struct BuildSettings {
     pub compiled_deps: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRuntime {
     base: Option<Spanned<String>>,
@@ -85,21 +84,21 @@ pub(super) struct RawRuntime {
     stop_signal: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 enum RawEntrypoint {
     Binary(String),
     Command(Vec<String>),
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 enum RawPort {
     Number(u32),
     Text(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBuild {
     tags: Option<Vec<String>>,
@@ -113,8 +112,112 @@ pub(super) struct RawBuild {
     compiled_deps: Option<bool>,
 }
 
+impl RawRuntime {
+    /// The repository's section over the org's defaults ([`super::RawSpec::over`]).
+    pub(super) fn over(self, defaults: RawRuntime) -> RawRuntime {
+        RawRuntime {
+            base: self.base.or(defaults.base),
+            user: self.user.or(defaults.user),
+            entrypoint: self.entrypoint.or(defaults.entrypoint),
+            cmd: self.cmd.or(defaults.cmd),
+            env: super::merge_maps(self.env, defaults.env),
+            workdir: self.workdir.or(defaults.workdir),
+            ports: self.ports.or(defaults.ports),
+            volumes: self.volumes.or(defaults.volumes),
+            labels: match (self.labels, defaults.labels) {
+                (Some(mine), Some(mut theirs)) => {
+                    theirs.extend(mine);
+                    Some(theirs)
+                }
+                (mine, theirs) => mine.or(theirs),
+            },
+            stop_signal: self.stop_signal.or(defaults.stop_signal),
+        }
+    }
+
+    /// The fields set, as `runtime.NAME`, with where (the section's place for those that
+    /// carry none).
+    pub(super) fn fields_set(&self, section: Pos, out: &mut Vec<(&'static str, Pos)>) {
+        let spanned = [
+            ("runtime.base", self.base.as_ref().map(|v| v.pos)),
+            ("runtime.user", self.user.as_ref().map(|v| v.pos)),
+            (
+                "runtime.entrypoint",
+                self.entrypoint.as_ref().map(|v| v.pos),
+            ),
+            ("runtime.env", self.env.as_ref().map(|v| v.pos)),
+            ("runtime.workdir", self.workdir.as_ref().map(|v| v.pos)),
+            (
+                "runtime.stop_signal",
+                self.stop_signal.as_ref().map(|v| v.pos),
+            ),
+        ];
+        let unspanned = [
+            ("runtime.cmd", self.cmd.is_some()),
+            ("runtime.ports", self.ports.is_some()),
+            ("runtime.volumes", self.volumes.is_some()),
+            ("runtime.labels", self.labels.is_some()),
+        ];
+        out.extend(spanned.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
+        out.extend(
+            unspanned
+                .into_iter()
+                .filter(|(_, set)| *set)
+                .map(|(f, _)| (f, section)),
+        );
+    }
+}
+
+impl RawBuild {
+    /// The repository's section over the org's defaults ([`super::RawSpec::over`]).
+    pub(super) fn over(self, defaults: RawBuild) -> RawBuild {
+        RawBuild {
+            tags: self.tags.or(defaults.tags),
+            ldflags: self.ldflags.or(defaults.ldflags),
+            gcflags: self.gcflags.or(defaults.gcflags),
+            trimpath: self.trimpath.or(defaults.trimpath),
+            flags: self.flags.or(defaults.flags),
+            env: super::merge_maps(self.env, defaults.env),
+            cgo: self.cgo.or(defaults.cgo),
+            vcs: self.vcs.or(defaults.vcs),
+            compiled_deps: self.compiled_deps.or(defaults.compiled_deps),
+        }
+    }
+
+    /// Like [`RawRuntime::fields_set`], as `build.NAME`.
+    pub(super) fn fields_set(&self, section: Pos, out: &mut Vec<(&'static str, Pos)>) {
+        let spanned = [
+            ("build.ldflags", self.ldflags.as_ref().map(|v| v.pos)),
+            ("build.gcflags", self.gcflags.as_ref().map(|v| v.pos)),
+            ("build.env", self.env.as_ref().map(|v| v.pos)),
+            ("build.cgo", self.cgo.as_ref().map(|v| v.pos)),
+            (
+                "build.flags",
+                self.flags.as_ref().and_then(|v| v.first()).map(|v| v.pos),
+            ),
+        ];
+        let unspanned = [
+            ("build.tags", self.tags.is_some()),
+            ("build.trimpath", self.trimpath.is_some()),
+            ("build.vcs", self.vcs.is_some()),
+            ("build.compiled_deps", self.compiled_deps.is_some()),
+            (
+                "build.flags",
+                self.flags.as_ref().is_some_and(Vec::is_empty),
+            ),
+        ];
+        out.extend(spanned.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
+        out.extend(
+            unspanned
+                .into_iter()
+                .filter(|(_, set)| *set)
+                .map(|(f, _)| (f, section)),
+        );
+    }
+}
+
 pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems) -> Runtime {
-    let start = Pos { line: 1, column: 1 };
+    let start = Pos::START;
     let raw = raw.map(|r| r.value);
     let Some(raw) = raw else {
         return Runtime {
@@ -311,10 +414,7 @@ const RESERVED_BUILD_ENV: &[&str] = &[
 ];
 
 pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> BuildSettings {
-    let start = raw
-        .as_ref()
-        .map(super::Pos::of)
-        .unwrap_or(Pos { line: 1, column: 1 });
+    let start = raw.as_ref().map(super::Pos::of).unwrap_or(Pos::START);
     let raw = raw.map(|r| r.value);
     let flags: Vec<Located<String>> = raw
         .as_ref()

@@ -42,7 +42,7 @@ fn full_spec_keeps_values_and_positions() {
         spec.module.value, "services/api",
         "as the context lists it, without ./"
     );
-    assert_eq!(spec.module.pos, Pos { line: 3, column: 9 });
+    assert_eq!(spec.module.pos, Pos::at(3, 9));
     let go = spec.go.expect("go is set");
     assert_eq!(go.value.to_string(), "1.27.3");
     assert_eq!(go.pos.line, 4);
@@ -53,13 +53,7 @@ fn full_spec_keeps_values_and_positions() {
     assert_eq!(spec.binaries[0].package.value, "./cmd/server");
     assert_eq!(spec.binaries[0].pos.line, 7);
     assert_eq!(spec.binaries[0].name.as_ref().map(|n| n.pos.line), Some(8));
-    assert_eq!(
-        spec.binaries[1].package.pos,
-        Pos {
-            line: 9,
-            column: 14
-        }
-    );
+    assert_eq!(spec.binaries[1].package.pos, Pos::at(9, 14));
     assert_eq!(
         spec.runtime.user.value,
         User {
@@ -224,13 +218,7 @@ fn platforms_are_parsed_normalized_and_unique() {
     let spec = load_ok("platforms: [linux/amd64, linux/aarch64, linux/arm/v7]\n");
     let names: Vec<String> = spec.platforms.iter().map(|p| p.value.to_string()).collect();
     assert_eq!(names, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
-    assert_eq!(
-        spec.platforms[1].pos,
-        Pos {
-            line: 1,
-            column: 26
-        }
-    );
+    assert_eq!(spec.platforms[1].pos, Pos::at(1, 26));
 
     let message = problem("platforms:\n  - linux/amd64\n  - linux\n  - linux/x86_64\n");
     assert_eq!(message.lines().count(), 2, "{message}");
@@ -373,7 +361,7 @@ fn modules_and_sources_mistakes_are_located() {
         load_ok("modules:\n  cache: mount\n  vendor: false\n  verify: true\n  network: true\n");
     assert_eq!(spec.modules.cache.value, ModuleCache::Mount);
     assert_eq!(spec.modules.vendor.value, Vendor::Off);
-    assert!(spec.modules.verify && spec.modules.network);
+    assert!(spec.modules.verify && spec.modules.network.value);
 }
 
 /// Review findings (issue 10): values that reached a shell, git, the LLB or the image config

@@ -928,6 +928,7 @@ fn token_private_module_builds_with_the_secret() {
         &project.dir().join("go-build.yaml"),
         project.dir(),
         &opts,
+        None,
     )
     .expect("render the build graph");
     assert_absent("the build graph", graph.as_bytes(), &needles);

@@ -320,6 +320,46 @@ impl Env {
         self.docker(&all)
     }
 
+    /// Builds the Dockerfile in `dir` with `build_args` (KEY=VALUE) into an image `# syntax=`
+    /// can name, and returns that name: a tag in dockerd's store, or on buildkitd a
+    /// reference pushed to the registry the frontend image is in.
+    pub fn frontend_from_dockerfile(&self, dir: &Path, what: &str, build_args: &[&str]) -> String {
+        let mut args: Vec<String> = Vec::new();
+        for arg in build_args {
+            args.extend(["--build-arg".to_string(), arg.to_string()]);
+        }
+        let name = match self.daemon {
+            Daemon::Dockerd => {
+                let name = format!("gobuild-e2e-{what}:{}", unique());
+                args.splice(
+                    0..0,
+                    [
+                        "build".to_string(),
+                        "-q".to_string(),
+                        "-t".to_string(),
+                        name.clone(),
+                    ],
+                );
+                name
+            }
+            Daemon::BuildKit => {
+                let registry = self.frontend_image.split('/').next().unwrap_or_default();
+                let name = format!("{registry}/gobuild-e2e-{what}:{}", unique());
+                let output = format!("--output=type=image,name={name},push=true");
+                args.splice(
+                    0..0,
+                    ["buildx", "build", "-q", "--builder", &self.builder, &output]
+                        .map(String::from),
+                );
+                name
+            }
+        };
+        args.push(dir.display().to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.docker_ok(&args);
+        name
+    }
+
     /// `docker image inspect` of one image, as JSON.
     pub fn inspect(&self, image: &str) -> serde_json::Value {
         let out = self.docker_ok(&["image", "inspect", image]);

@@ -1,0 +1,3 @@
+module example.com/orgservice
+
+go 1.27

@@ -1,0 +1,112 @@
+//! Platform teams: an organisation's frontend image — ours plus `org.yaml`, built from
+//! examples/org-baseline's Dockerfile — gives every repository its defaults and enforces its
+//! policy.
+
+use std::path::Path;
+
+use super::support::{Env, ImageTag, Project};
+
+fn baseline_dir() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/org-baseline"
+    ))
+}
+
+/// The 1-based line of org.yaml that starts with `key`.
+fn org_line(key: &str) -> usize {
+    let text = std::fs::read_to_string(baseline_dir().join("org.yaml")).expect("org.yaml");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("org.yaml has no line starting with {key}"))
+}
+
+/// A copy of examples/org-baseline whose go-build.yaml is `spec` (a file of that example),
+/// its first line naming `frontend`.
+fn service(env: &Env, spec: &str, frontend: &str) -> Project {
+    let project = Project::example(env, "org-baseline");
+    let text = project.read(spec);
+    let rest = text.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    project.write("go-build.yaml", &format!("# syntax={frontend}\n{rest}"));
+    project
+}
+
+#[test]
+fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
+    let env = Env::get();
+    let frontend = env.frontend_from_dockerfile(
+        baseline_dir(),
+        "org-frontend",
+        &[&format!("FRONTEND={}", env.frontend_image)],
+    );
+
+    let conforming = service(&env, "go-build.yaml", &frontend);
+    let tag = ImageTag::new(&env, "org-service");
+    let build = env.build_with(
+        &conforming,
+        &["-t", tag.name(), "--build-arg", "VERSION=1.2.3"],
+    );
+    build.assert_success();
+    let config = &env.inspect(tag.name())["Config"];
+    let labels = &config["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.vendor"], "Example Corp",
+        "the org's default label: {labels}"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.source"], "https://git.example.com/team/service",
+        "the repository's own label beside it: {labels}"
+    );
+    assert_eq!(config["User"], "65532:65532");
+    let out = env.run(&[], tag.name(), &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "org service 1.2.3",
+        "the org's default ldflags stamp the version"
+    );
+
+    let violating = service(&env, "go-build.violating.yaml", &frontend);
+    let refused = env.build(&violating, &ImageTag::new(&env, "org-violation"));
+    assert!(
+        !refused.success,
+        "the policy refuses it:\n{}",
+        refused.output
+    );
+    let org = "/etc/gobuild-frontend/org.yaml";
+    let expect = [
+        (
+            "go-build.yaml:6:12: build.flags[0]: `-race` is forbidden".to_string(),
+            format!(
+                "{org}:{}: policy.forbidden_flags",
+                org_line("forbidden_flags:")
+            ),
+        ),
+        (
+            "go-build.yaml:8:9: runtime.user: is set by the organisation and locked".to_string(),
+            format!("{org}:{}: policy.locked", org_line("locked:")),
+        ),
+        (
+            "go-build.yaml:8:9: runtime.user: the image would run as root".to_string(),
+            format!("{org}:{}: policy.non_root", org_line("non_root:")),
+        ),
+        (
+            "runtime.labels: the image lacks the label `org.opencontainers.image.source`"
+                .to_string(),
+            format!(
+                "{org}:{}: policy.required_labels",
+                org_line("required_labels:")
+            ),
+        ),
+    ];
+    for (at, rule) in &expect {
+        assert!(
+            refused
+                .output
+                .lines()
+                .any(|l| l.contains(at.as_str()) && l.contains(rule.as_str())),
+            "one line names {at:?} and {rule:?}:\n{}",
+            refused.output
+        );
+    }
+}
