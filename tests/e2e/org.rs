@@ -76,7 +76,7 @@ fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
     let org = "/etc/gobuild-frontend/org.yaml";
     let expect = [
         (
-            "go-build.yaml:6:12: build.flags[0]: `-race` is forbidden".to_string(),
+            "go-build.yaml:6:11: build.flags[0]: `-race` is forbidden".to_string(),
             format!(
                 "{org}:{}: policy.forbidden_flags",
                 org_line("forbidden_flags:")
