@@ -84,8 +84,7 @@ pub struct Daemon {
     /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
     pub module_layers: bool,
     /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
-    /// dependencies and a gocache seed image, mounted into the build step, are never
-    /// checksummed.
+    /// dependencies, mounted into the build step, are never checksummed.
     pub mounts_by_definition: bool,
 }
 
@@ -233,11 +232,9 @@ pub enum MountSource {
     /// The target's compiled dependencies ([`compiled`]), read-only; keyed by definition
     /// where the daemon can, never by checksumming a build cache.
     CompiledDeps { by_definition: bool },
-    /// An image, read-only (the build-cache seed), keyed like [`MountSource::CompiledDeps`].
-    Image {
-        reference: String,
-        by_definition: bool,
-    },
+    /// A persistent cache directory that starts from an image's files (the build-cache
+    /// seed): one directory per seed image, no copy.
+    SeededCache { id: String, image: String },
     /// An empty, writable directory whose contents are the step's result.
     Output,
     /// The deps step's output (empty), read-only: orders a step after the download without
@@ -891,7 +888,7 @@ fn target(
         mounts,
         at: command.at,
     };
-    // The build cache first takes what earlier work left: a seed image, else compiled
+    // The build cache starts from what earlier work left: a seed image, else compiled
     // dependencies (the seed has them: a new import compiles in the build step);
     // `--target gocache` hands the cache back after the build.
     let seed_image = inputs.gocache_seeds.get(platform);
@@ -905,23 +902,24 @@ fn target(
             (&prefix("compile"), platform),
         ),
     };
-    let seed = seed_image.map(|image| {
-        step.mounts.push(StepMount {
-            dest: compiled::IMAGE_SEED.to_string(),
-            source: MountSource::Image {
-                reference: image.reference.clone(),
-                by_definition: inputs.daemon.mounts_by_definition,
-            },
-        });
-        compiled::take_image_seed()
-    });
+    // The seed becomes the base of the build's GOCACHE cache mount.
+    if let Some(image) = seed_image {
+        for mount in step.mounts.iter_mut().filter(|m| m.dest == GOCACHE) {
+            let MountSource::Cache { id } = &mount.source else {
+                continue;
+            };
+            mount.source = MountSource::SeededCache {
+                id: id.clone(),
+                image: image.reference.clone(),
+            };
+        }
+    }
     let compiled_seed = compile.as_ref().map(|_| compiled::take_compiled());
     let export = (command.output == Output::GoCache).then(compiled::export_gocache);
-    let commands = seed
+    let commands = compiled_seed
         .into_iter()
-        .chain(compiled_seed)
         .chain(commands)
-        .chain(export.into_iter().flatten())
+        .chain(export)
         .collect();
     step.args = build::offline_script(commands).argv();
     if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {

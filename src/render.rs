@@ -443,14 +443,11 @@ impl Renderer<'_> {
                     *by_definition,
                 )
             }
-            MountSource::Image {
-                reference,
-                by_definition,
-            } => {
-                let image = Image::new(reference)
+            MountSource::SeededCache { id, image } => {
+                let image = Image::new(image)
                     .resolve_mode(self.ctx.resolve_mode)
-                    .state(OpMeta::new().name(format!("[internal] FROM {reference}")));
-                by_definition_if(Mount::bind(&image, &mount.dest).readonly(), *by_definition)
+                    .state(OpMeta::new().name(format!("[internal] FROM {image}")));
+                Mount::seeded_cache(&mount.dest, id, CacheSharing::Shared, &image)
             }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),

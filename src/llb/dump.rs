@@ -141,6 +141,9 @@ fn dump_exec(out: &mut String, exec: &pb::ExecOp) {
                     cache.id,
                     cache.sharing().as_str_name().to_lowercase()
                 );
+                if mount.input >= 0 {
+                    let _ = write!(out, " from input {}", mount.input);
+                }
             }
             pb::MountType::Tmpfs => out.push_str("tmpfs"),
             pb::MountType::Secret => {

@@ -42,6 +42,8 @@ enum MountKind {
     Cache {
         id: String,
         sharing: CacheSharing,
+        /// Where a new cache directory starts from (BuildKit keeps one per seed).
+        seed: Option<State>,
     },
     Tmpfs,
     Secret {
@@ -70,6 +72,25 @@ impl Mount {
             MountKind::Cache {
                 id: id.into(),
                 sharing,
+                seed: None,
+            },
+        )
+    }
+
+    /// Like [`Mount::cache`], starting from `seed`'s files: BuildKit mounts the directory as
+    /// a writable layer over the seed (no copy), one directory per seed.
+    pub fn seeded_cache(
+        dest: impl Into<String>,
+        id: impl Into<String>,
+        sharing: CacheSharing,
+        seed: &State,
+    ) -> Mount {
+        Mount::new(
+            dest,
+            MountKind::Cache {
+                id: id.into(),
+                sharing,
+                seed: Some(seed.clone()),
             },
         )
     }
@@ -279,8 +300,11 @@ impl State {
                         pm.input = input_index_of(&mut inputs, source);
                     }
                 }
-                MountKind::Cache { id, sharing } => {
+                MountKind::Cache { id, sharing, seed } => {
                     pm.set_mount_type(pb::MountType::Cache);
+                    if let Some(source) = seed.as_ref().and_then(|s| s.output.as_ref()) {
+                        pm.input = input_index_of(&mut inputs, source);
+                    }
                     let mut cache = pb::CacheOpt {
                         id: id.clone(),
                         ..Default::default()

@@ -22,8 +22,9 @@
 //! constraints, an import of the main module's code the step cannot see) are left out, and
 //! any failure leaves the build step to compile what is missing.
 //!
-//! The whole build cache travels the same way, opt-in: `--target gocache` returns it (with a
-//! fresh id) as an image, and a build seeded from that image copies it in first.
+//! The whole build cache travels too, opt-in: `--target gocache` returns it as an image, and
+//! a build seeded from that image mounts its GOCACHE cache over it (`--mount=type=cache,from=…`:
+//! no copy; a seed changes far less often than the imports do).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -41,10 +42,6 @@ const BUILD_GOCACHE: &str = "/gobuild/build-gocache";
 pub const COMPILED: &str = "/gobuild/compiled";
 /// Names one run of the compile step, in its layer and in the build caches it was copied to.
 const RUN_ID: &str = "gobuild-compiled-id";
-/// Where the build step mounts a seed image (`--target gocache` of an earlier build).
-pub const IMAGE_SEED: &str = "/gobuild/gocache-seed";
-/// Names one `--target gocache` result, like [`RUN_ID`].
-const SEED_ID: &str = "gobuild-seed-id";
 /// Where a `--target gocache` build leaves the binaries it does not return.
 pub const DISCARDED: &str = "/tmp/gobuild-binaries";
 /// Where the compile step finds the package list the frontend wrote.
@@ -125,37 +122,23 @@ fn local_dir(import: &str, modules: &[(String, Option<String>)]) -> Option<Strin
 }
 
 /// The build step's first command: the compiled dependencies into its GOCACHE, unless this
-/// run of the compile step is already there.
+/// run of the compile step is already there. Entries are named by their content, so `-u`
+/// (skip what is there) is enough; a failed copy only means more to compile.
 pub fn take_compiled() -> Line {
-    copy_unless_there(COMPILED, RUN_ID)
-}
-
-/// Like [`take_compiled`], for a seed image.
-pub fn take_image_seed() -> Line {
-    copy_unless_there(IMAGE_SEED, SEED_ID)
-}
-
-/// Copies `dir` into GOCACHE unless GOCACHE has `dir`'s `id` file already. Entries are named
-/// by their content, so `-u` (skip what is there) is enough; a failed copy only means more to
-/// compile.
-fn copy_unless_there(dir: &str, id: &str) -> Line {
     Line::syntax("cmp -s")
-        .value(format!("{dir}/{id}"))
-        .value(format!("{GOCACHE}/{id}"))
+        .value(format!("{COMPILED}/{RUN_ID}"))
+        .value(format!("{GOCACHE}/{RUN_ID}"))
         .then("|| cp -au")
-        .value(format!("{dir}/."))
+        .value(format!("{COMPILED}/."))
         .value(GOCACHE)
         .then("|| true")
 }
 
-/// The end of a `--target gocache` build step: its GOCACHE, with a fresh id, as the output.
-pub fn export_gocache() -> [Line; 2] {
-    [
-        Line::syntax("cp -a")
-            .value(format!("{GOCACHE}/."))
-            .value(OUT),
-        Line::syntax("cat /proc/sys/kernel/random/uuid >").value(format!("{OUT}/{SEED_ID}")),
-    ]
+/// The end of a `--target gocache` build step: its GOCACHE as the output.
+pub fn export_gocache() -> Line {
+    Line::syntax("cp -a")
+        .value(format!("{GOCACHE}/."))
+        .value(OUT)
 }
 
 /// The compile step's first command. Its cache has no run id when it never ran on this
