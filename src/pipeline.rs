@@ -161,6 +161,18 @@ pub async fn plan(
 
     // 2. decide
     let needs = plan::needs(&known).map_err(in_spec)?;
+    if let Some(org) = org {
+        let (file, line) = &needs.builder.chosen_at;
+        let too_old = org
+            .policy
+            .check_go(needs.builder.go, (file, *line), &org.file);
+        if let Some(diagnostic) = too_old {
+            let mut files: Vec<(&str, &[u8])> =
+                vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
+            files.extend(&org_file);
+            return Err(at_origin(diagnostic, &spec_file, &files));
+        }
+    }
 
     // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
     //    seed meanwhile.

@@ -159,6 +159,9 @@ pub struct BuilderChoice {
     pub go: GoVersion,
     /// Why this version: `go-build.yaml:3`, `go.work:1` or `go.mod:3`.
     pub reason: String,
+    /// The same place, typed: the file and line that chose it.
+    #[serde(skip)]
+    pub chosen_at: (String, u32),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -293,12 +296,9 @@ fn builder_choice(inputs: &Known) -> Result<BuilderChoice, Diagnostic> {
                 .wanted_go()
                 .map(|(v, line)| (v, &facts.main.file, line))
         });
-    let (go, reason) = match (&inputs.spec.go, from_files) {
-        (Some(go), _) => (
-            go.value,
-            format!("{}:{}", inputs.file_of(go.pos), go.pos.line),
-        ),
-        (None, Some((go, file, line))) => (go, format!("{file}:{line}")),
+    let (go, chosen_at) = match (&inputs.spec.go, from_files) {
+        (Some(go), _) => (go.value, (inputs.file_of(go.pos).to_string(), go.pos.line)),
+        (None, Some((go, file, line))) => (go, (file.clone(), line)),
         (None, None) => {
             return Err(diagnostic(
                 inputs,
@@ -325,7 +325,8 @@ fn builder_choice(inputs: &Known) -> Result<BuilderChoice, Diagnostic> {
     Ok(BuilderChoice {
         reference,
         go,
-        reason,
+        reason: format!("{}:{}", chosen_at.0, chosen_at.1),
+        chosen_at,
     })
 }
 

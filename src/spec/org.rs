@@ -9,7 +9,9 @@
 
 use serde::Deserialize;
 
-use super::{Base, Located, Origin, Pos, Problems, RawSpec, Spanned, Spec, SpecError};
+use super::{
+    Base, Diagnostic, GoVersion, Located, Origin, Pos, Problems, RawSpec, Spanned, Spec, SpecError,
+};
 
 /// Where the frontend looks for the baseline in its own image.
 pub const ORG_FILE: &str = "/etc/gobuild-frontend/org.yaml";
@@ -81,6 +83,8 @@ pub struct Policy {
     module_network: Option<Located<bool>>,
     /// `go build` and GOFLAGS flags no build may use (`-race` forbids `-race` and `-race=…`).
     forbidden_flags: Option<Located<Vec<String>>>,
+    /// The oldest Go a build may use.
+    min_go: Option<Located<GoVersion>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -101,6 +105,7 @@ struct RawPolicy {
     required_labels: Option<Spanned<Vec<String>>>,
     module_network: Option<Spanned<bool>>,
     forbidden_flags: Option<Spanned<Vec<String>>>,
+    min_go: Option<Spanned<String>>,
 }
 
 /// Reads and checks a baseline. `file` names it in diagnostics.
@@ -213,6 +218,23 @@ fn policy(raw: RawPolicy, problems: &mut Problems) -> Policy {
         required_labels: list(raw.required_labels),
         module_network: raw.module_network.map(Located::from_spanned),
         forbidden_flags: list(raw.forbidden_flags),
+        min_go: raw
+            .min_go
+            .and_then(|min| match GoVersion::parse(&min.value) {
+                Some(version) => Some(Located {
+                    value: version,
+                    pos: min.pos,
+                }),
+                None => {
+                    problems.push(
+                        min.pos,
+                        "policy.min_go",
+                        format!("`{}` is not a Go version", min.value),
+                        Some("write it like 1.26 or 1.26.3"),
+                    );
+                    None
+                }
+            }),
     };
     let lists = [
         ("builder_images", &policy.builder_images),
@@ -461,6 +483,34 @@ impl Policy {
         }
     }
 
+    /// The Go the build uses, chosen at `file:line` (the spec, go.mod or go.work), against
+    /// `min_go`. A version without a patch is that line's newest release.
+    pub fn check_go(
+        &self,
+        go: GoVersion,
+        (file, line): (&str, u32),
+        org_file: &str,
+    ) -> Option<Diagnostic> {
+        let min = self.min_go.as_ref()?;
+        let min_go = min.value;
+        let older = match (go.patch, min_go.patch) {
+            (Some(patch), Some(min_patch)) => {
+                (go.major, go.minor, patch) < (min_go.major, min_go.minor, min_patch)
+            }
+            _ => (go.major, go.minor) < (min_go.major, min_go.minor),
+        };
+        older.then(|| Diagnostic {
+            file: file.to_string(),
+            pos: Pos::at(line, 1),
+            path: String::new(),
+            message: format!("Go {go} is older than the organisation allows"),
+            hint: Some(format!(
+                "{org_file}:{}: policy.min_go: {}",
+                min.pos.line, min.value
+            )),
+        })
+    }
+
     /// Where a rule is written, for the hint beside a violation.
     fn rule(&self, problems: &Problems, pos: Pos, name: &str, value: &str) -> String {
         format!("{}:{}: policy.{name}: {value}", problems.org_file, pos.line)
@@ -646,6 +696,28 @@ runtime:
             "--build-arg: GOFLAGS: `--race` is forbidden (org.yaml:4: policy.forbidden_flags",
         ] {
             assert!(message.contains(expect), "{expect}\nin\n{message}");
+        }
+    }
+
+    #[test]
+    fn the_go_a_build_uses_is_at_least_the_minimum() {
+        let org = load("org.yaml", b"version: 1\npolicy:\n  min_go: \"1.26.2\"\n")
+            .expect("a valid org file");
+        let check = |go: &str| {
+            let go = GoVersion::parse(go).expect("a Go version");
+            org.policy
+                .check_go(go, ("go.mod", 3), "org.yaml")
+                .map(|d| d.to_string())
+        };
+        assert_eq!(
+            check("1.25.9").as_deref(),
+            Some(
+                "go.mod:3:1: Go 1.25.9 is older than the organisation allows (org.yaml:3: policy.min_go: 1.26.2)"
+            )
+        );
+        assert!(check("1.26.1").is_some());
+        for allowed in ["1.26", "1.26.2", "1.27", "2.0"] {
+            assert_eq!(check(allowed), None, "{allowed}");
         }
     }
 

@@ -109,4 +109,19 @@ fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
             refused.output
         );
     }
+
+    // The Go version comes from go.mod, so its line is to blame.
+    let old_go = service(&env, "go-build.yaml", &frontend);
+    old_go.replace("go.mod", "go 1.27", "go 1.24");
+    let refused = env.build(&old_go, &ImageTag::new(&env, "org-old-go"));
+    assert!(!refused.success, "Go 1.24 is refused:\n{}", refused.output);
+    let expect = format!(
+        "go.mod:3:1: Go 1.24 is older than the organisation allows ({org}:{}: policy.min_go: 1.26)",
+        org_line("min_go:")
+    );
+    assert!(
+        refused.output.contains(&expect),
+        "{expect}\nin\n{}",
+        refused.output
+    );
 }
