@@ -14,6 +14,7 @@ use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
+use crate::spec::org::Org;
 
 /// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
 pub fn main() -> ! {
@@ -63,9 +64,7 @@ async fn serve() -> i32 {
 pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResult> {
     tracing::info!(opts = ?env.opts.keys().collect::<Vec<_>>(), worker = %env.worker_id, platforms = ?env.worker_platforms, "frontend started");
     let options = Options::parse(&env.opts)?;
-    if let Some(request) = &options.request_id {
-        return subrequest(request);
-    }
+    let org = crate::cli::installed_org()?;
     let build_platform = env
         .worker_platforms
         .first()
@@ -79,13 +78,15 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         options: &options,
         spec_ref: std::sync::OnceLock::new(),
     };
+    if let Some(request) = &options.request_id {
+        return subrequest(&host, org.as_ref(), request).await;
+    }
     let caps = &session.caps.llb;
     let daemon = Daemon {
         module_layers: caps.contains("file.symlink.create")
             && caps.contains("exec.mount.cache.content"),
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
     };
-    let org = crate::cli::installed_org()?;
     let Planned { plan, spec } =
         pipeline::plan(&host, &options, org.as_ref(), &build_platform, daemon).await?;
     let ctx = RenderContext {
@@ -128,6 +129,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
 }
 
 const DESCRIBE: &str = "frontend.subrequests.describe";
+const TARGETS: &str = "frontend.targets";
 /// The worker id of the BuildKit embedded in dockerd, whose image store exporter takes one
 /// platform per build.
 const DOCKERD_WORKER: &str = "moby";
@@ -146,23 +148,83 @@ async fn show_warning(session: &Session, options: &Options, message: &str) -> Re
     Ok(())
 }
 
-/// Answers `--call`/`--print` style subrequests. Only `describe` exists so far; anything else
-/// is refused with BuildKit's typed detail so clients can fall back.
-fn subrequest(request: &str) -> Result<FrontendResult> {
-    if request != DESCRIBE {
-        return Err(UnsupportedSubrequest(request.to_string()).into());
+/// Answers `--call`/`--print` style subrequests: `describe` and `targets`; anything else is
+/// refused with BuildKit's typed detail so clients can fall back.
+async fn subrequest(
+    host: &GatewayHost<'_>,
+    org: Option<&Org>,
+    request: &str,
+) -> Result<FrontendResult> {
+    match request {
+        DESCRIBE => describe(),
+        TARGETS => targets(host, org).await,
+        other => Err(UnsupportedSubrequest(other.to_string()).into()),
     }
-    let description = "List available subrequest types";
-    let list = serde_json::json!([{
-        "name": DESCRIBE,
-        "version": "1.0.0",
-        "type": "rpc",
-        "description": description,
-        "metadata": [{ "name": "result.json" }, { "name": "result.txt" }],
-    }]);
-    let text = format!("NAME\tVERSION\tDESCRIPTION\n{DESCRIBE}\t1.0.0\t{description}\n");
+}
+
+fn describe() -> Result<FrontendResult> {
+    let requests = [
+        (DESCRIBE, "List available subrequest types"),
+        (TARGETS, "List all targets current build supports"),
+    ];
+    let list: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|(name, description)| {
+            serde_json::json!({
+                "name": name,
+                "version": "1.0.0",
+                "type": "rpc",
+                "description": description,
+                "metadata": [{ "name": "result.json" }, { "name": "result.txt" }],
+            })
+        })
+        .collect();
+    let mut text = "NAME\tVERSION\tDESCRIPTION\n".to_string();
+    for (name, description) in requests {
+        text.push_str(&format!("{name}\t1.0.0\t{description}\n"));
+    }
     Ok(FrontendResult::Metadata(BTreeMap::from([
         ("result.json".to_string(), serde_json::to_vec(&list)?),
+        ("result.txt".to_string(), text.into_bytes()),
+        ("version".to_string(), b"1.0.0".to_vec()),
+    ])))
+}
+
+/// `frontend.targets` in the shape of BuildKit's `subrequests/targets.List`: each binary
+/// points at its entry in the spec (source 0).
+async fn targets(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendResult> {
+    let (targets, spec) = pipeline::targets(host, host.options, org).await?;
+    let list: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| {
+            let mut target = serde_json::json!({ "name": t.name, "description": t.description });
+            if t.default {
+                target["default"] = true.into();
+            }
+            if t.line > 0 {
+                let at = serde_json::json!({ "line": t.line });
+                target["Location"] = serde_json::json!({
+                    "sourceIndex": 0,
+                    "ranges": [{ "start": at, "end": at }],
+                });
+            }
+            target
+        })
+        .collect();
+    let result = serde_json::json!({
+        "targets": list,
+        "sources": [base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spec.data)],
+    });
+    let mut text = "TARGET\tDESCRIPTION\n".to_string();
+    for t in &targets {
+        let default = if t.default { " (default)" } else { "" };
+        text.push_str(&format!("{}{default}\t{}\n", t.name, t.description));
+    }
+    Ok(FrontendResult::Metadata(BTreeMap::from([
+        (
+            "result.json".to_string(),
+            serde_json::to_vec_pretty(&result)?,
+        ),
         ("result.txt".to_string(), text.into_bytes()),
         ("version".to_string(), b"1.0.0".to_vec()),
     ])))

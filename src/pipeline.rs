@@ -213,6 +213,34 @@ pub async fn plan(
     })
 }
 
+/// What `--call targets` lists: the spec (under the org baseline) and the main module's path
+/// are all it needs, so only those are read.
+pub async fn targets(
+    host: &impl Host,
+    options: &Options,
+    org: Option<&Org>,
+) -> Result<(Vec<plan::TargetInfo>, Arc<SourceFile>)> {
+    let filename = &options.filename;
+    let spec_bytes = host.read_spec(filename).await?;
+    let spec = spec::load_under(filename, &spec_bytes, org)?;
+    let files = host.module_files(&spec.module.value).await?;
+    let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
+    let spec_file = Arc::new(SourceFile {
+        filename: filename.clone(),
+        data: spec_bytes,
+        language: "YAML".to_string(),
+    });
+    let go_mod_text = files.read(&go_mod_path).await?.ok_or_else(|| {
+        at_origin(
+            missing_go_mod(filename, &spec, &go_mod_path),
+            &spec_file,
+            &[],
+        )
+    })?;
+    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text).map_err(|error| anyhow!("{error}"))?;
+    Ok((plan::target_list(&spec, &go_mod.module), spec_file))
+}
+
 /// `reference` resolved for each platform; none without a reference.
 async fn per_platform(
     host: &impl Host,

@@ -1197,6 +1197,56 @@ fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     Ok(names)
 }
 
+/// One thing `--target` can name, for `--call targets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub name: String,
+    pub description: String,
+    pub default: bool,
+    /// The spec line that declares it (a binary's entry); 0 for the built-in ones.
+    pub line: u32,
+}
+
+/// Every `--target` a spec offers: the built-in outputs, then one image per binary. Names
+/// as [`binary_names`] gives them, `module` being the main module's path.
+pub fn target_list(spec: &Spec, module: &str) -> Vec<TargetInfo> {
+    let builtin = [
+        ("image", "the runtime image with every binary"),
+        ("binaries", "the binaries alone, for --output type=local"),
+        (
+            "test",
+            "go test ./... of the module; fails when a test fails",
+        ),
+        (
+            "gocache",
+            "the build cache after the build, to seed later builds",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, description)| TargetInfo {
+        name: name.to_string(),
+        description: description.to_string(),
+        default: name == "image",
+        line: 0,
+    });
+    let binaries = spec.binaries.iter().map(|binary| {
+        let name = match &binary.name {
+            Some(name) => name.value.clone(),
+            None => build::default_name(&binary.package.value, module),
+        };
+        TargetInfo {
+            description: format!(
+                "the runtime image with only {name} ({})",
+                binary.package.value
+            ),
+            name,
+            default: false,
+            line: binary.pos.line,
+        }
+    });
+    builtin.chain(binaries).collect()
+}
+
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
 const MAX_ARG_BYTES: usize = 128 * 1024;
 

@@ -333,18 +333,34 @@ fn an_exported_cache_restores_the_deps_step_on_a_pruned_builder() {
     assert_eq!(super::run_output(&env, tag.name()), super::WITH_DEPS_OUTPUT);
 }
 
-/// `--call targets` and `--check` get BuildKit's unsupported-subrequest error, not a crash;
-/// a normal build still works right after.
+/// `--call targets` lists what `--target` can name; `--check` and `--call outline` get
+/// BuildKit's unsupported-subrequest error, not a crash; a normal build still works after.
 #[test]
-fn unsupported_subrequests_are_refused_cleanly() {
+fn targets_are_listed_and_other_subrequests_refused_cleanly() {
     let env = Env::get();
     if !env.runs_on(Daemon::BuildKit, "the 20.10 client has no --call/--check") {
         return;
     }
     let project = Project::hello(&env);
+    let targets = env.build_with(&project, &["--call=targets"]);
+    targets.assert_success();
+    for listed in [
+        "image (default)",
+        "binaries",
+        "test",
+        "gocache",
+        "hello",
+        "the runtime image with only hello (.)",
+    ] {
+        assert!(
+            targets.output.contains(listed),
+            "--call=targets lists {listed:?}:\n{}",
+            targets.output
+        );
+    }
     for (flag, request) in [
-        ("--call=targets", "frontend.targets"),
         ("--check", "frontend.lint"),
+        ("--call=outline", "frontend.outline"),
     ] {
         let build = env.build_with(&project, &[flag]);
         assert!(
