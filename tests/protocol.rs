@@ -1417,3 +1417,34 @@ async fn dockerd_gets_a_visible_warning_for_several_platforms() {
         }));
     }
 }
+
+/// `--call targets`: BuildKit's `subrequests/targets` shape in `result.json` (what buildx
+/// decodes), a printable `result.txt`, version 1.0.0; no build is solved.
+#[tokio::test]
+async fn the_targets_subrequest_lists_outputs_and_binaries() {
+    let run = run(Fake::hello(), &["requestid=frontend.targets"]).await;
+    let metadata = &run.returned_result().metadata;
+    assert_eq!(metadata["version"], b"1.0.0");
+    let list: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let names: Vec<&str> = list["targets"]
+        .as_array()
+        .expect("a targets array")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["image", "binaries", "test", "gocache", "hello"]);
+    assert_eq!(list["targets"][0]["default"], true);
+    let hello = &list["targets"][4];
+    assert_eq!(hello["Location"]["sourceIndex"], 0);
+    assert!(hello["Location"]["ranges"][0]["start"]["line"].as_u64() > Some(1));
+    assert!(list["sources"][0].as_str().is_some_and(|s| !s.is_empty()));
+    let text = String::from_utf8_lossy(&metadata["result.txt"]).into_owned();
+    assert!(text.contains("image (default)"), "{text}");
+    assert!(
+        run.log.solves.iter().all(|(request, _)| request
+            .definition
+            .as_ref()
+            .is_none_or(|d| execs(&decode(d)).is_empty())),
+        "nothing runs for a listing"
+    );
+}
