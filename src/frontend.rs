@@ -10,6 +10,7 @@ use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned, Scan};
+use crate::plan;
 use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
@@ -130,6 +131,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
 
 const DESCRIBE: &str = "frontend.subrequests.describe";
 const TARGETS: &str = "frontend.targets";
+const OUTLINE: &str = "frontend.outline";
 /// The worker id of the BuildKit embedded in dockerd, whose image store exporter takes one
 /// platform per build.
 const DOCKERD_WORKER: &str = "moby";
@@ -158,6 +160,7 @@ async fn subrequest(
     match request {
         DESCRIBE => describe(),
         TARGETS => targets(host, org).await,
+        OUTLINE => outline(host, org).await,
         other => Err(UnsupportedSubrequest(other.to_string()).into()),
     }
 }
@@ -166,6 +169,7 @@ fn describe() -> Result<FrontendResult> {
     let requests = [
         (DESCRIBE, "List available subrequest types"),
         (TARGETS, "List all targets current build supports"),
+        (OUTLINE, "List all parameters current build takes"),
     ];
     let list: Vec<serde_json::Value> = requests
         .iter()
@@ -190,6 +194,65 @@ fn describe() -> Result<FrontendResult> {
     ])))
 }
 
+/// A place in the spec (source 0) as BuildKit's `pb.Location`; none for line 0.
+fn spec_location(line: u32) -> Option<serde_json::Value> {
+    let at = serde_json::json!({ "line": line });
+    (line > 0)
+        .then(|| serde_json::json!({ "sourceIndex": 0, "ranges": [{ "start": at, "end": at }] }))
+}
+
+/// `frontend.outline` in the shape of BuildKit's `subrequests/outline.Outline`: build args
+/// with their values, secrets and SSH agents, each at the spec line that uses it.
+async fn outline(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendResult> {
+    let (outline, spec) = pipeline::outline(host, host.options, org).await?;
+    let args: Vec<serde_json::Value> = outline
+        .args
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "Name": a.name,
+                "Description": a.description,
+                "Value": a.value,
+                "Location": spec_location(a.line),
+            })
+        })
+        .collect();
+    let needed = |list: &[plan::OutlineEntry]| -> Vec<serde_json::Value> {
+        list.iter()
+            .map(|e| {
+                serde_json::json!({
+                    "Name": e.name,
+                    "Required": true,
+                    "Location": spec_location(e.line),
+                })
+            })
+            .collect()
+    };
+    let result = serde_json::json!({
+        "args": args,
+        "secrets": needed(&outline.secrets),
+        "ssh": needed(&outline.ssh),
+        "sources": [base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spec.data)],
+    });
+    let mut text = "BUILD ARG\tVALUE\tDESCRIPTION\n".to_string();
+    for a in &outline.args {
+        text.push_str(&format!("{}\t{}\t{}\n", a.name, a.value, a.description));
+    }
+    for (kind, list) in [("SECRET", &outline.secrets), ("SSH", &outline.ssh)] {
+        for e in list {
+            text.push_str(&format!("{kind} {}\trequired\t{}\n", e.name, e.description));
+        }
+    }
+    Ok(FrontendResult::Metadata(BTreeMap::from([
+        (
+            "result.json".to_string(),
+            serde_json::to_vec_pretty(&result)?,
+        ),
+        ("result.txt".to_string(), text.into_bytes()),
+        ("version".to_string(), b"1.0.0".to_vec()),
+    ])))
+}
+
 /// `frontend.targets` in the shape of BuildKit's `subrequests/targets.List`: each binary
 /// points at its entry in the spec (source 0).
 async fn targets(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendResult> {
@@ -201,12 +264,8 @@ async fn targets(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendRe
             if t.default {
                 target["default"] = true.into();
             }
-            if t.line > 0 {
-                let at = serde_json::json!({ "line": t.line });
-                target["Location"] = serde_json::json!({
-                    "sourceIndex": 0,
-                    "ranges": [{ "start": at, "end": at }],
-                });
+            if let Some(location) = spec_location(t.line) {
+                target["Location"] = location;
             }
             target
         })

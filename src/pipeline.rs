@@ -90,16 +90,10 @@ pub async fn plan(
 ) -> Result<Planned> {
     // 1. read
     let filename = &options.filename;
-    let spec_bytes = host.read_spec(filename).await?;
-    let spec = spec::load_under(filename, &spec_bytes, org)?;
+    let (spec, spec_file) = read_spec(host, options, org).await?;
     if let Some(org) = org {
         org.policy.check_build_args(&options.args, &org.file)?;
     }
-    let spec_file = Arc::new(SourceFile {
-        filename: filename.clone(),
-        data: spec_bytes,
-        language: "YAML".to_string(),
-    });
     // A value the org's defaults gave points into the org file.
     let org_file: Vec<(&str, &[u8])> = org
         .map(|o| (o.file.as_str(), o.source.as_slice()))
@@ -213,6 +207,33 @@ pub async fn plan(
     })
 }
 
+/// The spec under the org baseline, and its file (ops and subrequests point into it).
+async fn read_spec(
+    host: &impl Host,
+    options: &Options,
+    org: Option<&Org>,
+) -> Result<(Spec, Arc<SourceFile>)> {
+    let filename = &options.filename;
+    let spec_bytes = host.read_spec(filename).await?;
+    let spec = spec::load_under(filename, &spec_bytes, org)?;
+    let spec_file = Arc::new(SourceFile {
+        filename: filename.clone(),
+        data: spec_bytes,
+        language: "YAML".to_string(),
+    });
+    Ok((spec, spec_file))
+}
+
+/// What `--call outline` lists: the spec is all it needs.
+pub async fn outline(
+    host: &impl Host,
+    options: &Options,
+    org: Option<&Org>,
+) -> Result<(plan::Outline, Arc<SourceFile>)> {
+    let (spec, spec_file) = read_spec(host, options, org).await?;
+    Ok((plan::outline(&spec, &options.build_args), spec_file))
+}
+
 /// What `--call targets` lists: the spec (under the org baseline) and the main module's path
 /// are all it needs, so only those are read.
 pub async fn targets(
@@ -221,15 +242,9 @@ pub async fn targets(
     org: Option<&Org>,
 ) -> Result<(Vec<plan::TargetInfo>, Arc<SourceFile>)> {
     let filename = &options.filename;
-    let spec_bytes = host.read_spec(filename).await?;
-    let spec = spec::load_under(filename, &spec_bytes, org)?;
+    let (spec, spec_file) = read_spec(host, options, org).await?;
     let files = host.module_files(&spec.module.value).await?;
     let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
-    let spec_file = Arc::new(SourceFile {
-        filename: filename.clone(),
-        data: spec_bytes,
-        language: "YAML".to_string(),
-    });
     let go_mod_text = files.read(&go_mod_path).await?.ok_or_else(|| {
         at_origin(
             missing_go_mod(filename, &spec, &go_mod_path),

@@ -1247,6 +1247,130 @@ pub fn target_list(spec: &Spec, module: &str) -> Vec<TargetInfo> {
     builtin.chain(binaries).collect()
 }
 
+/// What a build takes from outside the spec, for `--call outline`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outline {
+    pub args: Vec<OutlineEntry>,
+    pub secrets: Vec<OutlineEntry>,
+    pub ssh: Vec<OutlineEntry>,
+}
+
+/// One build arg, secret or SSH agent: its name, what it is for, its value (build args: as
+/// given, else the default) and the spec line that uses it (0: the frontend itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlineEntry {
+    pub name: String,
+    pub description: String,
+    pub value: String,
+    pub line: u32,
+}
+
+/// The build args the frontend reads, those the spec's templates name, and the secrets and
+/// SSH agents its private modules need.
+pub fn outline(spec: &Spec, build_args: &BTreeMap<String, String>) -> Outline {
+    let given = |name: &str, default: &str| {
+        build_args
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let proxy = spec.modules.proxy.as_ref().map(|p| p.value.as_str());
+    let base = match spec.runtime.base.as_ref().map(|b| &b.value) {
+        Some(crate::spec::Base::Image(image)) => image.as_str(),
+        Some(crate::spec::Base::Scratch) => "scratch",
+        None => "",
+    };
+    let known = [
+        (
+            "VERSION",
+            "{{ .Version }} and the image's version label",
+            "dev",
+        ),
+        (
+            "REVISION",
+            "{{ .Revision }} and the image's revision label",
+            "",
+        ),
+        (
+            "SOURCE",
+            "the image's source label (credentials removed)",
+            "",
+        ),
+        ("SOURCE_DATE_EPOCH", "every timestamp, and {{ .Date }}", ""),
+        ("GOBUILD_RUNTIME_BASE", "replaces runtime.base", base),
+        (
+            "GOBUILD_GOCACHE_FROM",
+            "an image from --target gocache that starts the build cache",
+            "",
+        ),
+        (
+            "GOPROXY",
+            "the module proxy, over modules.proxy",
+            proxy.unwrap_or(""),
+        ),
+        ("GOSUMDB", "the checksum database, over modules.sumdb", ""),
+        (
+            "GOPRIVATE",
+            "private module patterns, over modules.private",
+            "",
+        ),
+        ("GOFLAGS", "flags for every go command of the download", ""),
+        (
+            "BUILDKIT_CACHE_MOUNT_NS",
+            "a prefix for every cache mount id",
+            "",
+        ),
+    ];
+    let mut args: Vec<OutlineEntry> = known
+        .into_iter()
+        .map(|(name, description, default)| OutlineEntry {
+            name: name.to_string(),
+            description: description.to_string(),
+            value: given(name, default),
+            line: 0,
+        })
+        .collect();
+    if let Some(ldflags) = &spec.build.ldflags {
+        args.extend(
+            build::template_args(&ldflags.value)
+                .into_iter()
+                .map(|name| OutlineEntry {
+                    value: given(&name, ""),
+                    name,
+                    description: "a value build.ldflags uses".to_string(),
+                    line: ldflags.pos.line,
+                }),
+        );
+    }
+    let mut outline = Outline {
+        args,
+        ..Outline::default()
+    };
+    for private in &spec.private {
+        let entry = |name: &str, description: String| OutlineEntry {
+            name: name.to_string(),
+            description,
+            value: String::new(),
+            line: private.pos.line,
+        };
+        let what = format!("private modules {}", private.modules.value);
+        match &private.auth {
+            crate::spec::Auth::Ssh { id, known_hosts } => {
+                outline.ssh.push(entry(id, what.clone()));
+                if let crate::spec::KnownHosts::Secret(secret) = known_hosts {
+                    outline
+                        .secrets
+                        .push(entry(secret, format!("known_hosts for {what}")));
+                }
+            }
+            crate::spec::Auth::Token { secret, .. } | crate::spec::Auth::Netrc { secret } => {
+                outline.secrets.push(entry(secret, what));
+            }
+        }
+    }
+    outline
+}
+
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
 const MAX_ARG_BYTES: usize = 128 * 1024;
 

@@ -1448,3 +1448,27 @@ async fn the_targets_subrequest_lists_outputs_and_binaries() {
         "nothing runs for a listing"
     );
 }
+
+/// `--call outline`: build args with their values (as given, else the default), secrets and
+/// SSH agents, in BuildKit's `subrequests/outline` shape.
+#[tokio::test]
+async fn the_outline_subrequest_lists_build_args_with_values() {
+    let run = run(
+        Fake::hello(),
+        &["requestid=frontend.outline", "build-arg:VERSION=1.2.3"],
+    )
+    .await;
+    let metadata = &run.returned_result().metadata;
+    assert_eq!(metadata["version"], b"1.0.0");
+    let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let args = outline["args"].as_array().expect("an args array");
+    let value_of = |name: &str| {
+        args.iter()
+            .find(|a| a["Name"] == name)
+            .map(|a| a["Value"].clone())
+    };
+    assert_eq!(value_of("VERSION"), Some(Value::from("1.2.3")));
+    assert_eq!(value_of("SOURCE_DATE_EPOCH"), Some(Value::from("")));
+    assert!(value_of("GOPROXY").is_some());
+    assert!(outline["secrets"].as_array().is_some_and(Vec::is_empty));
+}

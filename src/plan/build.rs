@@ -71,6 +71,19 @@ pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
     Ok(out)
 }
 
+/// The build args `{{ .Arg.NAME }}` in `text` names, in order, each once.
+pub fn template_args(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for piece in text.split("{{").skip(1) {
+        let key = piece.split("}}").next().unwrap_or_default().trim();
+        let name = key.strip_prefix(".Arg.").filter(|n| !n.is_empty());
+        if let Some(name) = name.filter(|name| !names.iter().any(|n| n == name)) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 /// The flags every `go build`/`go test` of the spec gets.
 pub fn go_flags(settings: &BuildSettings, ldflags: Option<&str>) -> Vec<String> {
     let mut flags = Vec::new();

@@ -1454,3 +1454,28 @@ fn the_build_cache_is_a_target_and_a_seed() {
         "the seed has the compiled dependencies"
     );
 }
+
+#[test]
+fn the_outline_names_template_args_and_credentials_where_the_spec_uses_them() {
+    let spec = spec::load(
+        "go-build.yaml",
+        b"build:\n  ldflags: -X main.channel={{ .Arg.CHANNEL }} -X main.v={{ .Version }}\nprivate:\n  - modules: tokens.example/*\n    token:\n      secret: git_token\n",
+    )
+    .expect("valid spec");
+    let given = BTreeMap::from([("CHANNEL".to_string(), "beta".to_string())]);
+    let outline = outline(&spec, &given);
+    let channel = outline
+        .args
+        .iter()
+        .find(|a| a.name == "CHANNEL")
+        .expect("the template's build arg");
+    assert_eq!((channel.value.as_str(), channel.line), ("beta", 2));
+    let version = outline.args.iter().find(|a| a.name == "VERSION");
+    assert_eq!(version.map(|a| a.value.as_str()), Some("dev"));
+    assert_eq!(outline.secrets.len(), 1);
+    assert_eq!(
+        (outline.secrets[0].name.as_str(), outline.secrets[0].line),
+        ("git_token", 4)
+    );
+    assert!(outline.ssh.is_empty());
+}
