@@ -187,11 +187,22 @@ fn describe() -> Result<FrontendResult> {
     for (name, description) in requests {
         text.push_str(&format!("{name}\t1.0.0\t{description}\n"));
     }
+    subrequest_result(serde_json::to_vec(&list)?, text)
+}
+
+/// A subrequest's answer as clients read it: JSON, text to print, the version (1.0.0 for
+/// every subrequest so far).
+fn subrequest_result(json: Vec<u8>, text: String) -> Result<FrontendResult> {
     Ok(FrontendResult::Metadata(BTreeMap::from([
-        ("result.json".to_string(), serde_json::to_vec(&list)?),
+        ("result.json".to_string(), json),
         ("result.txt".to_string(), text.into_bytes()),
         ("version".to_string(), b"1.0.0".to_vec()),
     ])))
+}
+
+/// The spec as a subrequest's source 0 (Go's `[]byte` in JSON: base64).
+fn spec_source(spec: &SourceFile) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spec.data)
 }
 
 /// A place in the spec (source 0) as BuildKit's `pb.Location`; none for line 0.
@@ -232,7 +243,7 @@ async fn outline(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendRe
         "args": args,
         "secrets": needed(&outline.secrets),
         "ssh": needed(&outline.ssh),
-        "sources": [base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spec.data)],
+        "sources": [spec_source(&spec)],
     });
     let mut text = "BUILD ARG\tVALUE\tDESCRIPTION\n".to_string();
     for a in &outline.args {
@@ -243,14 +254,7 @@ async fn outline(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendRe
             text.push_str(&format!("{kind} {}\trequired\t{}\n", e.name, e.description));
         }
     }
-    Ok(FrontendResult::Metadata(BTreeMap::from([
-        (
-            "result.json".to_string(),
-            serde_json::to_vec_pretty(&result)?,
-        ),
-        ("result.txt".to_string(), text.into_bytes()),
-        ("version".to_string(), b"1.0.0".to_vec()),
-    ])))
+    subrequest_result(serde_json::to_vec_pretty(&result)?, text)
 }
 
 /// `frontend.targets` in the shape of BuildKit's `subrequests/targets.List`: each binary
@@ -272,21 +276,14 @@ async fn targets(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendRe
         .collect();
     let result = serde_json::json!({
         "targets": list,
-        "sources": [base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spec.data)],
+        "sources": [spec_source(&spec)],
     });
     let mut text = "TARGET\tDESCRIPTION\n".to_string();
     for t in &targets {
         let default = if t.default { " (default)" } else { "" };
         text.push_str(&format!("{}{default}\t{}\n", t.name, t.description));
     }
-    Ok(FrontendResult::Metadata(BTreeMap::from([
-        (
-            "result.json".to_string(),
-            serde_json::to_vec_pretty(&result)?,
-        ),
-        ("result.txt".to_string(), text.into_bytes()),
-        ("version".to_string(), b"1.0.0".to_vec()),
-    ])))
+    subrequest_result(serde_json::to_vec_pretty(&result)?, text)
 }
 
 /// The frontend's host: BuildKit's gateway, through the client's session.

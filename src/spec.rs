@@ -427,6 +427,23 @@ impl RawModules {
     }
 }
 
+/// Appends the fields set to `out`: those with a place of their own there, the others
+/// (`true`: set) at their section's place.
+fn record_set(
+    out: &mut Vec<(&'static str, Pos)>,
+    section: Pos,
+    spanned: impl IntoIterator<Item = (&'static str, Option<Pos>)>,
+    unspanned: impl IntoIterator<Item = (&'static str, bool)>,
+) {
+    out.extend(spanned.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
+    out.extend(
+        unspanned
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(f, _)| (f, section)),
+    );
+}
+
 /// Two sections merged by `over` when both are there; where the repository's is written.
 fn merge_sections<T>(
     mine: Option<Spanned<T>>,

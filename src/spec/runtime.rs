@@ -158,13 +158,7 @@ impl RawRuntime {
             ("runtime.volumes", self.volumes.is_some()),
             ("runtime.labels", self.labels.is_some()),
         ];
-        out.extend(spanned.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
-        out.extend(
-            unspanned
-                .into_iter()
-                .filter(|(_, set)| *set)
-                .map(|(f, _)| (f, section)),
-        );
+        super::record_set(out, section, spanned, unspanned);
     }
 }
 
@@ -206,13 +200,7 @@ impl RawBuild {
                 self.flags.as_ref().is_some_and(Vec::is_empty),
             ),
         ];
-        out.extend(spanned.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
-        out.extend(
-            unspanned
-                .into_iter()
-                .filter(|(_, set)| *set)
-                .map(|(f, _)| (f, section)),
-        );
+        super::record_set(out, section, spanned, unspanned);
     }
 }
 
