@@ -150,8 +150,8 @@ async fn show_warning(session: &Session, options: &Options, message: &str) -> Re
     Ok(())
 }
 
-/// Answers `--call`/`--print` style subrequests: `describe` and `targets`; anything else is
-/// refused with BuildKit's typed detail so clients can fall back.
+/// Answers `--call`/`--print` style subrequests: `describe`, `targets` and `outline`;
+/// anything else is refused with BuildKit's typed detail so clients can fall back.
 async fn subrequest(
     host: &GatewayHost<'_>,
     org: Option<&Org>,

@@ -118,23 +118,8 @@ pub async fn plan(
         files: module_files,
         ignored: &ignored,
     };
-    let in_module_files = |error: GoModError, text: &str| {
-        let diagnostic = Diagnostic {
-            file: error.file.clone(),
-            pos: Pos::at(error.line, 1),
-            path: String::new(),
-            message: error.message.clone(),
-            hint: None,
-        };
-        at_origin(diagnostic, &spec_file, &[(&error.file, text.as_bytes())])
-    };
     let read_module_files = async {
-        let go_mod_text = files
-            .read(&go_mod_path)
-            .await?
-            .ok_or_else(|| in_spec(missing_go_mod(filename, &spec, &go_mod_path)))?;
-        let go_mod = GoMod::parse(&go_mod_path, &go_mod_text)
-            .map_err(|error| in_module_files(error, &go_mod_text))?;
+        let (go_mod_text, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file).await?;
         let facts = modules::gather(&files, go_mod).await?;
         anyhow::Ok((go_mod_text, facts))
     };
@@ -152,6 +137,10 @@ pub async fn plan(
         dockerignore: &dockerignore,
         daemon,
     };
+    // From here on a diagnostic may point into go.mod too.
+    let mut excerpts: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
+    excerpts.extend(&org_file);
+    let in_files = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &excerpts);
 
     // 2. decide
     let needs = plan::needs(&known).map_err(in_spec)?;
@@ -161,10 +150,7 @@ pub async fn plan(
             .policy
             .check_go(needs.builder.go, (file, *line), &org.file);
         if let Some(diagnostic) = too_old {
-            let mut files: Vec<(&str, &[u8])> =
-                vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
-            files.extend(&org_file);
-            return Err(at_origin(diagnostic, &spec_file, &files));
+            return Err(in_files(diagnostic));
         }
     }
 
@@ -196,11 +182,7 @@ pub async fn plan(
         runtime_bases: &runtime_bases,
         gocache_seeds: &gocache_seeds,
     };
-    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|diagnostic| {
-        let mut files: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
-        files.extend(&org_file);
-        at_origin(diagnostic, &spec_file, &files)
-    })?;
+    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(in_files)?;
     Ok(Planned {
         plan,
         spec: spec_file,
@@ -241,19 +223,39 @@ pub async fn targets(
     options: &Options,
     org: Option<&Org>,
 ) -> Result<(Vec<plan::TargetInfo>, Arc<SourceFile>)> {
-    let filename = &options.filename;
     let (spec, spec_file) = read_spec(host, options, org).await?;
     let files = host.module_files(&spec.module.value).await?;
     let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
-    let go_mod_text = files.read(&go_mod_path).await?.ok_or_else(|| {
+    let (_, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file).await?;
+    Ok((plan::target_list(&spec, &go_mod.module), spec_file))
+}
+
+/// The main module's go.mod at `path`, as text and parsed; a missing one is the spec's
+/// mistake (its `module`), a malformed one points into go.mod.
+async fn read_go_mod(
+    files: &impl ContextFiles,
+    path: &str,
+    spec: &Spec,
+    spec_file: &SourceFile,
+) -> Result<(String, GoMod)> {
+    let text = files.read(path).await?.ok_or_else(|| {
         at_origin(
-            missing_go_mod(filename, &spec, &go_mod_path),
-            &spec_file,
+            missing_go_mod(&spec_file.filename, spec, path),
+            spec_file,
             &[],
         )
     })?;
-    let go_mod = GoMod::parse(&go_mod_path, &go_mod_text).map_err(|error| anyhow!("{error}"))?;
-    Ok((plan::target_list(&spec, &go_mod.module), spec_file))
+    let go_mod = GoMod::parse(path, &text).map_err(|error: GoModError| {
+        let diagnostic = Diagnostic {
+            file: error.file.clone(),
+            pos: Pos::at(error.line, 1),
+            path: String::new(),
+            message: error.message.clone(),
+            hint: None,
+        };
+        at_origin(diagnostic, spec_file, &[(&error.file, text.as_bytes())])
+    })?;
+    Ok((text, go_mod))
 }
 
 /// `reference` resolved for each platform; none without a reference.

@@ -157,10 +157,8 @@ pub struct BuilderChoice {
     /// Normalized reference, e.g. `docker.io/library/golang:1.27-bookworm`.
     pub reference: String,
     pub go: GoVersion,
-    /// Why this version: `go-build.yaml:3`, `go.work:1` or `go.mod:3`.
-    pub reason: String,
-    /// The same place, typed: the file and line that chose it.
-    #[serde(skip)]
+    /// Why this version: the file and line that chose it (`go-build.yaml`, `go.work` or
+    /// `go.mod`).
     pub chosen_at: (String, u32),
 }
 
@@ -325,7 +323,6 @@ fn builder_choice(inputs: &Known) -> Result<BuilderChoice, Diagnostic> {
     Ok(BuilderChoice {
         reference,
         go,
-        reason: format!("{}:{}", chosen_at.0, chosen_at.1),
         chosen_at,
     })
 }
@@ -1080,8 +1077,13 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
                 pos: Pos::default(),
                 path: String::new(),
                 message: format!(
-                    "`{name}` is not a target; this spec has image, binaries, test, gocache, {}",
-                    names.join(", ")
+                    "`{name}` is not a target; this spec has {}",
+                    BUILTIN_TARGETS
+                        .iter()
+                        .map(|(target, _)| *target)
+                        .chain(names.iter().map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 hint: None,
             }),
@@ -1168,11 +1170,8 @@ fn sources(inputs: &Inputs, vendor: bool, with_testdata: bool) -> Vec<String> {
 fn binary_names(inputs: &Inputs) -> Result<Vec<String>, Diagnostic> {
     let mut names: Vec<String> = Vec::new();
     for (i, binary) in inputs.spec.binaries.iter().enumerate() {
-        let name = match &binary.name {
-            Some(name) => name.value.clone(),
-            None => build::default_name(&binary.package.value, &inputs.modules.main.module),
-        };
-        if TARGET_KEYWORDS.contains(&name.as_str()) {
+        let name = binary_name(binary, &inputs.modules.main.module);
+        if BUILTIN_TARGETS.iter().any(|(target, _)| *target == name) {
             return Err(diagnostic(
                 inputs,
                 binary.pos,
@@ -1210,30 +1209,16 @@ pub struct TargetInfo {
 /// Every `--target` a spec offers: the built-in outputs, then one image per binary. Names
 /// as [`binary_names`] gives them, `module` being the main module's path.
 pub fn target_list(spec: &Spec, module: &str) -> Vec<TargetInfo> {
-    let builtin = [
-        ("image", "the runtime image with every binary"),
-        ("binaries", "the binaries alone, for --output type=local"),
-        (
-            "test",
-            "go test ./... of the module; fails when a test fails",
-        ),
-        (
-            "gocache",
-            "the build cache after the build, to seed later builds",
-        ),
-    ]
-    .into_iter()
-    .map(|(name, description)| TargetInfo {
-        name: name.to_string(),
-        description: description.to_string(),
-        default: name == "image",
-        line: 0,
-    });
+    let builtin = BUILTIN_TARGETS
+        .iter()
+        .map(|(name, description)| TargetInfo {
+            name: name.to_string(),
+            description: description.to_string(),
+            default: *name == "image",
+            line: 0,
+        });
     let binaries = spec.binaries.iter().map(|binary| {
-        let name = match &binary.name {
-            Some(name) => name.value.clone(),
-            None => build::default_name(&binary.package.value, module),
-        };
+        let name = binary_name(binary, module);
         TargetInfo {
             description: format!(
                 "the runtime image with only {name} ({})",
@@ -1245,6 +1230,15 @@ pub fn target_list(spec: &Spec, module: &str) -> Vec<TargetInfo> {
         }
     });
     builtin.chain(binaries).collect()
+}
+
+/// A binary's file name: the spec's `name`, else what `go build` would call it, `module`
+/// being the main module's path.
+fn binary_name(binary: &crate::spec::Binary, module: &str) -> String {
+    match &binary.name {
+        Some(name) => name.value.clone(),
+        None => build::default_name(&binary.package.value, module),
+    }
 }
 
 /// What a build takes from outside the spec, for `--call outline`.
@@ -1374,8 +1368,19 @@ pub fn outline(spec: &Spec, build_args: &BTreeMap<String, String>) -> Outline {
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
-/// `--target` values that are not binary names.
-const TARGET_KEYWORDS: &[&str] = &["image", "binaries", "test", "gocache"];
+/// `--target` values that are not binary names, with what each gives.
+const BUILTIN_TARGETS: &[(&str, &str)] = &[
+    ("image", "the runtime image with every binary"),
+    ("binaries", "the binaries alone, for --output type=local"),
+    (
+        "test",
+        "go test ./... of the module; fails when a test fails",
+    ),
+    (
+        "gocache",
+        "the build cache after the build, to seed later builds",
+    ),
+];
 
 /// Go environment variables by name.
 type GoEnv = BTreeMap<String, String>;

@@ -410,21 +410,27 @@ impl RawModules {
     }
 
     fn fields_set(&self, section: Pos, out: &mut Vec<(&'static str, Pos)>) {
-        let first = |list: &Option<Vec<Spanned<String>>>| {
-            list.as_ref().map(|l| l.first().map_or(section, |v| v.pos))
-        };
-        let fields = [
+        let spanned = [
             ("modules.proxy", self.proxy.as_ref().map(|v| v.pos)),
-            ("modules.private", first(&self.private)),
+            ("modules.private", list_pos(&self.private, section)),
             ("modules.sumdb", self.sumdb.as_ref().map(|v| v.pos)),
-            ("modules.goflags", first(&self.goflags)),
-            ("modules.verify", self.verify.map(|_| section)),
+            ("modules.goflags", list_pos(&self.goflags, section)),
             ("modules.network", self.network.as_ref().map(|v| v.pos)),
             ("modules.cache", self.cache.as_ref().map(|v| v.pos)),
             ("modules.vendor", self.vendor.as_ref().map(|v| v.pos)),
         ];
-        out.extend(fields.into_iter().filter_map(|(f, pos)| Some((f, pos?))));
+        record_set(
+            out,
+            section,
+            spanned,
+            [("modules.verify", self.verify.is_some())],
+        );
     }
+}
+
+/// Where a list is written: its first item, or its section's place when it is empty.
+fn list_pos<T>(list: &Option<Vec<Spanned<T>>>, section: Pos) -> Option<Pos> {
+    list.as_ref().map(|l| l.first().map_or(section, |v| v.pos))
 }
 
 /// Appends the fields set to `out`: those with a place of their own there, the others

@@ -113,7 +113,7 @@ fn go_version_comes_from_spec_then_toolchain_then_go_line() {
         from_go_line.reference,
         "docker.io/library/golang:1.26-bookworm"
     );
-    assert_eq!(from_go_line.reason, "go.mod:3");
+    assert_eq!(from_go_line.chosen_at, ("go.mod".to_string(), 3));
 
     let from_toolchain = choice("", "module m\ngo 1.26\ntoolchain go1.27.3\n");
     assert_eq!(
@@ -127,7 +127,7 @@ fn go_version_comes_from_spec_then_toolchain_then_go_line() {
         from_spec.reference,
         "docker.io/library/golang:1.28-bookworm"
     );
-    assert_eq!(from_spec.reason, "go-build.yaml:2");
+    assert_eq!(from_spec.chosen_at, ("go-build.yaml".to_string(), 2));
 
     let custom = choice("builder: ghcr.io/acme/go:1.26\n", GO_MOD);
     assert_eq!(custom.reference, "ghcr.io/acme/go:1.26");

@@ -434,12 +434,9 @@ impl Policy {
             }
         }
         let base = args.runtime_base.as_deref().filter(|b| *b != "scratch");
-        let refused = |base: &&str| {
-            self.runtime_images
-                .as_ref()
-                .is_some_and(|rule| !starts_with_any(base, &rule.value))
-        };
-        if let (Some(base), Some(rule)) = (base.filter(refused), &self.runtime_images) {
+        if let (Some(base), Some(rule)) = (base, &self.runtime_images)
+            && !starts_with_any(base, &rule.value)
+        {
             let why = self.rule(
                 &problems,
                 rule.pos,

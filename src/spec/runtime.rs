@@ -185,20 +185,13 @@ impl RawBuild {
             ("build.gcflags", self.gcflags.as_ref().map(|v| v.pos)),
             ("build.env", self.env.as_ref().map(|v| v.pos)),
             ("build.cgo", self.cgo.as_ref().map(|v| v.pos)),
-            (
-                "build.flags",
-                self.flags.as_ref().and_then(|v| v.first()).map(|v| v.pos),
-            ),
+            ("build.flags", super::list_pos(&self.flags, section)),
         ];
         let unspanned = [
             ("build.tags", self.tags.is_some()),
             ("build.trimpath", self.trimpath.is_some()),
             ("build.vcs", self.vcs.is_some()),
             ("build.compiled_deps", self.compiled_deps.is_some()),
-            (
-                "build.flags",
-                self.flags.as_ref().is_some_and(Vec::is_empty),
-            ),
         ];
         super::record_set(out, section, spanned, unspanned);
     }
