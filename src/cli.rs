@@ -117,7 +117,11 @@ pub fn render_offline(
             .unwrap_or(Path::new(".")),
         context,
     };
-    let Planned { plan, spec } = tokio::runtime::Builder::new_current_thread()
+    let Planned {
+        plan,
+        spec,
+        findings,
+    } = tokio::runtime::Builder::new_current_thread()
         .build()?
         // As a current BuildKit would plan it: with symlinks in file ops.
         .block_on(pipeline::plan(
@@ -138,7 +142,12 @@ pub fn render_offline(
         // What a current daemon gets.
         selection: Selection::Copies,
     };
-    let mut out = String::from("# plan\n");
+    let mut out = String::new();
+    if !findings.is_empty() {
+        out.push_str("# findings (what --check reports and a build warns about)\n");
+        out.push_str(&serde_saphyr::to_string(&findings)?);
+    }
+    out.push_str("# plan\n");
     out.push_str(&serde_saphyr::to_string(&plan)?);
     for target in render::render(&plan, &ctx)? {
         out.push_str(&format!("\n# llb for {}\n", target.platform));

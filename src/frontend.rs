@@ -1,7 +1,7 @@
 //! Frontend mode: read the spec and go.mod through the gateway, plan, render, solve, return.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 
@@ -12,6 +12,7 @@ use crate::options::{FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan;
 use crate::plan::Daemon;
+use crate::plan::lint::Finding;
 use crate::plan::modules::ContextFiles;
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
@@ -77,19 +78,27 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         session,
         env,
         options: &options,
-        spec_ref: std::sync::OnceLock::new(),
+        spec_ref: OnceLock::new(),
+        spec_vertex: OnceLock::new(),
     };
-    if let Some(request) = &options.request_id {
-        return subrequest(&host, org.as_ref(), request).await;
-    }
     let caps = &session.caps.llb;
     let daemon = Daemon {
         module_layers: caps.contains("file.symlink.create")
             && caps.contains("exec.mount.cache.content"),
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
     };
-    let Planned { plan, spec } =
-        pipeline::plan(&host, &options, org.as_ref(), &build_platform, daemon).await?;
+    if let Some(request) = &options.request_id {
+        return match request.as_str() {
+            LINT => lint(&host, org.as_ref(), &build_platform, daemon).await,
+            other => subrequest(&host, org.as_ref(), other).await,
+        };
+    }
+    let Planned {
+        plan,
+        spec,
+        findings,
+    } = pipeline::plan(&host, &options, org.as_ref(), &build_platform, daemon).await?;
+    show_findings(&host, &spec, &findings).await?;
     let ctx = RenderContext {
         session_id: env.session_id.clone(),
         spec,
@@ -132,9 +141,45 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
 const DESCRIBE: &str = "frontend.subrequests.describe";
 const TARGETS: &str = "frontend.targets";
 const OUTLINE: &str = "frontend.outline";
+const LINT: &str = "frontend.lint";
 /// The worker id of the BuildKit embedded in dockerd, whose image store exporter takes one
 /// platform per build.
 const DOCKERD_WORKER: &str = "moby";
+
+/// What the build should still be told ([`plan::lint`]): warnings in the progress where the
+/// daemon takes them (cap `gateway.warnings`), on the spec's vertex like the Dockerfile
+/// frontend's checks; elsewhere (v0.8) a `[warning]` vertex each.
+async fn show_findings(
+    host: &GatewayHost<'_>,
+    spec: &SourceFile,
+    findings: &[Finding],
+) -> Result<()> {
+    let session = host.session;
+    let vertex = host.spec_vertex.get();
+    for finding in findings {
+        let rule = finding.rule.name();
+        let line = finding
+            .at
+            .as_ref()
+            .filter(|(file, _)| *file == spec.filename)
+            .map(|(_, line)| *line);
+        let place = match &finding.at {
+            Some((file, line)) => format!(" ({file}:{line})"),
+            None => String::new(),
+        };
+        let short = format!("{rule}: {}{place}", finding.detail);
+        match vertex {
+            Some(digest) if session.caps.gateway.contains("gateway.warnings") => {
+                let source = line.map(|line| (spec, line));
+                session
+                    .warn(digest, &short, finding.rule.description(), source)
+                    .await?
+            }
+            _ => show_warning(session, host.options, &format!("[warning] {short}")).await?,
+        }
+    }
+    Ok(())
+}
 
 /// Shows a message as its own vertex in the build's progress: the frontend's stderr only
 /// reaches the daemon log, and v0.8 has no Warn RPC. The frontend cannot see the exporter, so
@@ -170,6 +215,7 @@ fn describe() -> Result<FrontendResult> {
         (DESCRIBE, "List available subrequest types"),
         (TARGETS, "List all targets current build supports"),
         (OUTLINE, "List all parameters current build takes"),
+        (LINT, "Lint a go-build.yaml"),
     ];
     let list: Vec<serde_json::Value> = requests
         .iter()
@@ -179,7 +225,7 @@ fn describe() -> Result<FrontendResult> {
                 "version": "1.0.0",
                 "type": "rpc",
                 "description": description,
-                "metadata": [{ "name": "result.json" }, { "name": "result.txt" }],
+                "metadata": metadata(name),
             })
         })
         .collect();
@@ -190,14 +236,30 @@ fn describe() -> Result<FrontendResult> {
     subrequest_result(serde_json::to_vec(&list)?, text)
 }
 
+/// What a subrequest's answer holds: lint says also whether it found anything.
+fn metadata(request: &str) -> Vec<serde_json::Value> {
+    let mut names = vec!["result.json", "result.txt"];
+    if request == LINT {
+        names.push("result.statuscode");
+    }
+    names
+        .into_iter()
+        .map(|name| serde_json::json!({ "name": name }))
+        .collect()
+}
+
 /// A subrequest's answer as clients read it: JSON, text to print, the version (1.0.0 for
 /// every subrequest so far).
 fn subrequest_result(json: Vec<u8>, text: String) -> Result<FrontendResult> {
-    Ok(FrontendResult::Metadata(BTreeMap::from([
+    Ok(FrontendResult::Metadata(subrequest_metadata(json, text)))
+}
+
+fn subrequest_metadata(json: Vec<u8>, text: String) -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([
         ("result.json".to_string(), json),
         ("result.txt".to_string(), text.into_bytes()),
         ("version".to_string(), b"1.0.0".to_vec()),
-    ])))
+    ])
 }
 
 /// The spec as a subrequest's source 0 (Go's `[]byte` in JSON: base64).
@@ -286,13 +348,95 @@ async fn targets(host: &GatewayHost<'_>, org: Option<&Org>) -> Result<FrontendRe
     subrequest_result(serde_json::to_vec_pretty(&result)?, text)
 }
 
+/// `frontend.lint` (`docker buildx build --check`) in the shape of BuildKit's
+/// `subrequests/lint.LintResults`: each finding with its rule and location, the files they
+/// point into, and the problem that would stop the build; status 1 when anything was found,
+/// which buildx turns into its exit code.
+async fn lint(
+    host: &GatewayHost<'_>,
+    org: Option<&Org>,
+    build_platform: &Platform,
+    daemon: Daemon,
+) -> Result<FrontendResult> {
+    let lint = pipeline::lint(host, host.options, org, build_platform, daemon).await?;
+    let location = |finding: &Finding| {
+        let index = finding
+            .at
+            .as_ref()
+            .and_then(|(file, _)| lint.files.iter().position(|(name, _)| name == file));
+        match (index, &finding.at) {
+            (Some(index), Some((_, line))) => {
+                let at = serde_json::json!({ "line": line });
+                serde_json::json!({ "sourceIndex": index, "ranges": [{ "start": at, "end": at }] })
+            }
+            _ => serde_json::json!({ "sourceIndex": -1 }),
+        }
+    };
+    let warnings: Vec<serde_json::Value> = lint
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "ruleName": f.rule.name(),
+                "description": f.rule.description(),
+                "detail": f.detail,
+                "location": location(f),
+            })
+        })
+        .collect();
+    let sources: Vec<serde_json::Value> = lint
+        .files
+        .iter()
+        .map(|(name, data)| {
+            serde_json::json!({
+                "filename": name,
+                "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, data),
+                "language": crate::gateway::language_of(name),
+            })
+        })
+        .collect();
+    let mut result = serde_json::json!({ "warnings": warnings, "sources": sources });
+    if let Some(error) = &lint.error {
+        // buildx prints the error's excerpt from the source it names: the spec when the
+        // error has no file of its own.
+        let mut at = location(error);
+        if at["sourceIndex"] == -1 {
+            at = serde_json::json!({ "sourceIndex": 0 });
+        }
+        result["buildError"] = serde_json::json!({
+            "message": format!("{}: {}", error.rule.name(), error.detail),
+            "location": at,
+        });
+    }
+    let mut text = String::new();
+    for f in &lint.findings {
+        let place = match &f.at {
+            Some((file, line)) => format!("{file}:{line}: "),
+            None => String::new(),
+        };
+        text.push_str(&format!("{place}{}: {}\n", f.rule.name(), f.detail));
+    }
+    if lint.findings.is_empty() {
+        text.push_str("Check complete, no warnings found.\n");
+    }
+    let status = u8::from(!lint.findings.is_empty());
+    let mut metadata = subrequest_metadata(serde_json::to_vec_pretty(&result)?, text);
+    metadata.insert(
+        "result.statuscode".to_string(),
+        status.to_string().into_bytes(),
+    );
+    Ok(FrontendResult::Metadata(metadata))
+}
+
 /// The frontend's host: BuildKit's gateway, through the client's session.
 struct GatewayHost<'a> {
     session: &'a Session,
     env: &'a FrontendEnv,
     options: &'a Options,
     /// The local holding the spec (and `<spec>.dockerignore`), once read.
-    spec_ref: std::sync::OnceLock<Ref>,
+    spec_ref: OnceLock<Ref>,
+    /// That local's vertex digest: where warnings about the spec show.
+    spec_vertex: OnceLock<String>,
 }
 
 impl GatewayHost<'_> {
@@ -314,6 +458,9 @@ impl<'a> Host for GatewayHost<'a> {
             .follow_paths(&[filename.to_string(), format!("{filename}.dockerignore")])
             .shared_key_hint(&self.options.spec_local)
             .state(OpMeta::new().name(format!("[internal] load build definition from {filename}")));
+        if let Some(digest) = state.digest() {
+            let _ = self.spec_vertex.set(digest.to_string());
+        }
         let reference = self.solve(state).await?;
         // One byte over the limit is enough for spec::load to refuse the file.
         let bytes = self

@@ -16,6 +16,7 @@ use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::llb::SourceFile;
 use crate::options::CacheImport;
 use crate::platform::Platform;
 use crate::proto::gateway::{self as gw, llb_bridge_client::LlbBridgeClient};
@@ -260,6 +261,48 @@ impl Session {
         Ok((response.digest, response.config))
     }
 
+    /// A warning in the build's progress (cap `gateway.warnings`, BuildKit ≥ v0.13), on the
+    /// vertex `digest`, with the excerpt of `line` in `source` when there is one.
+    pub async fn warn(
+        &self,
+        digest: &str,
+        short: &str,
+        detail: &str,
+        source: Option<(&SourceFile, u32)>,
+    ) -> Result<()> {
+        let (info, ranges) = match source {
+            Some((file, line)) => {
+                let at = pb::Position {
+                    line: i32::try_from(line).unwrap_or(i32::MAX),
+                    character: 0,
+                };
+                let info = pb::SourceInfo {
+                    filename: file.filename.clone(),
+                    data: file.data.clone(),
+                    language: file.language.clone(),
+                    ..Default::default()
+                };
+                let range = pb::Range {
+                    start: Some(at),
+                    end: Some(at),
+                };
+                (Some(info), vec![range])
+            }
+            None => (None, Vec::new()),
+        };
+        let request = gw::WarnRequest {
+            digest: digest.to_string(),
+            level: 1,
+            short: short.as_bytes().to_vec(),
+            detail: vec![detail.as_bytes().to_vec()],
+            url: String::new(),
+            info,
+            ranges,
+        };
+        self.client.clone().warn(request).await?;
+        Ok(())
+    }
+
     /// Hands the result to BuildKit. Call once; exit right after.
     pub async fn return_result(&self, result: FrontendResult) -> Result<()> {
         let (result, metadata) = match result {
@@ -370,14 +413,21 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
         let files = std::iter::once((&spec_error.file, &spec_error.source))
             .chain(spec_error.also.iter().map(|(file, source)| (file, source)));
         for (file, source) in files {
-            let ranges: Vec<serde_json::Value> = spec_error
-                .diagnostics
-                .iter()
-                .filter(|d| d.pos.line > 0 && d.file == *file)
-                .map(|d| {
+            // The lines the problems are on, and those of the org rules they break.
+            let lines = spec_error.diagnostics.iter().flat_map(|d| {
+                let at = (d.pos.line > 0 && d.file == *file).then_some(d.pos.line);
+                let rule = d
+                    .broken_rule
+                    .as_ref()
+                    .filter(|rule| rule.0 == *file)
+                    .map(|rule| rule.1);
+                at.into_iter().chain(rule)
+            });
+            let ranges: Vec<serde_json::Value> = lines
+                .map(|line| {
                     serde_json::json!({
-                        "start": { "line": d.pos.line, "character": 0 },
-                        "end": { "line": d.pos.line, "character": 0 },
+                        "start": { "line": line, "character": 0 },
+                        "end": { "line": line, "character": 0 },
                     })
                 })
                 .collect();
@@ -406,7 +456,7 @@ pub fn error_status(error: &anyhow::Error) -> rpc::Status {
 }
 
 /// The linguist name clients use to highlight an excerpt of `file`.
-fn language_of(file: &str) -> &'static str {
+pub fn language_of(file: &str) -> &'static str {
     if file.ends_with("go.mod") {
         "Go Module"
     } else if file.ends_with("go.work") {
@@ -419,6 +469,42 @@ fn language_of(file: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_violation_excerpts_the_rule_it_breaks() {
+        let violation = crate::spec::Diagnostic {
+            file: "go-build.yaml".to_string(),
+            pos: crate::spec::Pos::at(4, 3),
+            path: "runtime.user".to_string(),
+            message: "the image would run as root".to_string(),
+            hint: Some("org.yaml:7: policy.non_root: true".to_string()),
+            broken_rule: Some(Box::new(("org.yaml".to_string(), 7))),
+        };
+        let error = anyhow::Error::new(SpecError {
+            file: "go-build.yaml".to_string(),
+            source: b"spec".to_vec(),
+            also: vec![("org.yaml".to_string(), b"org".to_vec())],
+            diagnostics: vec![violation],
+        });
+        let lines: Vec<(String, u64)> = error_status(&error)
+            .details
+            .iter()
+            .map(|detail| {
+                let source: serde_json::Value =
+                    serde_json::from_slice(&detail.value).expect("JSON");
+                let file = source["info"]["filename"].as_str().unwrap_or_default();
+                let line = source["ranges"][0]["start"]["line"].as_u64().unwrap_or(0);
+                (file.to_string(), line)
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("go-build.yaml".to_string(), 4),
+                ("org.yaml".to_string(), 7)
+            ]
+        );
+    }
 
     #[test]
     fn message_limits_follow_the_daemon_version() {

@@ -23,7 +23,8 @@ use crate::ignore;
 use crate::image::ResolvedImage;
 use crate::llb::SourceFile;
 use crate::options::Options;
-use crate::plan::modules::{self, ContextFiles};
+use crate::plan::lint::Finding;
+use crate::plan::modules::{self, ContextFiles, ModuleFacts};
 use crate::plan::{self, Daemon, Inputs, Known, Plan};
 use crate::platform::Platform;
 use crate::spec::org::Org;
@@ -74,10 +75,12 @@ pub struct Scan {
     pub headers: String,
 }
 
-/// A planned build and the spec it came from (ops point back into it).
+/// A planned build, the spec it came from (ops point back into it) and what the build
+/// should still be told ([`plan::lint`]).
 pub struct Planned {
     pub plan: Plan,
     pub spec: Arc<SourceFile>,
+    pub findings: Vec<Finding>,
 }
 
 /// Runs phases 1–4 against `host`.
@@ -88,6 +91,149 @@ pub async fn plan(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Planned> {
+    let read = read(host, options, org, true).await?;
+    let known = read.known(options, org, build_platform, daemon);
+    let needs = &decide(&read, &known, org)?;
+    let dockerignore = &read.dockerignore;
+
+    // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
+    //    seed meanwhile.
+    let scan = async {
+        let builder = host
+            .resolve_image(&needs.builder.reference, build_platform)
+            .await?;
+        let scan = host
+            .scan(&builder, build_platform, dockerignore, &read.spec_file)
+            .await?;
+        anyhow::Ok((builder, scan))
+    };
+    let ((builder, scan), runtime_bases, gocache_seeds) = tokio::try_join!(
+        scan,
+        per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
+        per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
+    )?;
+    let embeds = modules::parse_embed_scan(&scan.embeds, ".");
+    let headers = gosource::parse_scan(&scan.headers);
+
+    // 4. plan
+    let findings = plan::lint::findings(&known);
+    let inputs = Inputs {
+        known,
+        context_files: &scan.files,
+        embeds: &embeds,
+        headers: &headers,
+        runtime_bases: &runtime_bases,
+        gocache_seeds: &gocache_seeds,
+    };
+    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|d| read.error(d))?;
+    Ok(Planned {
+        plan,
+        spec: read.spec_file.clone(),
+        findings,
+    })
+}
+
+/// What `--check` reports: the findings of phases 1–2, or the problems that would stop the
+/// build there, with the files they point into.
+pub struct Lint {
+    pub findings: Vec<Finding>,
+    /// The first problem that stops the build, if one does.
+    pub error: Option<Finding>,
+    /// The spec first, then every other file a finding points into.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Phases 1–2 without moving the context, and the findings a build would show.
+pub async fn lint(
+    host: &impl Host,
+    options: &Options,
+    org: Option<&Org>,
+    build_platform: &Platform,
+    daemon: Daemon,
+) -> Result<Lint> {
+    let checked = async {
+        let read = read(host, options, org, false).await?;
+        decide(
+            &read,
+            &read.known(options, org, build_platform, daemon),
+            org,
+        )?;
+        anyhow::Ok(read)
+    };
+    match checked.await {
+        Ok(read) => {
+            let known = read.known(options, org, build_platform, daemon);
+            let findings = plan::lint::findings(&known);
+            let mut files = vec![(read.spec_file.filename.clone(), read.spec_file.data.clone())];
+            files.extend(read.excerpts.iter().cloned());
+            Ok(Lint {
+                findings,
+                error: None,
+                files,
+            })
+        }
+        Err(error) => {
+            let failure = error.downcast::<SpecError>()?;
+            let findings: Vec<Finding> = failure
+                .diagnostics
+                .iter()
+                .map(Finding::from_error)
+                .collect();
+            let mut files = vec![(failure.file, failure.source)];
+            files.extend(failure.also);
+            Ok(Lint {
+                error: findings.first().cloned(),
+                findings,
+                files,
+            })
+        }
+    }
+}
+
+/// What phase 1 reads.
+struct Read {
+    spec: Spec,
+    spec_file: Arc<SourceFile>,
+    dockerignore: Vec<String>,
+    facts: ModuleFacts,
+    /// The files besides the spec a diagnostic may point into: go.mod, the org file.
+    excerpts: Vec<(String, Vec<u8>)>,
+}
+
+impl Read {
+    fn known<'a>(
+        &'a self,
+        options: &'a Options,
+        org: Option<&'a Org>,
+        build_platform: &'a Platform,
+        daemon: Daemon,
+    ) -> Known<'a> {
+        Known {
+            spec: &self.spec,
+            spec_file: &options.filename,
+            org_file: org.map(|o| o.file.as_str()),
+            modules: &self.facts,
+            options,
+            build_platform,
+            dockerignore: &self.dockerignore,
+            daemon,
+        }
+    }
+
+    /// The error for a diagnostic, with the bytes of the file it points into.
+    fn error(&self, diagnostic: Diagnostic) -> anyhow::Error {
+        at_origin(diagnostic, &self.spec_file, &self.excerpts)
+    }
+}
+
+/// Phase 1: the spec, the ignore file and the module files; with `move_context`, the
+/// context moves to the daemon meanwhile.
+async fn read(
+    host: &impl Host,
+    options: &Options,
+    org: Option<&Org>,
+    move_context: bool,
+) -> Result<Read> {
     // 1. read
     let filename = &options.filename;
     let (spec, spec_file) = read_spec(host, options, org).await?;
@@ -95,8 +241,8 @@ pub async fn plan(
         org.policy.check_build_args(&options.args, &org.file)?;
     }
     // A value the org's defaults gave points into the org file.
-    let org_file: Vec<(&str, &[u8])> = org
-        .map(|o| (o.file.as_str(), o.source.as_slice()))
+    let org_file: Vec<(String, Vec<u8>)> = org
+        .map(|o| (o.file.clone(), o.source.clone()))
         .into_iter()
         .collect();
     let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &org_file);
@@ -125,68 +271,38 @@ pub async fn plan(
     };
     // The context transfer needs only the ignore file: it runs while go.mod, go.sum and
     // go.work are read (a few round trips), and the scan finds it done.
-    let ((go_mod_text, facts), ()) =
-        tokio::try_join!(read_module_files, host.load_context(&dockerignore))?;
-    let known = Known {
-        spec: &spec,
-        spec_file: filename,
-        org_file: org.map(|o| o.file.as_str()),
-        modules: &facts,
-        options,
-        build_platform,
-        dockerignore: &dockerignore,
-        daemon,
+    let move_context = async {
+        match move_context {
+            true => host.load_context(&dockerignore).await,
+            false => Ok(()),
+        }
     };
+    let ((go_mod_text, facts), ()) = tokio::try_join!(read_module_files, move_context)?;
     // From here on a diagnostic may point into go.mod too.
-    let mut excerpts: Vec<(&str, &[u8])> = vec![(go_mod_path.as_str(), go_mod_text.as_bytes())];
-    excerpts.extend(&org_file);
-    let in_files = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &excerpts);
+    let mut excerpts = vec![(go_mod_path, go_mod_text.into_bytes())];
+    excerpts.extend(org_file);
+    Ok(Read {
+        spec,
+        spec_file,
+        dockerignore,
+        facts,
+        excerpts,
+    })
+}
 
-    // 2. decide
-    let needs = plan::needs(&known).map_err(in_spec)?;
+/// Phase 2: the images and platforms the build needs, and the org's minimum Go.
+fn decide(read: &Read, known: &Known, org: Option<&Org>) -> Result<plan::Needs> {
+    let needs = plan::needs(known).map_err(|d| read.error(d))?;
     if let Some(org) = org {
         let (file, line) = &needs.builder.chosen_at;
         let too_old = org
             .policy
             .check_go(needs.builder.go, (file, *line), &org.file);
         if let Some(diagnostic) = too_old {
-            return Err(in_files(diagnostic));
+            return Err(read.error(diagnostic));
         }
     }
-
-    // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
-    //    seed meanwhile.
-    let scan = async {
-        let builder = host
-            .resolve_image(&needs.builder.reference, build_platform)
-            .await?;
-        let scan = host
-            .scan(&builder, build_platform, &dockerignore, &spec_file)
-            .await?;
-        anyhow::Ok((builder, scan))
-    };
-    let ((builder, scan), runtime_bases, gocache_seeds) = tokio::try_join!(
-        scan,
-        per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
-        per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
-    )?;
-    let embeds = modules::parse_embed_scan(&scan.embeds, ".");
-    let headers = gosource::parse_scan(&scan.headers);
-
-    // 4. plan
-    let inputs = Inputs {
-        known,
-        context_files: &scan.files,
-        embeds: &embeds,
-        headers: &headers,
-        runtime_bases: &runtime_bases,
-        gocache_seeds: &gocache_seeds,
-    };
-    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(in_files)?;
-    Ok(Planned {
-        plan,
-        spec: spec_file,
-    })
+    Ok(needs)
 }
 
 /// The spec under the org baseline, and its file (ops and subrequests point into it).
@@ -252,8 +368,13 @@ async fn read_go_mod(
             path: String::new(),
             message: error.message.clone(),
             hint: None,
+            broken_rule: None,
         };
-        at_origin(diagnostic, spec_file, &[(&error.file, text.as_bytes())])
+        at_origin(
+            diagnostic,
+            spec_file,
+            &[(error.file.clone(), text.as_bytes().to_vec())],
+        )
     })?;
     Ok((text, go_mod))
 }
@@ -281,7 +402,7 @@ async fn per_platform(
 fn at_origin(
     diagnostic: Diagnostic,
     spec: &SourceFile,
-    module_files: &[(&str, &[u8])],
+    module_files: &[(String, Vec<u8>)],
 ) -> anyhow::Error {
     let source = if diagnostic.file == spec.filename {
         Some(spec.data.clone())
@@ -289,13 +410,24 @@ fn at_origin(
         module_files
             .iter()
             .find(|(name, _)| *name == diagnostic.file)
-            .map(|(_, bytes)| bytes.to_vec())
+            .map(|(_, bytes)| bytes.clone())
     };
+    // A broken org rule's file, for the excerpt of the rule's line.
+    let also = module_files
+        .iter()
+        .filter(|(name, _)| {
+            diagnostic
+                .broken_rule
+                .as_ref()
+                .is_some_and(|rule| rule.0 == *name)
+        })
+        .cloned()
+        .collect();
     match source {
         Some(source) => SpecError {
             file: diagnostic.file.clone(),
             source,
-            also: Vec::new(),
+            also,
             diagnostics: vec![diagnostic],
         }
         .into(),
@@ -343,5 +475,6 @@ fn missing_go_mod(file: &str, spec: &Spec, path: &str) -> Diagnostic {
             "run the build from the module's directory, or set `module:` to the directory holding go.mod"
                 .to_string(),
         ),
+        broken_rule: None,
     }
 }

@@ -19,6 +19,7 @@ use script::{Line, Script, say};
 mod build;
 pub mod compiled;
 pub mod layers;
+pub mod lint;
 pub mod modules;
 mod private;
 mod runtime;
@@ -146,6 +147,7 @@ fn gocache_from(known: &Known) -> Result<Option<String>, Diagnostic> {
                 path: String::new(),
                 message,
                 hint: None,
+                broken_rule: None,
             })
         })
         .transpose()
@@ -527,6 +529,7 @@ pub fn plan(
         path: String::new(),
         message: e.message.clone(),
         hint: None,
+        broken_rule: None,
     })?;
     // Copies need files that exist: go.sum is absent without requirements.
     mod_files.retain(|file| inputs.context_files.contains(file));
@@ -1086,6 +1089,7 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
                         .join(", ")
                 ),
                 hint: None,
+                broken_rule: None,
             }),
         },
     }
@@ -1483,6 +1487,7 @@ fn targets(inputs: &Known) -> Result<Vec<(Platform, GoEnv)>, Diagnostic> {
                 path,
                 message,
                 hint: None,
+                broken_rule: None,
             }),
             Err(message) => Err(diagnostic(inputs, pos, &path, message, None)),
         })
@@ -1502,6 +1507,7 @@ fn diagnostic(
         path: path.to_string(),
         message,
         hint: hint.map(str::to_string),
+        broken_rule: None,
     }
 }
 

@@ -250,6 +250,8 @@ pub struct Diagnostic {
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// The org policy's rule this breaks, as the file and line stating it (a violation).
+    pub broken_rule: Option<Box<(String, u32)>>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -493,7 +495,12 @@ pub fn load_under(file: &str, bytes: &[u8], org: Option<&org::Org>) -> Result<Sp
         file: file.to_string(),
         source,
         also: org
-            .filter(|_| problems.list.iter().any(|d| d.file != file))
+            .filter(|_| {
+                problems
+                    .list
+                    .iter()
+                    .any(|d| d.file != file || d.broken_rule.is_some())
+            })
             .map(|org| vec![(org.file.clone(), org.source.clone())])
             .unwrap_or_default(),
         diagnostics: problems.list,
@@ -677,7 +684,16 @@ impl Problems {
             path: path.to_string(),
             message,
             hint: hint.map(str::to_string),
+            broken_rule: None,
         });
+    }
+
+    /// A violation of the org policy's rule written at `rule`; `hint` names it.
+    fn violation(&mut self, pos: Pos, path: &str, message: String, hint: &str, rule: Pos) {
+        self.push(pos, path, message, Some(hint));
+        if let Some(last) = self.list.last_mut() {
+            last.broken_rule = Some(Box::new((self.org_file.clone(), rule.line)));
+        }
     }
 }
 

@@ -103,6 +103,7 @@ struct Log {
     resolves: Vec<gw::ResolveImageConfigRequest>,
     reads: Vec<gw::ReadFileRequest>,
     returns: Vec<gw::ReturnRequest>,
+    warns: Vec<gw::WarnRequest>,
 }
 
 /// An in-process LLBBridge: answers like a v0.8 daemon, records every request.
@@ -296,9 +297,13 @@ impl LlbBridge for Fake {
 
     async fn warn(
         &self,
-        _: Request<gw::WarnRequest>,
+        request: Request<gw::WarnRequest>,
     ) -> Result<Response<gw::WarnResponse>, Status> {
-        Err(Status::unimplemented("Warn"))
+        if !self.gateway_caps.iter().any(|c| c.id == "gateway.warnings") {
+            return Err(Status::unimplemented("Warn"));
+        }
+        self.log().warns.push(request.into_inner());
+        Ok(Response::new(gw::WarnResponse {}))
     }
 }
 
@@ -1471,4 +1476,142 @@ async fn the_outline_subrequest_lists_build_args_with_values() {
     assert_eq!(value_of("SOURCE_DATE_EPOCH"), Some(Value::from("")));
     assert!(value_of("GOPROXY").is_some());
     assert!(outline["secrets"].as_array().is_some_and(Vec::is_empty));
+}
+
+/// The hello example's spec with a runtime user of root.
+fn hello_as_root() -> Fake {
+    let spec = [
+        hello_file("go-build.yaml"),
+        b"runtime:\n  user: root\n".to_vec(),
+    ]
+    .concat();
+    Fake::hello().file("go-build.yaml", spec)
+}
+
+/// `--check`: BuildKit's `subrequests/lint` shape (what buildx decodes and prints), status 1
+/// when something was found; nothing is built and the context is not moved.
+#[tokio::test]
+async fn the_lint_subrequest_reports_findings_in_buildkits_shape() {
+    let found = run(
+        hello_as_root(),
+        &["requestid=frontend.lint", "build-arg:API_TOKEN=t0k"],
+    )
+    .await;
+    let metadata = &found.returned_result().metadata;
+    assert_eq!(metadata["version"], b"1.0.0");
+    assert_eq!(metadata["result.statuscode"], b"1");
+    let lint: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let warnings = lint["warnings"].as_array().expect("a warnings array");
+    let rules: Vec<&str> = warnings
+        .iter()
+        .filter_map(|w| w["ruleName"].as_str())
+        .collect();
+    assert_eq!(rules, ["RunsAsRoot", "CredentialsInBuildArg"]);
+    assert_eq!(warnings[0]["location"]["sourceIndex"], 0);
+    assert_eq!(warnings[0]["location"]["ranges"][0]["start"]["line"], 6);
+    assert_eq!(
+        warnings[1]["location"]["sourceIndex"], -1,
+        "a build arg has no line"
+    );
+    assert_eq!(lint["sources"][0]["filename"], "go-build.yaml");
+    assert!(
+        lint["sources"][0]["data"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    assert!(lint.get("buildError").is_none());
+    assert!(
+        found.log.solves.iter().all(|(request, _)| request
+            .definition
+            .as_ref()
+            .is_none_or(|d| execs(&decode(d)).is_empty()
+                && !op_names(d).iter().any(|n| n.contains("load build context")))),
+        "a check neither runs nor moves the context"
+    );
+
+    // A clean spec: status 0.
+    let clean = run(Fake::hello(), &["requestid=frontend.lint"]).await;
+    let metadata = &clean.returned_result().metadata;
+    assert_eq!(metadata["result.statuscode"], b"0");
+    let text = String::from_utf8_lossy(&metadata["result.txt"]).into_owned();
+    assert!(text.contains("no warnings found"), "{text}");
+}
+
+/// A spec the build would refuse: every problem is a finding, the first is the build error
+/// buildx prints (and exits non-zero on), with its line.
+#[tokio::test]
+async fn the_lint_subrequest_reports_what_would_stop_the_build() {
+    let spec = [
+        hello_file("go-build.yaml"),
+        b"platforms: [linux/amd64, linux/amd64]\n".to_vec(),
+    ]
+    .concat();
+    let run = run(
+        Fake::hello().file("go-build.yaml", spec),
+        &["requestid=frontend.lint"],
+    )
+    .await;
+    let metadata = &run.returned_result().metadata;
+    assert_eq!(metadata["result.statuscode"], b"1");
+    let lint: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(lint["warnings"][0]["ruleName"], "InvalidSpec");
+    let error = &lint["buildError"];
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is listed twice")),
+        "{error}"
+    );
+    assert_eq!(error["location"]["sourceIndex"], 0);
+    assert_eq!(error["location"]["ranges"][0]["start"]["line"], 5);
+}
+
+/// A build shows the same findings: through the Warn RPC on the spec's vertex where the daemon
+/// has the cap `gateway.warnings`, else as a `[warning]` vertex each.
+#[tokio::test]
+async fn findings_are_warnings_where_the_daemon_takes_them() {
+    let mut current = hello_as_root();
+    current.gateway_caps.extend(caps(&["gateway.warnings"]));
+    let warned = run(current, &[]).await;
+    assert!(warned.error.is_none(), "build failed: {:?}", warned.error);
+    let [warning] = warned.log.warns.as_slice() else {
+        panic!("one warning, got {:?}", warned.log.warns)
+    };
+    assert!(
+        String::from_utf8_lossy(&warning.short).starts_with("RunsAsRoot: runtime.user"),
+        "{warning:?}"
+    );
+    assert_eq!(warning.ranges[0].start.as_ref().map(|p| p.line), Some(6));
+    assert_eq!(
+        warning.info.as_ref().map(|i| i.filename.as_str()),
+        Some("go-build.yaml")
+    );
+    let spec_vertex = warned
+        .log
+        .solves
+        .iter()
+        .filter_map(|(request, _)| request.definition.as_ref())
+        .find(|d| {
+            op_names(d)
+                .iter()
+                .any(|n| n.starts_with("[internal] load build definition"))
+        })
+        .map(|d| {
+            // The local source; the last op only names the output.
+            let source = d.def.first().expect("an op");
+            format!("sha256:{:x}", Sha256::digest(source))
+        });
+    assert_eq!(
+        Some(&warning.digest),
+        spec_vertex.as_ref(),
+        "on the spec's vertex"
+    );
+
+    let old = run(hello_as_root(), &[]).await;
+    assert!(old.log.warns.is_empty());
+    assert!(old.log.solves.iter().any(|(request, _)| {
+        op_names(request.definition.as_ref().expect("a definition"))
+            .iter()
+            .any(|n| n.starts_with("[warning] RunsAsRoot: runtime.user"))
+    }));
 }

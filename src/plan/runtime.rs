@@ -78,6 +78,7 @@ pub(super) fn runtime_base(inputs: &Known) -> Result<Option<String>, Diagnostic>
                 path: BASE_OVERRIDE_ARG.to_string(),
                 message,
                 hint: None,
+                broken_rule: None,
             }
         } else {
             diagnostic(inputs, pos, field, message, None)

@@ -1479,3 +1479,95 @@ fn the_outline_names_template_args_and_credentials_where_the_spec_uses_them() {
     );
     assert!(outline.ssh.is_empty());
 }
+
+fn findings(spec: &str, go_mod: &str, opts: &[(&str, &str)]) -> Vec<lint::Finding> {
+    let fixture = Fixture::new(spec, go_mod, opts);
+    lint::findings(&fixture.inputs().known)
+}
+
+fn rules(found: &[lint::Finding]) -> Vec<&'static str> {
+    found.iter().map(|f| f.rule.name()).collect()
+}
+
+#[test]
+fn a_plain_spec_has_nothing_to_report() {
+    assert_eq!(findings("", GO_MOD, &[]), []);
+    // The default builder follows go.mod: it cannot drift.
+    assert_eq!(
+        findings("", "module m\ngo 1.27\ntoolchain go1.27.3\n", &[]),
+        []
+    );
+}
+
+#[test]
+fn go_version_drift_points_at_the_line_that_pins_the_builder() {
+    let found = findings("go: \"1.25\"\n", GO_MOD, &[]);
+    assert_eq!(rules(&found), ["GoVersionDrift"]);
+    assert_eq!(found[0].at, Some(("go-build.yaml".to_string(), 1)));
+    assert!(
+        found[0].detail.contains("go.mod:3 needs Go 1.26 or newer")
+            && found[0].detail.contains("the build fails"),
+        "{}",
+        found[0].detail
+    );
+    // A builder tag pins the Go too; a newer toolchain line is a drift, not a failure.
+    let found = findings(
+        "builder: registry.corp/golang:1.26-bookworm@sha256:aaaa\n",
+        "module m\ngo 1.26\ntoolchain go1.27.1\n",
+        &[],
+    );
+    assert_eq!(rules(&found), ["GoVersionDrift"]);
+    assert!(
+        found[0]
+            .detail
+            .contains("go.mod:3 asks for toolchain go1.27.1"),
+        "{}",
+        found[0].detail
+    );
+    // `1.26` is that line's newest release: go 1.26.2 fits.
+    assert_eq!(findings("go: \"1.26\"\n", "module m\ngo 1.26.2\n", &[]), []);
+    assert_eq!(
+        rules(&findings("go: \"1.26.1\"\n", "module m\ngo 1.26.2\n", &[])),
+        ["GoVersionDrift"]
+    );
+    // `go:` and the builder's tag disagree.
+    let found = findings(
+        "go: \"1.27\"\nbuilder: golang:1.26-bookworm@sha256:aaaa\n",
+        GO_MOD,
+        &[],
+    );
+    assert_eq!(rules(&found), ["GoVersionDrift"]);
+    assert_eq!(found[0].at, Some(("go-build.yaml".to_string(), 1)));
+}
+
+#[test]
+fn unpinned_images_root_network_and_credentials_are_reported_where_written() {
+    let spec = "builder: golang:1.26-bookworm\nmodules:\n  network: true\nruntime:\n  base: debian:bookworm-slim\n  user: root\n";
+    let found = findings(
+        spec,
+        GO_MOD,
+        &[
+            ("build-arg:GITHUB_TOKEN", "ghp_x"),
+            ("build-arg:MIRROR", "https://u:p@mirror.corp"),
+            ("build-arg:VERSION", "1.2.3"),
+            ("build-arg:NPM_TOKEN", ""),
+        ],
+    );
+    let at: Vec<(&str, Option<u32>)> = found
+        .iter()
+        .map(|f| (f.rule.name(), f.at.as_ref().map(|(_, line)| *line)))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("UnpinnedImage", Some(1)),
+            ("UnpinnedImage", Some(5)),
+            ("RunsAsRoot", Some(6)),
+            ("ModuleNetwork", Some(3)),
+            ("CredentialsInBuildArg", None),
+            ("CredentialsInBuildArg", None),
+        ]
+    );
+    assert!(found[4].detail.starts_with("--build-arg GITHUB_TOKEN:"));
+    assert!(found[5].detail.starts_with("--build-arg MIRROR:"));
+}

@@ -272,11 +272,12 @@ impl Policy {
         for lock in &self.locked {
             for (field, pos) in fields.iter().filter(|(f, _)| covers(&lock.value, f)) {
                 let rule = self.rule(problems, lock.pos, "locked", &lock.value);
-                problems.push(
+                problems.violation(
                     *pos,
                     field,
                     "is set by the organisation and locked".to_string(),
-                    Some(&format!("{rule}; remove it from this spec")),
+                    &format!("{rule}; remove it from this spec"),
+                    lock.pos,
                 );
             }
         }
@@ -295,7 +296,7 @@ impl Policy {
                     Some(_) => format!("`{builder}` is not an allowed builder image"),
                     None => "the default builder (golang:…-bookworm) is not allowed".to_string(),
                 };
-                problems.push(pos, "builder", message, Some(&why));
+                problems.violation(pos, "builder", message, &why, rule.pos);
             }
         }
         if let Some(rule) = &self.runtime_images {
@@ -314,22 +315,24 @@ impl Policy {
             };
             if let Some((image, pos)) = base.filter(|(i, _)| !starts_with_any(i, &rule.value)) {
                 let why = self.rule(problems, rule.pos, "runtime_images", &rule.value.join(", "));
-                problems.push(
+                problems.violation(
                     pos,
                     "runtime.base",
                     format!("`{image}` is not an allowed runtime base"),
-                    Some(&why),
+                    &why,
+                    rule.pos,
                 );
             }
         }
         let as_root = spec.runtime.user.value.uid == 0;
         if let Some(rule) = self.non_root.as_ref().filter(|r| r.value && as_root) {
             let why = self.rule(problems, rule.pos, "non_root", "true");
-            problems.push(
+            problems.violation(
                 spec.runtime.user.pos,
                 "runtime.user",
                 "the image would run as root".to_string(),
-                Some(&why),
+                &why,
+                rule.pos,
             );
         }
         if let Some(rule) = &self.required_labels {
@@ -344,22 +347,24 @@ impl Policy {
                     "required_labels",
                     &rule.value.join(", "),
                 );
-                problems.push(
+                problems.violation(
                     Pos::START,
                     "runtime.labels",
                     format!("the image lacks the label `{label}`"),
-                    Some(&why),
+                    &why,
+                    rule.pos,
                 );
             }
         }
         let network = spec.modules.network.value;
         if let Some(rule) = self.module_network.as_ref().filter(|r| !r.value && network) {
             let why = self.rule(problems, rule.pos, "module_network", "false");
-            problems.push(
+            problems.violation(
                 spec.modules.network.pos,
                 "modules.network",
                 "the build step may not use the network".to_string(),
-                Some(&why),
+                &why,
+                rule.pos,
             );
         }
         if let Some(rule) = &self.forbidden_flags {
@@ -384,11 +389,12 @@ impl Policy {
                         "forbidden_flags",
                         &rule.value.join(", "),
                     );
-                    problems.push(
+                    problems.violation(
                         flag.pos,
                         &path,
                         format!("`{}` is forbidden", flag.value),
-                        Some(&why),
+                        &why,
+                        rule.pos,
                     );
                 }
             }
@@ -425,11 +431,12 @@ impl Policy {
         for (arg, field) in fields {
             for lock in self.locked.iter().filter(|l| covers(&l.value, field)) {
                 let why = self.rule(&problems, lock.pos, "locked", &lock.value);
-                problems.push(
+                problems.violation(
                     Pos::default(),
                     arg,
                     format!("stands in for `{field}`, which the organisation sets and locks"),
-                    Some(&why),
+                    &why,
+                    lock.pos,
                 );
             }
         }
@@ -443,11 +450,12 @@ impl Policy {
                 "runtime_images",
                 &rule.value.join(", "),
             );
-            problems.push(
+            problems.violation(
                 Pos::default(),
                 "GOBUILD_RUNTIME_BASE",
                 format!("`{base}` is not an allowed runtime base"),
-                Some(&why),
+                &why,
+                rule.pos,
             );
         }
         if let (Some(goflags), Some(rule)) = (args.go_env.get("GOFLAGS"), &self.forbidden_flags) {
@@ -459,11 +467,12 @@ impl Policy {
                         "forbidden_flags",
                         &rule.value.join(", "),
                     );
-                    problems.push(
+                    problems.violation(
                         Pos::default(),
                         "GOFLAGS",
                         format!("`{flag}` is forbidden"),
-                        Some(&why),
+                        &why,
+                        rule.pos,
                     );
                 }
             }
@@ -505,6 +514,7 @@ impl Policy {
                 "{org_file}:{}: policy.min_go: {}",
                 min.pos.line, min.value
             )),
+            broken_rule: Some(Box::new((org_file.to_string(), min.pos.line))),
         })
     }
 
