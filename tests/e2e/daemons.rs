@@ -337,7 +337,7 @@ fn an_exported_cache_restores_the_deps_step_on_a_pruned_builder() {
 /// frontend reads; `--check` gets BuildKit's unsupported-subrequest error, not a crash; a
 /// normal build still works after.
 #[test]
-fn targets_are_listed_and_other_subrequests_refused_cleanly() {
+fn targets_outline_and_a_clean_check_answer_without_building() {
     let env = Env::get();
     if !env.runs_on(Daemon::BuildKit, "the 20.10 client has no --call/--check") {
         return;
@@ -369,16 +369,10 @@ fn targets_are_listed_and_other_subrequests_refused_cleanly() {
         );
     }
     let check = env.build_with(&project, &["--check"]);
+    check.assert_success();
     assert!(
-        !check.success,
-        "--check is not supported yet:\n{}",
-        check.output
-    );
-    assert!(
-        check
-            .output
-            .contains("unsupported subrequest frontend.lint"),
-        "--check: BuildKit's unsupported-subrequest error:\n{}",
+        check.output.contains("Check complete, no warnings found."),
+        "--check on a clean spec:\n{}",
         check.output
     );
     let tag = ImageTag::new(&env, "after-subrequests");
@@ -438,6 +432,67 @@ func TestOddNames(t *testing.T) {{\n\
     assert!(
         build.some_vertices("[test ").iter().all(|v| v.ran()),
         "go test ran:\n{}",
+        build.output
+    );
+}
+
+/// What `--check` reports (buildkitd, through docker buildx) and a build warns about (both
+/// daemons): a spec running as root and a credential in a build arg. `--check` exits non-zero
+/// with each finding and its line, without building; the build succeeds and shows the
+/// findings as warnings (v0.8: `[warning]` vertices).
+#[test]
+fn findings_are_checked_without_building_and_warned_about_in_builds() {
+    let env = Env::get();
+    let project = Project::hello(&env);
+    let spec = project.read("go-build.yaml");
+    project.write("go-build.yaml", &format!("{spec}runtime:\n  user: root\n"));
+    let root_line = spec.lines().count() + 2;
+    if env.daemon == Daemon::BuildKit {
+        let check = env.build_with(&project, &["--check", "--build-arg", "API_TOKEN=t0k"]);
+        assert!(
+            !check.success,
+            "--check fails on findings:\n{}",
+            check.output
+        );
+        for expected in [
+            "Check complete, 2 warnings have been found!".to_string(),
+            "WARNING: RunsAsRoot".to_string(),
+            format!("go-build.yaml:{root_line}"),
+            "WARNING: CredentialsInBuildArg".to_string(),
+            "--build-arg API_TOKEN".to_string(),
+        ] {
+            assert!(
+                check.output.contains(&expected),
+                "--check prints {expected:?}:\n{}",
+                check.output
+            );
+        }
+        assert!(
+            !check.output.contains("go build"),
+            "--check builds nothing:\n{}",
+            check.output
+        );
+    }
+    let tag = ImageTag::new(&env, "warned");
+    let build = env.build_with(
+        &project,
+        &["-t", tag.name(), "--build-arg", "API_TOKEN=t0k"],
+    );
+    build.assert_success();
+    // buildx lists the warnings after the build; v0.8 shows our vertices.
+    let shown = match env.daemon {
+        Daemon::BuildKit => "2 warnings found",
+        Daemon::Dockerd => "[warning] RunsAsRoot: runtime.user",
+    };
+    assert!(
+        build.output.contains(shown)
+            && build
+                .output
+                .contains("RunsAsRoot: runtime.user: the program runs as root")
+            && build
+                .output
+                .contains("CredentialsInBuildArg: --build-arg API_TOKEN"),
+        "the build shows {shown:?}:\n{}",
         build.output
     );
 }

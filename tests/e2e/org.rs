@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::support::{Env, ImageTag, Project};
+use super::support::{Daemon, Env, ImageTag, Project};
 
 fn baseline_dir() -> &'static Path {
     Path::new(concat!(
@@ -107,6 +107,22 @@ fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
                 .any(|l| l.contains(at.as_str()) && l.contains(rule.as_str())),
             "one line names {at:?} and {rule:?}:\n{}",
             refused.output
+        );
+    }
+
+    // `--check` reports the same violations without building, and the build error buildx
+    // exits with.
+    if env.daemon == Daemon::BuildKit {
+        let check = env.build_with(&violating, &["--check"]);
+        assert!(!check.success, "--check fails:\n{}", check.output);
+        let policy_findings = check.output.matches("WARNING: OrgPolicy").count();
+        assert_eq!(policy_findings, expect.len(), "{}", check.output);
+        assert!(
+            check
+                .output
+                .contains("ERROR: OrgPolicy: runtime.user: is set by the organisation and locked"),
+            "the first violation is the build error:\n{}",
+            check.output
         );
     }
 
