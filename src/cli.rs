@@ -177,6 +177,14 @@ impl<'a> Host for DiskHost<'a> {
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     }
 
+    async fn read_context_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(self.context.join(path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
+
     async fn read_dockerignore(&self, filename: &str) -> Result<Option<Vec<u8>>> {
         for path in [
             self.spec_dir.join(format!("{filename}.dockerignore")),

@@ -472,6 +472,18 @@ impl<'a> Host for GatewayHost<'a> {
         Ok(bytes)
     }
 
+    async fn read_context_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let state = Local::new(CONTEXT_LOCAL)
+            .session(&self.env.session_id)
+            .follow_paths(&[path.to_string()])
+            .shared_key_hint(&format!("context-{path}"))
+            .state(OpMeta::new().name(format!("[internal] load {path}")));
+        let context_ref = self.solve(state).await?;
+        self.session
+            .read_file_prefix(&context_ref, path, crate::spec::MAX_SPEC_BYTES)
+            .await
+    }
+
     async fn read_dockerignore(&self, filename: &str) -> Result<Option<Vec<u8>>> {
         let beside_spec = format!("{filename}.dockerignore");
         if let Some(spec_ref) = self.spec_ref.get()

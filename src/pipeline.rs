@@ -28,7 +28,7 @@ use crate::plan::modules::{self, ContextFiles, ModuleFacts};
 use crate::plan::{self, Daemon, Inputs, Known, Plan};
 use crate::platform::Platform;
 use crate::spec::org::Org;
-use crate::spec::{self, Diagnostic, Pos, Spec, SpecError};
+use crate::spec::{self, Diagnostic, Located, Pos, SharedSpec, Spec, SpecError};
 
 /// Where a build's inputs come from.
 pub trait Host {
@@ -37,6 +37,9 @@ pub trait Host {
 
     /// The spec file's bytes.
     fn read_spec(&self, filename: &str) -> impl Future<Output = Result<Vec<u8>>>;
+
+    /// A file of the context (the shared spec a spec `extends:`), if it exists.
+    fn read_context_file(&self, path: &str) -> impl Future<Output = Result<Option<Vec<u8>>>>;
 
     /// `<spec>.dockerignore` beside the spec, else the context's `.dockerignore`, if any.
     fn read_dockerignore(&self, filename: &str) -> impl Future<Output = Result<Option<Vec<u8>>>>;
@@ -236,16 +239,16 @@ async fn read(
 ) -> Result<Read> {
     // 1. read
     let filename = &options.filename;
-    let (spec, spec_file) = read_spec(host, options, org).await?;
+    let (spec, spec_file, shared) = read_spec(host, options, org).await?;
     if let Some(org) = org {
         org.policy.check_build_args(&options.args, &org.file)?;
     }
-    // A value the org's defaults gave points into the org file.
-    let org_file: Vec<(String, Vec<u8>)> = org
-        .map(|o| (o.file.clone(), o.source.clone()))
+    // A value the shared spec or the org's defaults gave points into their file.
+    let defaults: Vec<(String, Vec<u8>)> = shared
         .into_iter()
+        .chain(org.map(|o| (o.file.clone(), o.source.clone())))
         .collect();
-    let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &org_file);
+    let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &defaults);
     // Two independent transfers from the client: one round trip instead of two.
     let (dockerignore, module_files) = tokio::try_join!(
         host.read_dockerignore(filename),
@@ -280,7 +283,7 @@ async fn read(
     let ((go_mod_text, facts), ()) = tokio::try_join!(read_module_files, move_context)?;
     // From here on a diagnostic may point into go.mod too.
     let mut excerpts = vec![(go_mod_path, go_mod_text.into_bytes())];
-    excerpts.extend(org_file);
+    excerpts.extend(defaults);
     Ok(Read {
         spec,
         spec_file,
@@ -305,21 +308,56 @@ fn decide(read: &Read, known: &Known, org: Option<&Org>) -> Result<plan::Needs> 
     Ok(needs)
 }
 
-/// The spec under the org baseline, and its file (ops and subrequests point into it).
+/// The spec over the shared spec it extends and the org baseline; its file (ops and
+/// subrequests point into it) and the shared spec's path and bytes.
 async fn read_spec(
     host: &impl Host,
     options: &Options,
     org: Option<&Org>,
-) -> Result<(Spec, Arc<SourceFile>)> {
+) -> Result<(Spec, Arc<SourceFile>, Option<(String, Vec<u8>)>)> {
     let filename = &options.filename;
     let spec_bytes = host.read_spec(filename).await?;
-    let spec = spec::load_under(filename, &spec_bytes, org)?;
     let spec_file = Arc::new(SourceFile {
         filename: filename.clone(),
         data: spec_bytes,
         language: "YAML".to_string(),
     });
-    Ok((spec, spec_file))
+    // A path that leaves the context is the spec's mistake, which loading reports.
+    let extends = spec::extends_of(&spec_file.data)
+        .filter(|e| !e.value.starts_with('/') && !e.value.split('/').any(|p| p == ".."));
+    let shared = match extends {
+        Some(extends) => match host.read_context_file(&extends.value).await? {
+            Some(bytes) => Some((extends.value, bytes)),
+            None => {
+                return Err(at_origin(
+                    missing_shared_spec(filename, &extends),
+                    &spec_file,
+                    &[],
+                ));
+            }
+        },
+        None => None,
+    };
+    let spec = spec::load_under(
+        filename,
+        &spec_file.data,
+        shared
+            .as_ref()
+            .map(|(file, source)| SharedSpec { file, source }),
+        org,
+    )?;
+    Ok((spec, spec_file, shared))
+}
+
+fn missing_shared_spec(file: &str, extends: &Located<String>) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        pos: extends.pos,
+        path: "extends".to_string(),
+        message: format!("the build context has no {}", extends.value),
+        hint: Some("`extends:` names a file relative to the build context".to_string()),
+        broken_rule: None,
+    }
 }
 
 /// What `--call outline` lists: the spec is all it needs.
@@ -328,7 +366,7 @@ pub async fn outline(
     options: &Options,
     org: Option<&Org>,
 ) -> Result<(plan::Outline, Arc<SourceFile>)> {
-    let (spec, spec_file) = read_spec(host, options, org).await?;
+    let (spec, spec_file, _) = read_spec(host, options, org).await?;
     Ok((plan::outline(&spec, &options.build_args), spec_file))
 }
 
@@ -339,7 +377,7 @@ pub async fn targets(
     options: &Options,
     org: Option<&Org>,
 ) -> Result<(Vec<plan::TargetInfo>, Arc<SourceFile>)> {
-    let (spec, spec_file) = read_spec(host, options, org).await?;
+    let (spec, spec_file, _) = read_spec(host, options, org).await?;
     let files = host.module_files(&spec.module.value).await?;
     let go_mod_path = modules::in_dir(&spec.module.value, "go.mod");
     let (_, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file).await?;

@@ -74,6 +74,7 @@ impl Known<'_> {
         match pos.origin {
             Origin::Spec => self.spec_file,
             Origin::Org => self.org_file.unwrap_or(crate::spec::org::ORG_FILE),
+            Origin::Extends => self.spec.extends.as_ref().map_or("", |e| e.value.as_str()),
         }
     }
 }

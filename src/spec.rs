@@ -61,6 +61,8 @@ pub enum Origin {
     Spec,
     /// The organisation's baseline in the frontend image ([`org`]).
     Org,
+    /// The shared file the spec's `extends:` names.
+    Extends,
 }
 
 impl Origin {
@@ -89,6 +91,8 @@ impl<T> Located<T> {
 /// A validated spec, version 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Spec {
+    /// The shared spec this one extends, context-relative.
+    pub extends: Option<Located<String>>,
     /// Directory of the main module's go.mod, relative to the build context (`.` by default).
     pub module: Located<String>,
     /// Go version to build with; `None` means "from go.mod".
@@ -302,6 +306,7 @@ impl std::error::Error for SpecError {}
 #[serde(deny_unknown_fields)]
 struct RawSpec {
     version: Option<Spanned<u32>>,
+    extends: Option<Spanned<String>>,
     module: Option<Spanned<String>>,
     go: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
@@ -350,12 +355,14 @@ struct RawBinary {
 }
 
 impl RawSpec {
-    /// The repository's spec over the org's defaults: a field the spec sets wins; sections
-    /// merge field by field and maps (`env`, `labels`) key by key; lists replace. The spec's
-    /// own fields (`version`, `module`, `binaries`, `sources`) are never defaults.
+    /// A spec over defaults (the org's, or the shared spec it extends): a field the spec
+    /// sets wins; sections merge field by field and maps (`env`, `labels`) key by key; lists
+    /// replace. The spec's own fields (`version`, `extends`, `module`, `binaries`, `sources`)
+    /// are never defaults.
     fn over(self, defaults: RawSpec) -> RawSpec {
         RawSpec {
             version: self.version,
+            extends: self.extends,
             module: self.module,
             go: self.go.or(defaults.go),
             builder: self.builder.or(defaults.builder),
@@ -484,26 +491,53 @@ fn merge_maps(
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 
 pub fn load(file: &str, bytes: &[u8]) -> Result<Spec, SpecError> {
-    load_under(file, bytes, None)
+    load_under(file, bytes, None, None)
 }
 
-/// Like [`load`], over the org's defaults and checked against its policy, when there is an
-/// org baseline.
-pub fn load_under(file: &str, bytes: &[u8], org: Option<&org::Org>) -> Result<Spec, SpecError> {
-    let mut problems = Problems::new(file, org);
-    let error = |problems: Problems, source: Vec<u8>| SpecError {
-        file: file.to_string(),
-        source,
-        also: org
-            .filter(|_| {
-                problems
-                    .list
-                    .iter()
-                    .any(|d| d.file != file || d.broken_rule.is_some())
+/// A shared spec in the build context that specs name in `extends:` (a monorepo's services
+/// share one).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedSpec<'a> {
+    /// Its context-relative path, as `extends:` names it.
+    pub file: &'a str,
+    pub source: &'a [u8],
+}
+
+/// The shared spec a spec `extends:`, if it names one: what must be read before [`load_under`].
+/// A spec that does not parse names none (loading it then says what is wrong).
+pub fn extends_of(bytes: &[u8]) -> Option<Located<String>> {
+    let raw = parse::<RawSpec>(bytes, Origin::Spec).ok()??;
+    raw.extends.map(Located::from_spanned)
+}
+
+/// Like [`load`], over the shared spec it extends and then the org's defaults, and checked
+/// against the org's policy, when there is an org baseline.
+pub fn load_under(
+    file: &str,
+    bytes: &[u8],
+    shared: Option<SharedSpec>,
+    org: Option<&org::Org>,
+) -> Result<Spec, SpecError> {
+    let mut problems = Problems::new(file, shared.map(|s| s.file), org);
+    // The other files the diagnostics point into, for their excerpts.
+    let error = |problems: Problems, source: Vec<u8>| {
+        let in_file = |name: &str| {
+            problems.list.iter().any(|d| {
+                d.file == name || d.broken_rule.as_ref().is_some_and(|rule| rule.0 == name)
             })
-            .map(|org| vec![(org.file.clone(), org.source.clone())])
-            .unwrap_or_default(),
-        diagnostics: problems.list,
+        };
+        let shared = shared
+            .filter(|s| in_file(s.file))
+            .map(|s| (s.file.to_string(), s.source.to_vec()));
+        let org = org
+            .filter(|o| in_file(&o.file))
+            .map(|o| (o.file.clone(), o.source.clone()));
+        SpecError {
+            file: file.to_string(),
+            source,
+            also: shared.into_iter().chain(org).collect(),
+            diagnostics: problems.list,
+        }
     };
     if bytes.len() > MAX_SPEC_BYTES {
         problems.push(
@@ -524,6 +558,29 @@ pub fn load_under(file: &str, bytes: &[u8], org: Option<&org::Org>) -> Result<Sp
             problems.push(failure.0, &failure.1, failure.2, None);
             return Err(error(problems, bytes.to_vec()));
         }
+    };
+    let raw = match shared {
+        Some(shared) => {
+            match parse::<RawSpec>(shared.source, Origin::Extends) {
+                Ok(base) => {
+                    let base = base.unwrap_or_default();
+                    for (field, pos) in org::repository_fields(&base) {
+                        problems.push(
+                        pos,
+                        field,
+                        format!("`{field}` says what one service builds; a shared spec cannot set it"),
+                        Some("set it in the spec that extends this one"),
+                    );
+                    }
+                    raw.over(base)
+                }
+                Err(failure) => {
+                    problems.push(failure.0, &failure.1, failure.2, None);
+                    return Err(error(problems, bytes.to_vec()));
+                }
+            }
+        }
+        None => raw,
     };
     let raw = match org {
         Some(org) => {
@@ -661,14 +718,17 @@ struct Problems {
     file: String,
     /// The org baseline's file, for what its defaults and policy say.
     org_file: String,
+    /// The shared spec's file (`extends:`), for what it says.
+    shared_file: String,
     list: Vec<Diagnostic>,
 }
 
 impl Problems {
-    fn new(file: &str, org: Option<&org::Org>) -> Self {
+    fn new(file: &str, shared: Option<&str>, org: Option<&org::Org>) -> Self {
         Problems {
             file: file.to_string(),
             org_file: org.map_or_else(|| org::ORG_FILE.to_string(), |o| o.file.clone()),
+            shared_file: shared.unwrap_or_default().to_string(),
             list: Vec::new(),
         }
     }
@@ -677,6 +737,7 @@ impl Problems {
         let file = match pos.origin {
             Origin::Spec => &self.file,
             Origin::Org => &self.org_file,
+            Origin::Extends => &self.shared_file,
         };
         self.list.push(Diagnostic {
             file: file.clone(),
@@ -705,6 +766,11 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
             format!("unsupported spec version {}", version.value),
             Some("this frontend understands version 1"),
         );
+    }
+
+    let extends = raw.extends.map(Located::from_spanned);
+    if let Some(extends) = &extends {
+        check_relative_path(extends, "extends", problems);
     }
 
     let module = match raw.module {
@@ -855,6 +921,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
     }
 
     Some(Spec {
+        extends,
         module,
         go,
         builder,

@@ -54,8 +54,9 @@ const LOCKABLE: &[&str] = &[
     "runtime.stop_signal",
 ];
 
-/// Fields that say what one repository builds: never an organisation's default.
-const REPOSITORY_FIELDS: &[&str] = &["version", "module", "binaries", "sources"];
+/// Fields that say what one repository builds: never an organisation's default, nor in a
+/// shared spec.
+const REPOSITORY_FIELDS: &[&str] = &["version", "extends", "module", "binaries", "sources"];
 
 /// A loaded baseline.
 #[derive(Debug, Clone)]
@@ -113,6 +114,7 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Org, SpecError> {
     let mut problems = Problems {
         file: file.to_string(),
         org_file: file.to_string(),
+        shared_file: String::new(),
         list: Vec::new(),
     };
     let raw = match super::parse::<RawOrg>(bytes, Origin::Org) {
@@ -178,9 +180,10 @@ fn org_error(file: &str, bytes: &[u8], problems: Problems) -> SpecError {
     }
 }
 
-fn repository_fields(defaults: &RawSpec) -> Vec<(&'static str, Pos)> {
+pub(super) fn repository_fields(defaults: &RawSpec) -> Vec<(&'static str, Pos)> {
     let set = [
         defaults.version.as_ref().map(|v| v.pos),
+        defaults.extends.as_ref().map(|v| v.pos),
         defaults.module.as_ref().map(|v| v.pos),
         defaults.binaries.as_ref().map(|v| v.pos),
         defaults.sources.as_ref().map(|v| v.pos),
@@ -411,6 +414,7 @@ impl Policy {
         let mut problems = Problems {
             file: "--build-arg".to_string(),
             org_file: org_file.to_string(),
+            shared_file: String::new(),
             list: Vec::new(),
         };
         let standing_in = [
@@ -571,7 +575,7 @@ policy:
     }
 
     fn problems(spec: &str) -> Vec<Diagnostic> {
-        load_under("go-build.yaml", spec.as_bytes(), Some(&org()))
+        load_under("go-build.yaml", spec.as_bytes(), None, Some(&org()))
             .expect_err("the policy refuses it")
             .diagnostics
     }
@@ -581,7 +585,7 @@ policy:
 
     #[test]
     fn defaults_sit_under_the_spec() {
-        let spec = load_under("go-build.yaml", LABELLED.as_bytes(), Some(&org()))
+        let spec = load_under("go-build.yaml", LABELLED.as_bytes(), None, Some(&org()))
             .expect("a conforming spec");
         let builder = spec.builder.expect("the org's builder");
         assert_eq!(builder.value, "mirror.corp/golang:1.27-bookworm");

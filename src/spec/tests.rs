@@ -509,3 +509,109 @@ fn invalid_source_globs_and_huge_specs_are_refused() {
         "a huge spec is not sent back for an excerpt"
     );
 }
+
+const SHARED: &str = "\
+builder: golang:1.27-bookworm
+platforms: [linux/amd64, linux/arm64]
+modules:
+  proxy: https://goproxy.corp
+runtime:
+  labels:
+    team: payments
+    tier: backend
+";
+
+fn load_extending(spec: &str, shared: &str, org: Option<&org::Org>) -> Result<Spec, SpecError> {
+    let shared = SharedSpec {
+        file: "build/go-build.base.yaml",
+        source: shared.as_bytes(),
+    };
+    load_under("go-build.yaml", spec.as_bytes(), Some(shared), org)
+}
+
+#[test]
+fn extends_merges_maps_key_by_key_and_replaces_lists() {
+    let spec = "extends: build/go-build.base.yaml\nplatforms: [linux/arm64]\nmodules:\n  private: [git.corp/*]\nruntime:\n  labels:\n    tier: frontend\n";
+    let spec = load_extending(spec, SHARED, None).expect("a valid spec");
+    assert_eq!(
+        spec.extends.map(|e| e.value).as_deref(),
+        Some("build/go-build.base.yaml")
+    );
+    let builder = spec.builder.expect("the shared builder");
+    assert_eq!(builder.value, "golang:1.27-bookworm");
+    assert_eq!(builder.pos.origin, Origin::Extends);
+    assert_eq!(builder.pos.line, 1);
+    // Lists replace: the service's one platform, not three.
+    let platforms: Vec<String> = spec.platforms.iter().map(|p| p.value.to_string()).collect();
+    assert_eq!(platforms, ["linux/arm64"]);
+    // Sections merge field by field.
+    let proxy = spec.modules.proxy.expect("the shared proxy");
+    assert_eq!(proxy.pos.origin, Origin::Extends);
+    assert_eq!(spec.modules.private[0].value, "git.corp/*");
+    // Maps merge key by key, the service's value winning.
+    let labels: Vec<(&str, &str)> = spec
+        .runtime
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, [("team", "payments"), ("tier", "frontend")]);
+}
+
+#[test]
+fn a_shared_spec_cannot_say_what_one_service_builds() {
+    let shared = format!("{SHARED}binaries:\n  - package: ./cmd/api\nextends: other.yaml\n");
+    let error = load_extending("extends: build/go-build.base.yaml\n", &shared, None)
+        .expect_err("binaries and extends are the service's");
+    let lines: Vec<String> = error.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "build/go-build.base.yaml:11:10: extends: `extends` says what one service builds; a shared spec cannot set it (set it in the spec that extends this one)",
+            "build/go-build.base.yaml:10:3: binaries: `binaries` says what one service builds; a shared spec cannot set it (set it in the spec that extends this one)",
+        ]
+    );
+    assert_eq!(
+        error.also[0].0, "build/go-build.base.yaml",
+        "its excerpt travels"
+    );
+    // A mistake in the shared spec points into it too.
+    let error = load_extending("extends: build/go-build.base.yaml\n", "go: one\n", None)
+        .expect_err("not a Go version");
+    assert_eq!(
+        error.diagnostics[0].to_string(),
+        "build/go-build.base.yaml:1:5: go: `one` is not a Go version (write it like 1.27 or 1.27.3)"
+    );
+    assert!(
+        problem("extends: ../base.yaml\n")
+            .contains("extends: `../base.yaml` leaves the build context")
+    );
+}
+
+#[test]
+fn the_service_wins_over_its_shared_spec_which_wins_over_the_org() {
+    let org = org::load(
+        "org.yaml",
+        b"defaults:\n  go: \"1.26\"\n  builder: mirror.corp/golang:1.26-bookworm\n  runtime:\n    workdir: /srv\npolicy:\n  locked: [modules.proxy]\n",
+    )
+    .expect("a valid org file");
+    let spec = load_extending(
+        "extends: build/go-build.base.yaml\ngo: \"1.27\"\n",
+        "builder: golang:1.27-bookworm\n",
+        Some(&org),
+    )
+    .expect("a valid spec");
+    assert_eq!(spec.go.map(|g| g.pos.origin), Some(Origin::Spec));
+    assert_eq!(spec.builder.map(|b| b.pos.origin), Some(Origin::Extends));
+    assert_eq!(
+        spec.runtime.workdir.map(|w| w.pos.origin),
+        Some(Origin::Org)
+    );
+    // A locked field is the repository's doing in its shared spec too.
+    let error = load_extending("extends: build/go-build.base.yaml\n", SHARED, Some(&org))
+        .expect_err("the proxy is locked");
+    assert_eq!(
+        error.diagnostics[0].to_string(),
+        "build/go-build.base.yaml:4:10: modules.proxy: is set by the organisation and locked (org.yaml:7: policy.locked: modules.proxy; remove it from this spec)"
+    );
+}

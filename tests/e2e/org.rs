@@ -141,3 +141,43 @@ fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
         refused.output
     );
 }
+
+/// `extends:` across two services of one module (examples/monorepo): each image gets the
+/// shared spec's ldflags, env and labels under its own values (a map merges key by key), and
+/// a shared spec that says what one service builds is refused at its own line.
+#[test]
+fn two_services_extend_one_shared_spec() {
+    let env = Env::get();
+    let api = Project::example(&env, "monorepo");
+    let worker = Project::example(&env, "monorepo");
+    let worker_spec = worker.read("worker.go-build.yaml");
+    let rest = worker_spec.split_once('\n').map_or("", |(_, rest)| rest);
+    worker.write(
+        "go-build.yaml",
+        &format!("# syntax={}\n{rest}", env.frontend_image),
+    );
+    for (project, service, output) in [
+        (&api, "api", "api dev (LOG_FORMAT=json)"),
+        (&worker, "worker", "worker dev (LOG_FORMAT=text)"),
+    ] {
+        let tag = ImageTag::new(&env, &format!("monorepo-{service}"));
+        env.build(project, &tag).assert_success();
+        assert_eq!(super::run_output(&env, tag.name()), output);
+        let labels = &env.inspect(tag.name())["Config"]["Labels"];
+        assert_eq!(labels["com.example.team"], "payments", "{labels}");
+        assert_eq!(labels["com.example.service"], service, "{labels}");
+    }
+
+    api.write(
+        "build/go-build.base.yaml",
+        "runtime:\n  user: nonroot\nbinaries:\n  - package: ./cmd/api\n",
+    );
+    let refused = env.build(&api, &ImageTag::new(&env, "monorepo-refused"));
+    assert!(!refused.success, "refused:\n{}", refused.output);
+    let expect = "build/go-build.base.yaml:4:3: binaries: `binaries` says what one service builds";
+    assert!(
+        refused.output.contains(expect),
+        "{expect}\nin\n{}",
+        refused.output
+    );
+}
