@@ -121,6 +121,7 @@ pub fn render_offline(
         plan,
         spec,
         findings,
+        effective,
     } = tokio::runtime::Builder::new_current_thread()
         .build()?
         // As a current BuildKit would plan it: with symlinks in file ops.
@@ -142,7 +143,22 @@ pub fn render_offline(
         // What a current daemon gets.
         selection: Selection::Copies,
     };
-    let mut out = String::new();
+    let mut out = String::from("# effective spec (field: value  # where it comes from)\n");
+    // Aligned comments, unless a long value (a known_hosts line) would push them all away.
+    let width = effective
+        .iter()
+        .map(|s| s.field.len() + s.value.len())
+        .filter(|w| *w <= 80)
+        .max()
+        .unwrap_or(0);
+    for setting in &effective {
+        let written = format!("{}: {}", setting.field, setting.value);
+        out.push_str(&format!(
+            "{written:<w$}  # {}\n",
+            setting.from,
+            w = width + 2
+        ));
+    }
     if !findings.is_empty() {
         out.push_str("# findings (what --check reports and a build warns about)\n");
         out.push_str(&serde_saphyr::to_string(&findings)?);

@@ -97,6 +97,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         plan,
         spec,
         findings,
+        ..
     } = pipeline::plan(&host, &options, org.as_ref(), &build_platform, daemon).await?;
     show_findings(&host, &spec, &findings).await?;
     let ctx = RenderContext {

@@ -23,6 +23,7 @@ use crate::ignore;
 use crate::image::ResolvedImage;
 use crate::llb::SourceFile;
 use crate::options::Options;
+use crate::plan::effective::Setting;
 use crate::plan::lint::Finding;
 use crate::plan::modules::{self, ContextFiles, ModuleFacts};
 use crate::plan::{self, Daemon, Inputs, Known, Plan};
@@ -84,6 +85,8 @@ pub struct Planned {
     pub plan: Plan,
     pub spec: Arc<SourceFile>,
     pub findings: Vec<Finding>,
+    /// Every value the build uses and where it comes from.
+    pub effective: Vec<Setting>,
 }
 
 /// Runs phases 1–4 against `host`.
@@ -120,6 +123,7 @@ pub async fn plan(
 
     // 4. plan
     let findings = plan::lint::findings(&known);
+    let effective = plan::effective::settings(&known, &needs.builder);
     let inputs = Inputs {
         known,
         context_files: &scan.files,
@@ -133,6 +137,7 @@ pub async fn plan(
         plan,
         spec: read.spec_file.clone(),
         findings,
+        effective,
     })
 }
 

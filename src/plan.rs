@@ -18,6 +18,7 @@ use script::{Line, Script, say};
 
 mod build;
 pub mod compiled;
+pub mod effective;
 pub mod layers;
 pub mod lint;
 pub mod modules;
@@ -1320,24 +1321,40 @@ pub fn outline(spec: &Spec, build_args: &BTreeMap<String, String>) -> Outline {
             "",
         ),
     ];
+    // The fields whose value is an arg's default: where that value is written.
+    let written = [
+        ("GOPROXY", spec.modules.proxy.as_ref().map(|p| p.pos)),
+        (
+            "GOBUILD_RUNTIME_BASE",
+            spec.runtime.base.as_ref().map(|b| b.pos),
+        ),
+    ];
     let mut args: Vec<OutlineEntry> = known
         .into_iter()
-        .map(|(name, description, default)| OutlineEntry {
-            name: name.to_string(),
-            description: description.to_string(),
-            value: given(name, default),
-            line: 0,
+        .map(|(name, description, default)| {
+            let pos = written
+                .iter()
+                .find(|(arg, _)| *arg == name)
+                .and_then(|w| w.1);
+            let (line, note) = pos.map(|p| outline_source(spec, p)).unwrap_or_default();
+            OutlineEntry {
+                name: name.to_string(),
+                description: format!("{description}{note}"),
+                value: given(name, default),
+                line,
+            }
         })
         .collect();
     if let Some(ldflags) = &spec.build.ldflags {
+        let (line, note) = outline_source(spec, ldflags.pos);
         args.extend(
             build::template_args(&ldflags.value)
                 .into_iter()
                 .map(|name| OutlineEntry {
                     value: given(&name, ""),
                     name,
-                    description: "a value build.ldflags uses".to_string(),
-                    line: ldflags.pos.line,
+                    description: format!("a value build.ldflags uses{note}"),
+                    line,
                 }),
         );
     }
@@ -1368,6 +1385,17 @@ pub fn outline(spec: &Spec, build_args: &BTreeMap<String, String>) -> Outline {
         }
     }
     outline
+}
+
+/// Where an outline entry's value is written: a line of the spec (its location, source 0),
+/// or a note naming the shared spec's or the org file's line.
+fn outline_source(spec: &Spec, pos: Pos) -> (u32, String) {
+    let file = match pos.origin {
+        Origin::Spec => return (pos.line, String::new()),
+        Origin::Org => crate::spec::org::ORG_FILE,
+        Origin::Extends => spec.extends.as_ref().map_or("", |e| e.value.as_str()),
+    };
+    (0, format!(" (default from {file}:{})", pos.line))
 }
 
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).

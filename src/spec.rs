@@ -107,6 +107,10 @@ pub struct Spec {
     pub build: BuildSettings,
     pub runtime: Runtime,
     pub private: Vec<Private>,
+    /// Where each field set was written, by path (`modules.proxy`, `runtime.labels.KEY`): the
+    /// spec, the shared spec it extends or the org's defaults. A field not here is built in.
+    #[serde(skip)]
+    pub written: BTreeMap<String, Pos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,7 +175,7 @@ pub struct Sources {
 }
 
 /// The user the program runs as in the runtime image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct User {
     pub uid: u32,
     pub gid: u32,
@@ -184,6 +188,12 @@ impl User {
         gid: 65532,
     };
     pub const ROOT: User = User { uid: 0, gid: 0 };
+}
+
+impl Serialize for User {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl fmt::Display for User {
@@ -376,6 +386,33 @@ impl RawSpec {
         }
     }
 
+    /// Every field this layer sets and each key of its maps, with where, into `written`
+    /// unless a layer above set it first.
+    fn record_written(&self, written: &mut BTreeMap<String, Pos>) {
+        let own = [
+            ("extends", self.extends.as_ref().map(|v| v.pos)),
+            ("module", self.module.as_ref().map(|v| v.pos)),
+            ("binaries", self.binaries.as_ref().map(|v| v.pos)),
+            ("sources", self.sources.as_ref().map(|v| v.pos)),
+        ];
+        let fields = own
+            .into_iter()
+            .filter_map(|(field, pos)| Some((field.to_string(), pos?)))
+            .chain(
+                self.fields_set()
+                    .into_iter()
+                    .map(|(f, pos)| (f.to_string(), pos)),
+            );
+        let keys = self
+            .runtime
+            .iter()
+            .flat_map(|r| r.value.map_keys())
+            .chain(self.build.iter().flat_map(|b| b.value.map_keys()));
+        for (field, pos) in fields.chain(keys) {
+            written.entry(field).or_insert(pos);
+        }
+    }
+
     /// The fields the spec sets, as `section.name` paths, with where: what a locked field in
     /// the org's policy is checked against.
     fn fields_set(&self) -> Vec<(&'static str, Pos)> {
@@ -559,43 +596,53 @@ pub fn load_under(
             return Err(error(problems, bytes.to_vec()));
         }
     };
+    // Every layer, the spec's own first: where each field comes from, then their merge.
+    let mut written = BTreeMap::new();
+    raw.record_written(&mut written);
     let raw = match shared {
-        Some(shared) => {
-            match parse::<RawSpec>(shared.source, Origin::Extends) {
-                Ok(base) => {
-                    let base = base.unwrap_or_default();
-                    for (field, pos) in org::repository_fields(&base) {
-                        problems.push(
-                        pos,
-                        field,
-                        format!("`{field}` says what one service builds; a shared spec cannot set it"),
-                        Some("set it in the spec that extends this one"),
-                    );
-                    }
-                    raw.over(base)
-                }
-                Err(failure) => {
-                    problems.push(failure.0, &failure.1, failure.2, None);
-                    return Err(error(problems, bytes.to_vec()));
-                }
+        Some(shared) => match parse::<RawSpec>(shared.source, Origin::Extends) {
+            Ok(base) => {
+                let base = base.unwrap_or_default();
+                check_shared(&base, &mut problems);
+                base.record_written(&mut written);
+                raw.over(base)
             }
-        }
+            Err(failure) => {
+                problems.push(failure.0, &failure.1, failure.2, None);
+                return Err(error(problems, bytes.to_vec()));
+            }
+        },
         None => raw,
     };
     let raw = match org {
         Some(org) => {
             org.policy.check_locked(&raw.fields_set(), &mut problems);
+            org.defaults.record_written(&mut written);
             raw.over(org.defaults.clone())
         }
         None => raw,
     };
-    let spec = validate(raw, &mut problems);
+    let spec = validate(raw, &mut problems).map(|spec| Spec { written, ..spec });
     if let (Some(spec), Some(org)) = (&spec, org) {
         org.policy.check(spec, &mut problems);
     }
     match spec {
         Some(spec) if problems.list.is_empty() => Ok(spec),
         _ => Err(error(problems, bytes.to_vec())),
+    }
+}
+
+/// A shared spec says what services share, never what one of them builds.
+fn check_shared(base: &RawSpec, problems: &mut Problems) {
+    for (field, pos) in org::repository_fields(base) {
+        let message =
+            format!("`{field}` says what one service builds; a shared spec cannot set it");
+        problems.push(
+            pos,
+            field,
+            message,
+            Some("set it in the spec that extends this one"),
+        );
     }
 }
 
@@ -921,6 +968,7 @@ fn validate(raw: RawSpec, problems: &mut Problems) -> Option<Spec> {
     }
 
     Some(Spec {
+        written: BTreeMap::new(),
         extends,
         module,
         go,

@@ -1571,3 +1571,83 @@ fn unpinned_images_root_network_and_credentials_are_reported_where_written() {
     assert!(found[4].detail.starts_with("--build-arg GITHUB_TOKEN:"));
     assert!(found[5].detail.starts_with("--build-arg MIRROR:"));
 }
+
+#[test]
+fn the_effective_spec_says_where_each_value_comes_from() {
+    let fixture = Fixture::new(
+        "go: \"1.27\"\nruntime:\n  labels:\n    team: payments\n",
+        GO_MOD,
+        &[("build-arg:GOPROXY", "https://proxy.corp")],
+    );
+    let known = fixture.inputs().known;
+    let builder = builder_choice(&known).expect("builder choice");
+    let settings = effective::settings(&known, &builder);
+    let row = |field: &str| {
+        settings
+            .iter()
+            .find(|s| s.field == field)
+            .map(|s| (s.value.as_str(), s.from.as_str()))
+            .unwrap_or_else(|| panic!("{field} in {settings:#?}"))
+    };
+    assert_eq!(row("go"), ("1.27", "repository go-build.yaml:1"));
+    assert_eq!(
+        row("builder"),
+        (
+            "docker.io/library/golang:1.27-bookworm",
+            "built-in (golang:<go>-bookworm)"
+        )
+    );
+    assert_eq!(
+        row("runtime.labels.team"),
+        ("payments", "repository go-build.yaml:4")
+    );
+    assert_eq!(row("runtime.user"), ("65532:65532", "built-in"));
+    assert_eq!(
+        row("modules.proxy"),
+        ("https://proxy.corp", "build arg GOPROXY")
+    );
+    assert_eq!(row("binaries[0].package"), (".", "built-in"));
+    // Without `go:`, go.mod's line chose the version.
+    let fixture = Fixture::new("", GO_MOD, &[]);
+    let known = fixture.inputs().known;
+    let builder = builder_choice(&known).expect("builder choice");
+    let go = &effective::settings(&known, &builder)[0];
+    assert_eq!((go.value.as_str(), go.from.as_str()), ("1.26", "go.mod:3"));
+}
+
+#[test]
+fn outline_entries_name_the_shared_spec_their_default_comes_from() {
+    let shared = spec::SharedSpec {
+        file: "build/base.yaml",
+        source: b"build:\n  ldflags: -X main.commit={{ .Arg.COMMIT }}\nmodules:\n  proxy: https://goproxy.corp\n",
+    };
+    let spec = spec::load_under(
+        "go-build.yaml",
+        b"extends: build/base.yaml\n",
+        Some(shared),
+        None,
+    )
+    .expect("a valid spec");
+    let outline = outline(&spec, &BTreeMap::new());
+    let entry = |name: &str| {
+        outline
+            .args
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    };
+    assert_eq!(entry("COMMIT").line, 0, "not a line of the spec");
+    assert!(
+        entry("COMMIT")
+            .description
+            .ends_with("(default from build/base.yaml:2)"),
+        "{:?}",
+        entry("COMMIT")
+    );
+    assert_eq!(entry("GOPROXY").value, "https://goproxy.corp");
+    assert!(
+        entry("GOPROXY")
+            .description
+            .ends_with("(default from build/base.yaml:4)")
+    );
+}

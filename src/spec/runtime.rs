@@ -80,7 +80,7 @@ pub(super) struct RawRuntime {
     workdir: Option<Spanned<String>>,
     ports: Option<Vec<Spanned<RawPort>>>,
     volumes: Option<Vec<Spanned<String>>>,
-    labels: Option<BTreeMap<String, String>>,
+    labels: Option<Spanned<BTreeMap<String, String>>>,
     stop_signal: Option<Spanned<String>>,
 }
 
@@ -124,15 +124,25 @@ impl RawRuntime {
             workdir: self.workdir.or(defaults.workdir),
             ports: self.ports.or(defaults.ports),
             volumes: self.volumes.or(defaults.volumes),
-            labels: match (self.labels, defaults.labels) {
-                (Some(mine), Some(mut theirs)) => {
-                    theirs.extend(mine);
-                    Some(theirs)
-                }
-                (mine, theirs) => mine.or(theirs),
-            },
+            labels: super::merge_maps(self.labels, defaults.labels),
             stop_signal: self.stop_signal.or(defaults.stop_signal),
         }
+    }
+
+    /// Each key of `env` and `labels`, as `runtime.env.KEY`, with where its map is.
+    pub(super) fn map_keys(&self) -> Vec<(String, Pos)> {
+        let env = self.env.iter().flat_map(|env| {
+            env.value
+                .keys()
+                .map(|key| (format!("runtime.env.{key}"), env.pos))
+        });
+        let labels = self.labels.iter().flat_map(|labels| {
+            labels
+                .value
+                .keys()
+                .map(|key| (format!("runtime.labels.{key}"), labels.pos))
+        });
+        env.chain(labels).collect()
     }
 
     /// The fields set, as `runtime.NAME`, with where (the section's place for those that
@@ -146,6 +156,7 @@ impl RawRuntime {
                 self.entrypoint.as_ref().map(|v| v.pos),
             ),
             ("runtime.env", self.env.as_ref().map(|v| v.pos)),
+            ("runtime.labels", self.labels.as_ref().map(|v| v.pos)),
             ("runtime.workdir", self.workdir.as_ref().map(|v| v.pos)),
             (
                 "runtime.stop_signal",
@@ -156,7 +167,6 @@ impl RawRuntime {
             ("runtime.cmd", self.cmd.is_some()),
             ("runtime.ports", self.ports.is_some()),
             ("runtime.volumes", self.volumes.is_some()),
-            ("runtime.labels", self.labels.is_some()),
         ];
         super::record_set(out, section, spanned, unspanned);
     }
@@ -176,6 +186,18 @@ impl RawBuild {
             vcs: self.vcs.or(defaults.vcs),
             compiled_deps: self.compiled_deps.or(defaults.compiled_deps),
         }
+    }
+
+    /// Each key of `env`, as `build.env.KEY`, with where the map is.
+    pub(super) fn map_keys(&self) -> Vec<(String, Pos)> {
+        self.env
+            .iter()
+            .flat_map(|env| {
+                env.value
+                    .keys()
+                    .map(|key| (format!("build.env.{key}"), env.pos))
+            })
+            .collect()
     }
 
     /// Like [`RawRuntime::fields_set`], as `build.NAME`.
@@ -367,7 +389,7 @@ pub(super) fn runtime(raw: Option<Spanned<RawRuntime>>, problems: &mut Problems)
         workdir,
         ports,
         volumes,
-        labels: raw.labels.unwrap_or_default(),
+        labels: raw.labels.map(|l| l.value).unwrap_or_default(),
         stop_signal,
     }
 }

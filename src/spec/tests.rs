@@ -607,6 +607,12 @@ fn the_service_wins_over_its_shared_spec_which_wins_over_the_org() {
         spec.runtime.workdir.map(|w| w.pos.origin),
         Some(Origin::Org)
     );
+    // Where each field is written, by layer; built-in fields are not there.
+    let origin_of = |field: &str| spec.written.get(field).map(|p| (p.origin, p.line));
+    assert_eq!(origin_of("go"), Some((Origin::Spec, 2)));
+    assert_eq!(origin_of("builder"), Some((Origin::Extends, 1)));
+    assert_eq!(origin_of("runtime.workdir"), Some((Origin::Org, 5)));
+    assert_eq!(origin_of("runtime.user"), None);
     // A locked field is the repository's doing in its shared spec too.
     let error = load_extending("extends: build/go-build.base.yaml\n", SHARED, Some(&org))
         .expect_err("the proxy is locked");
