@@ -339,6 +339,13 @@ impl Policy {
             );
         }
         if let Some(rule) = &self.required_labels {
+            // The repository's own labels, else its first line.
+            let labels_at = spec
+                .written
+                .get("runtime.labels")
+                .filter(|pos| pos.origin != Origin::Org)
+                .copied()
+                .unwrap_or(Pos::START);
             for label in rule
                 .value
                 .iter()
@@ -351,7 +358,7 @@ impl Policy {
                     &rule.value.join(", "),
                 );
                 problems.violation(
-                    Pos::START,
+                    labels_at,
                     "runtime.labels",
                     format!("the image lacks the label `{label}`"),
                     &why,
@@ -672,6 +679,14 @@ runtime:
             );
         }
         assert_eq!(found.len(), expect.len(), "{found:#?}");
+        // With labels of its own, the spec's labels are to blame.
+        let own_labels = problems("runtime:\n  labels:\n    team: payments\n");
+        assert!(
+            own_labels
+                .iter()
+                .any(|d| d.path == "runtime.labels" && d.pos.line == 3),
+            "{own_labels:#?}"
+        );
     }
 
     #[test]
