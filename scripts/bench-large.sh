@@ -54,6 +54,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$GOBUILD_ROOT/scripts/bench-project.sh" prepare >&2
+"$GOBUILD_ROOT/scripts/buildkit.sh" dockerfile-image >&2
 proxy_dir=$("$GOBUILD_ROOT/scripts/bench-project.sh" prepare | sed -n 's/^proxy: *//p')
 # New requirements are published into a copy of the proxy tree, never into the cached one.
 mkdir -p "$work/proxy"
@@ -283,24 +284,33 @@ steps() {
   ' "$1"
 }
 
-# floor: the median of 5 builds of a spec the frontend refuses right after reading it (resolve
-# the frontend image, start its container, connect, one solve and one read, return): what any
-# build through a frontend image costs before it does anything.
+# floor FILE: the median of 5 builds of FILE (in its own directory) that its frontend refuses
+# right after reading it: what any build through that frontend costs before it does anything
+# (for a `# syntax=` image: resolve it, start its container, connect, one read, return).
 floor() {
-  local dir=$work/floor i t0 out=()
-  mkdir -p "$dir"
-  printf '# syntax=%s\nbinaries:\n  - package: .\n    nmae: typo\n' "$frontend" >"$dir/go-build.yaml"
-  printf 'module example.com/floor\n\ngo 1.27\n' >"$dir/go.mod"
+  local file=$1 i t0 out=()
   for i in 1 2 3 4 5; do
     t0=$(now_ns)
     case $daemon in
-      dockerd) "$DOCKER" build -q -f "$dir/go-build.yaml" "$dir" >/dev/null 2>&1 || true ;;
+      dockerd) "$DOCKER" build -q -f "$file" "${file%/*}" >/dev/null 2>&1 || true ;;
       buildkit) "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" -q \
-        -f "$dir/go-build.yaml" "$dir" >/dev/null 2>&1 || true ;;
+        -f "$file" "${file%/*}" >/dev/null 2>&1 || true ;;
     esac
     out+=("$(fmt_ms "$t0")")
   done
   printf '%s\n' "${out[@]}" | median
+}
+
+# The three floors: ours, the Dockerfile frontend behind `# syntax=` (its image from
+# scripts/buildkit.sh dockerfile-image) and the one built into the daemon.
+floors() {
+  local dir=$work/floor
+  mkdir -p "$dir"
+  printf '# syntax=%s\nbinaries:\n  - package: .\n    nmae: typo\n' "$frontend" >"$dir/go-build.yaml"
+  printf 'module example.com/floor\n\ngo 1.27\n' >"$dir/go.mod"
+  printf '# syntax=docker/dockerfile:1\nFORM scratch\n' >"$dir/syntax.Dockerfile"
+  printf 'FORM scratch\n' >"$dir/builtin.Dockerfile"
+  echo "ours $(floor "$dir/go-build.yaml") s, a Dockerfile behind \`# syntax=docker/dockerfile:1\` $(floor "$dir/syntax.Dockerfile") s, the daemon's built-in Dockerfile frontend $(floor "$dir/builtin.Dockerfile") s"
 }
 
 # --- run
@@ -313,8 +323,8 @@ for daemon in ${BENCH_DAEMONS//,/ }; do
     *) die "BENCH_DAEMONS: unknown daemon $daemon (dockerd, buildkit)" ;;
   esac
   sed -i "1s|.*|# syntax=$frontend|" "$work/ours/go-build.yaml"
-  floors[$daemon]=$(floor)
-  log "$daemon: a build the frontend refuses after reading the spec: ${floors[$daemon]}s"
+  floors[$daemon]=$(floors)
+  log "$daemon: builds refused right after reading their file: ${floors[$daemon]}"
   for scenario in ${BENCH_SCENARIOS//,/ }; do
     for ((round = 1; round <= RUNS; round++)); do
       order=("${WAYS[@]}")
@@ -341,7 +351,7 @@ for daemon in ${BENCH_DAEMONS//,/ }; do
 done
 echo
 for daemon in ${BENCH_DAEMONS//,/ }; do
-  echo "- $daemon: a build the frontend refuses right after reading the spec (image resolve, container start, connect, one read): ${floors[$daemon]} s (median of 5)"
+  echo "- $daemon: a build refused right after reading its file (median of 5): ${floors[$daemon]}"
 done
 echo
 for f in "$out"/*-ci-edit-*.log.export; do

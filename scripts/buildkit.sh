@@ -8,6 +8,8 @@
 #                                 local base images and the frontend image to the registry,
 #                                 create the buildx builder `gobuild` (remote driver)
 #   scripts/buildkit.sh push      push dockerd's base and frontend images to the registry again
+#   scripts/buildkit.sh dockerfile-image
+#                                 the Dockerfile frontend as docker/dockerfile:1 (benchmarks)
 #   scripts/buildkit.sh stop      stop buildkitd and the registry by PID
 #   scripts/buildkit.sh env       print the export lines to use them from a shell
 set -euo pipefail
@@ -187,6 +189,31 @@ push_all() {
   fi
 }
 
+# The Dockerfile frontend as an image (what `# syntax=docker/dockerfile:1` runs), built from
+# the pinned BuildKit's source like the official image, for the benchmark's comparison: a
+# Dockerfile behind `# syntax=` pays the same frontend start as ours. Tagged
+# docker/dockerfile:1 in dockerd and pushed as the registry's docker.io mirror of it.
+dockerfile_image() {
+  local gov dir
+  gov=$(go env GOVERSION)
+  dir=$GOBUILD_TOOLS/dockerfile-frontend-$BUILDKIT_VERSION-$gov
+  timed "buildkit: build dockerfile-frontend $BUILDKIT_VERSION" go_build "${dir##*/}" \
+    "github.com/moby/buildkit@$BUILDKIT_VERSION" ./frontend/dockerfile/cmd/dockerfile-frontend
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$dir/bin/dockerfile-frontend" "$ctx/"
+  cat >"$ctx/Dockerfile" <<'EOF'
+FROM scratch
+LABEL moby.buildkit.frontend.network.none="true"
+LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts"
+COPY dockerfile-frontend /bin/dockerfile-frontend
+ENTRYPOINT ["/bin/dockerfile-frontend"]
+EOF
+  DOCKER_BUILDKIT=1 "$DOCKER" build -q -t docker/dockerfile:1 "$ctx" >/dev/null
+  rm -rf "$ctx"
+  push docker/dockerfile:1
+}
+
 create_builder() {
   if ! "$DOCKER" buildx inspect "$GOBUILD_BUILDX_BUILDER" >/dev/null 2>&1; then
     "$DOCKER" buildx create --name "$GOBUILD_BUILDX_BUILDER" --driver remote "$BUILDKIT_HOST" >/dev/null
@@ -216,11 +243,12 @@ case "${1:-}" in
     push_all
     timed "buildkit: buildx builder" create_builder ;;
   push) push_all ;;
+  dockerfile-image) dockerfile_image ;;
   stop)
     stop_one buildkitd "$GOBUILD_BUILDKIT_PIDFILE"
     stop_one registry "$GOBUILD_REGISTRY_PIDFILE" ;;
   env)
     printf 'export BUILDKIT_HOST=%q GOBUILD_BUILDX_BUILDER=%q GOBUILD_FRONTEND_REF=%q GOBUILD_BUILDKIT_LOG=%q GOBUILD_BIN=%q\n' \
       "$BUILDKIT_HOST" "$GOBUILD_BUILDX_BUILDER" "$GOBUILD_FRONTEND_REF" "$GOBUILD_BUILDKIT_LOG" "$GOBUILD_BIN" ;;
-  *) echo "usage: $0 install|start|push|stop|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|push|dockerfile-image|stop|env" >&2; exit 2 ;;
 esac
