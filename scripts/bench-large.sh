@@ -203,6 +203,9 @@ image_version() { # WAY
       -t "gobuild-bench-$1" "$work/$1" >/dev/null
   fi
   "$DOCKER" run --rm --network=none "gobuild-bench-$1" --version | sed -n 's/^gitea version \([^ ]*\) .*/\1/p'
+  # Each sample's image replaces the last under the same tag: drop the untagged ones (155 MB
+  # each; hundreds of them once filled this disk mid-run).
+  "$DOCKER" image prune -f >/dev/null
 }
 
 # sample SCENARIO WAY ROUND : re-creates the starting state, times one build, checks the image;

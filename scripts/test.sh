@@ -28,6 +28,9 @@ phase() { # NAME CMD...
 
 finish() {
   local rc=$?
+  # Images the e2e tests built again under a tag they reuse are left untagged; on a machine
+  # that keeps dockerd's data root between runs they would pile up (tens of GB).
+  "$DOCKER" image prune -f >/dev/null 2>&1 || true
   "$GOBUILD_ROOT/scripts/buildkit.sh" stop || true
   "$GOBUILD_ROOT/scripts/dockerd.sh" stop || true
   echo

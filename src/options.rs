@@ -155,12 +155,22 @@ impl Options {
             }
         };
 
+        // docker buildx sends the context's git commit and remote (`BUILDX_GIT_INFO`, on by
+        // default): the stamps when no build arg says otherwise.
+        let mut args = BuildArgs::parse(&prefixed("build-arg:"))?;
+        args.revision = args
+            .revision
+            .or_else(|| get("vcs:revision").map(str::to_string));
+        args.source = args
+            .source
+            .or_else(|| get("vcs:source").map(without_credentials));
+
         Ok(Options {
             filename: get("filename").unwrap_or(DEFAULT_FILENAME).to_string(),
             spec_local: get("dockerfilekey").unwrap_or("dockerfile").to_string(),
             target: get("target").map(str::to_string),
             platforms,
-            args: BuildArgs::parse(&prefixed("build-arg:"))?,
+            args,
             build_args: prefixed("build-arg:"),
             labels: prefixed("label:"),
             // Present with an empty value means "everything"; named stages do not exist here.
@@ -195,9 +205,11 @@ pub struct BuildArgs {
     pub runtime_base: Option<String>,
     /// `VERSION`: `{{ .Version }}` and the `org.opencontainers.image.version` label.
     pub version: Option<String>,
-    /// `REVISION`: `{{ .Revision }}` and the `org.opencontainers.image.revision` label.
+    /// `REVISION`: `{{ .Revision }}` and the `org.opencontainers.image.revision` label; else
+    /// the commit docker buildx sends (`vcs:revision`).
     pub revision: Option<String>,
-    /// `SOURCE`: the `org.opencontainers.image.source` label, without any credentials.
+    /// `SOURCE`: the `org.opencontainers.image.source` label, without any credentials; else
+    /// the remote docker buildx sends (`vcs:source`).
     pub source: Option<String>,
     /// `GOPROXY`, `GOPRIVATE`, … : module settings for the download, over the spec's.
     pub go_env: BTreeMap<String, String>,
@@ -395,6 +407,42 @@ mod tests {
             let error = format!("{:#}", Options::parse(&opts).expect_err("invalid option"));
             assert!(error.contains(key), "{error} should name {key}");
         }
+    }
+
+    #[test]
+    fn buildx_git_info_stamps_unless_a_build_arg_says_otherwise() {
+        let opts = |pairs: &[(&str, &str)]| -> Options {
+            let map = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Options::parse(&map).expect("valid options")
+        };
+        let git = [
+            ("vcs:revision", "0123456789abcdef0123456789abcdef01234567"),
+            ("vcs:source", "https://ci:tok@git.corp/app.git"),
+        ];
+        let stamped = opts(&git);
+        assert_eq!(
+            stamped.args.revision.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        assert_eq!(
+            stamped.args.source.as_deref(),
+            Some("https://git.corp/app.git"),
+            "no credentials in a label"
+        );
+        let given = opts(&[
+            git[0],
+            git[1],
+            ("build-arg:REVISION", "v1.2.3"),
+            ("build-arg:SOURCE", "https://example.com/app"),
+        ]);
+        assert_eq!(given.args.revision.as_deref(), Some("v1.2.3"));
+        assert_eq!(
+            given.args.source.as_deref(),
+            Some("https://example.com/app")
+        );
     }
 
     #[test]

@@ -1615,3 +1615,42 @@ async fn findings_are_warnings_where_the_daemon_takes_them() {
             .any(|n| n.starts_with("[warning] RunsAsRoot: runtime.user"))
     }));
 }
+
+/// docker buildx sends the context's git commit and remote as `vcs:revision` and
+/// `vcs:source`: they stamp the image's labels (and `{{ .Revision }}`) unless build args say
+/// otherwise.
+#[tokio::test]
+async fn buildx_git_info_stamps_the_image() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let revision = format!("vcs:revision={sha}");
+    let stamped = run(
+        Fake::hello(),
+        &[
+            revision.as_str(),
+            "vcs:source=https://ci:tok@git.example.com/hello.git",
+        ],
+    )
+    .await;
+    let config: Value =
+        serde_json::from_slice(&stamped.returned_result().metadata["containerimage.config"])
+            .expect("JSON");
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], sha, "{labels}");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://git.example.com/hello.git"
+    );
+
+    let given = run(
+        Fake::hello(),
+        &[revision.as_str(), "build-arg:REVISION=v1.2.3"],
+    )
+    .await;
+    let config: Value =
+        serde_json::from_slice(&given.returned_result().metadata["containerimage.config"])
+            .expect("JSON");
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.revision"],
+        "v1.2.3"
+    );
+}

@@ -496,3 +496,49 @@ fn findings_are_checked_without_building_and_warned_about_in_builds() {
         build.output
     );
 }
+
+/// docker buildx sends a git context's commit and remote (`vcs:revision`, `vcs:source`): the
+/// image's revision and source labels carry them without any build arg.
+#[test]
+fn a_git_context_stamps_revision_and_source() {
+    let env = Env::get();
+    if !env.runs_on(
+        Daemon::BuildKit,
+        "the 20.10 client sends no git information",
+    ) {
+        return;
+    }
+    let project = Project::hello(&env);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(project.dir())
+            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "e2e"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://git.example.com/team/hello.git",
+    ]);
+    let sha = git(&["rev-parse", "HEAD"]);
+    let tag = ImageTag::new(&env, "git-stamped");
+    env.build(&project, &tag).assert_success();
+    let labels = &env.inspect(tag.name())["Config"]["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        sha.as_str(),
+        "{labels}"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://git.example.com/team/hello.git"
+    );
+}
