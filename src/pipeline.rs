@@ -328,8 +328,7 @@ async fn read_spec(
         language: "YAML".to_string(),
     });
     // A path that leaves the context is the spec's mistake, which loading reports.
-    let extends = spec::extends_of(&spec_file.data)
-        .filter(|e| !e.value.starts_with('/') && !e.value.split('/').any(|p| p == ".."));
+    let extends = spec::extends_of(&spec_file.data).filter(|e| spec::inside_context(&e.value));
     let shared = match extends {
         Some(extends) => match host.read_context_file(&extends.value).await? {
             Some(bytes) => Some((extends.value, bytes)),

@@ -1154,8 +1154,16 @@ fn check_unique_names(binaries: &[Binary], problems: &mut Problems) {
     }
 }
 
+/// A relative path that stays inside the build context (no leading `/`, no `..`).
+pub fn inside_context(path: &str) -> bool {
+    !path.starts_with('/') && !path.split('/').any(|part| part == "..")
+}
+
 fn check_relative_path(path: &Located<String>, field: &str, problems: &mut Problems) {
     let value = &path.value;
+    if inside_context(value) {
+        return;
+    }
     if value.starts_with('/') {
         problems.push(
             path.pos,
@@ -1163,7 +1171,7 @@ fn check_relative_path(path: &Located<String>, field: &str, problems: &mut Probl
             format!("`{value}` is absolute"),
             Some("paths are relative to the build context"),
         );
-    } else if value.split('/').any(|part| part == "..") {
+    } else {
         problems.push(
             path.pos,
             field,
