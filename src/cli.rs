@@ -61,6 +61,8 @@ enum Command {
         #[arg(long)]
         org: Option<PathBuf>,
     },
+    /// Print the JSON Schema of go-build.yaml (for editors: see the README).
+    Schema,
 }
 
 pub fn main(cli: Cli) -> Result<()> {
@@ -90,6 +92,10 @@ pub fn main(cli: Cli) -> Result<()> {
                 None => installed_org()?,
             };
             print!("{}", render_offline(&spec, &context, &opts, org.as_ref())?);
+            Ok(())
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&spec::json_schema())?);
             Ok(())
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::Platform;
@@ -143,7 +144,7 @@ pub struct Modules {
 }
 
 /// Where downloaded modules live between the deps and build steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleCache {
     /// In the deps step's own layer (exportable with `--cache-to`, immune to cache-mount GC),
@@ -312,55 +313,92 @@ impl std::error::Error for SpecError {}
 
 // ---- the YAML shape, as written by users ----
 
-#[derive(Debug, Deserialize, Default, Clone)]
+/// go-build.yaml: how gobuild-frontend builds a container image for a Go program. Every
+/// field is optional.
+#[derive(Debug, Deserialize, Default, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "go-build.yaml")]
 struct RawSpec {
+    /// The spec version: 1.
+    #[schemars(range(min = 1, max = 1))]
     version: Option<Spanned<u32>>,
+    /// A shared spec in the build context this one sits on (a path in the context).
     extends: Option<Spanned<String>>,
+    /// The directory of go.mod in the build context (default `.`).
     module: Option<Spanned<String>>,
+    /// The Go version (`1.27`, `1.27.3`); default: go.mod's toolchain, else its go line.
     go: Option<Spanned<String>>,
+    /// The builder image (default `golang:<go>-bookworm`).
     builder: Option<Spanned<String>>,
+    /// The binaries to build; the first is the entrypoint (default: the module root).
+    #[schemars(length(min = 1))]
     binaries: Option<Spanned<Vec<Spanned<RawBinary>>>>,
+    /// Default target platforms, e.g. `[linux/amd64, linux/arm64]`; `--platform` wins.
     platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How modules are fetched and cached.
     modules: Option<Spanned<RawModules>>,
+    /// Extra context files the build step sees, or never sees.
     sources: Option<Spanned<RawSources>>,
+    /// How `go build` runs.
     build: Option<Spanned<RawBuild>>,
+    /// The runtime image.
     runtime: Option<Spanned<RawRuntime>>,
+    /// Private modules and how to fetch them (SSH agent, token or .netrc secret).
     private: Option<Vec<Spanned<RawPrivate>>>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// How modules are fetched and cached.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Modules")]
 struct RawModules {
+    /// GOPROXY for the download.
     proxy: Option<Spanned<String>>,
+    /// GOPRIVATE patterns; GONOPROXY and GONOSUMDB follow them.
     private: Option<Vec<Spanned<String>>>,
+    /// GOSUMDB.
     sumdb: Option<Spanned<String>>,
+    /// Extra GOFLAGS, one flag per item (`-tags=netgo`).
     goflags: Option<Vec<Spanned<String>>>,
+    /// Run `go mod verify` after the download.
     verify: Option<bool>,
+    /// Let the build step use the network (default: offline).
     network: Option<Spanned<bool>>,
+    /// Where downloaded modules live: `layer` (default) or `mount`.
     cache: Option<Spanned<ModuleCache>>,
+    /// Build from vendor/: `auto` (default: when vendor/modules.txt exists), `true`, `false`.
     vendor: Option<Spanned<VendorSetting>>,
 }
 
 /// `vendor:` accepts `auto` or a boolean.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Vendor")]
 enum VendorSetting {
     Flag(bool),
-    Word(String),
+    Word(#[schemars(regex(pattern = "^auto$"))] String),
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// Extra context files for the build step.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Sources")]
 struct RawSources {
+    /// Context globs the build step sees besides what Go reads (e.g. `assets/**`).
     include: Option<Vec<Spanned<String>>>,
+    /// Context globs it never sees.
     exclude: Option<Vec<Spanned<String>>>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// One binary.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Binary")]
 struct RawBinary {
+    /// The main package, relative to the module (`.`, `./cmd/server`).
     package: Spanned<String>,
+    /// The file name under /usr/local/bin (default: what `go build` names it).
+    #[schemars(regex(pattern = "^[A-Za-z0-9._-]+$"))]
     name: Option<Spanned<String>>,
 }
 
@@ -521,6 +559,48 @@ fn merge_maps(
         defaults
     })
 }
+
+/// The JSON Schema of go-build.yaml, generated from the types the loader reads: editors
+/// complete and check specs with it (`gobuild-frontend schema`).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(RawSpec).to_value();
+    schema["$id"] = SCHEMA_ID.into();
+    scalars_as_text(&mut schema);
+    schema
+}
+
+/// The loader reads any YAML scalar where it wants text (`go: 1.27`, `user: 1000`, a label
+/// `replicas: 3`), so the schema takes numbers and booleans there too; a fixed word
+/// (`const`) stays a word.
+fn scalars_as_text(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    match schema {
+        Value::Object(map) => {
+            if !map.contains_key("const") {
+                let widened = match map.get("type") {
+                    Some(Value::String(t)) if t == "string" => {
+                        Some(serde_json::json!(["string", "number", "boolean"]))
+                    }
+                    Some(Value::Array(types)) if types.iter().any(|t| t == "string") => {
+                        let mut types = types.clone();
+                        types.extend([Value::from("number"), Value::from("boolean")]);
+                        Some(Value::Array(types))
+                    }
+                    _ => None,
+                };
+                if let Some(types) = widened {
+                    map.insert("type".to_string(), types);
+                }
+            }
+            map.values_mut().for_each(scalars_as_text);
+        }
+        Value::Array(items) => items.iter_mut().for_each(scalars_as_text),
+        _ => {}
+    }
+}
+
+/// Where the schema is published, in the repository.
+pub const SCHEMA_ID: &str = "https://raw.githubusercontent.com/gobuild-frontend/gobuild-frontend/main/schema/go-build.schema.json";
 
 /// Parses and validates a spec. `file` is the name used in diagnostics.
 /// The largest spec read: far above any real one, and small enough that every error about it

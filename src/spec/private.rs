@@ -1,5 +1,6 @@
 //! The `private:` section: private module patterns and how to authenticate for each.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Located, Pos, Problems, Spanned, ident};
@@ -32,34 +33,51 @@ pub enum KnownHosts {
     Secret(String),
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// Private modules: a GOPRIVATE pattern, where their repositories are, and one of ssh,
+/// token or netrc.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Private")]
 pub(super) struct RawPrivate {
+    /// A GOPRIVATE pattern, e.g. `git.corp.example/*`.
     modules: Spanned<String>,
+    /// Where the repositories are (`ssh://git@host/`, `https://host/`).
     git: Option<Spanned<String>>,
+    /// git over SSH through the client's agent (`--ssh ID`).
     ssh: Option<Spanned<RawSsh>>,
+    /// An HTTPS token from a build secret (`--secret id=…`).
     token: Option<Spanned<RawToken>>,
+    /// A .netrc from a build secret.
     netrc: Option<Spanned<RawNetrc>>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ssh")]
 struct RawSsh {
+    /// The SSH agent's id (`--ssh ID`, default `default`).
     id: Option<String>,
+    /// known_hosts lines for the git host.
     known_hosts: Option<Vec<String>>,
+    /// A build secret holding known_hosts.
     known_hosts_secret: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Token")]
 struct RawToken {
+    /// The build secret's id.
     secret: String,
+    /// The user name git sends with the token.
     username: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Netrc")]
 struct RawNetrc {
+    /// The build secret's id.
     secret: String,
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Located, Pos, Problems, Spanned, User, ident, parse_user};
@@ -69,46 +70,74 @@ pub struct BuildSettings {
     pub compiled_deps: bool,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// The runtime image.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Runtime")]
 pub(super) struct RawRuntime {
+    /// `scratch` (default; `debian-slim` with cgo), `distroless-static`, `distroless-base`,
+    /// `alpine`, `debian-slim`, or any image reference.
     base: Option<Spanned<String>>,
+    /// `nonroot` (default, 65532:65532), `root`, `UID` or `UID:GID`.
     user: Option<Spanned<String>>,
+    /// A binary's name, or a command list (default: the first binary).
     entrypoint: Option<Spanned<RawEntrypoint>>,
+    /// Default arguments.
     cmd: Option<Vec<String>>,
+    /// Environment variables, over the base image's.
     env: Option<Spanned<BTreeMap<String, String>>>,
+    /// An absolute working directory.
     workdir: Option<Spanned<String>>,
+    /// Exposed ports: `8080`, `8080/tcp`, `53/udp`.
     ports: Option<Vec<Spanned<RawPort>>>,
+    /// Volumes: absolute paths.
     volumes: Option<Vec<Spanned<String>>>,
+    /// Image labels; `--label` wins.
     labels: Option<Spanned<BTreeMap<String, String>>>,
+    /// A Linux signal: `SIGTERM`, `INT`, `SIGRTMIN+3`, or 1–64.
     stop_signal: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Entrypoint")]
 enum RawEntrypoint {
     Binary(String),
     Command(Vec<String>),
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Port")]
 enum RawPort {
-    Number(u32),
-    Text(String),
+    Number(#[schemars(range(min = 1, max = 65535))] u32),
+    Text(#[schemars(regex(pattern = "^[0-9]+(/(tcp|udp|sctp))?$"))] String),
 }
 
-#[derive(Debug, Deserialize, Clone)]
+/// How `go build` runs.
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Build")]
 pub(super) struct RawBuild {
+    /// Build tags.
     tags: Option<Vec<String>>,
+    /// Linker flags; templates `{{ .Version }}`, `{{ .Revision }}`, `{{ .Date }}`,
+    /// `{{ .Arg.NAME }}`.
     ldflags: Option<Spanned<String>>,
+    /// Compiler flags.
     gcflags: Option<Spanned<String>>,
+    /// `-trimpath` (default true).
     trimpath: Option<bool>,
+    /// Other `go build` flags, one per item.
     flags: Option<Vec<Spanned<String>>>,
+    /// Extra environment for the build.
     env: Option<Spanned<BTreeMap<String, String>>>,
+    /// Build with cgo and the builder's C toolchain (default false).
     cgo: Option<Spanned<bool>>,
+    /// Stamp VCS information; needs .git in the context (default false).
     vcs: Option<bool>,
+    /// Compile the imported packages from outside the context in a step of their own
+    /// (default true).
     compiled_deps: Option<bool>,
 }
 

@@ -7,6 +7,9 @@
 
 use std::cell::Cell;
 
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 
 use super::{Origin, Pos};
@@ -34,6 +37,21 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
                 origin: ORIGIN.with(Cell::get),
             },
         })
+    }
+}
+
+/// A position is not written: the schema of a spanned value is the value's.
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        T::inline_schema()
     }
 }
 
