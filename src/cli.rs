@@ -63,6 +63,14 @@ enum Command {
     },
     /// Print the JSON Schema of go-build.yaml (for editors: see the README).
     Schema,
+    /// Write a first go-build.yaml for the repository in DIR (never over an existing one).
+    Init {
+        /// The repository (default: the current directory).
+        dir: Option<PathBuf>,
+        /// The frontend image its `# syntax=` line names.
+        #[arg(long, default_value = "gobuild-frontend:dev")]
+        frontend: String,
+    },
 }
 
 pub fn main(cli: Cli) -> Result<()> {
@@ -92,6 +100,12 @@ pub fn main(cli: Cli) -> Result<()> {
                 None => installed_org()?,
             };
             print!("{}", render_offline(&spec, &context, &opts, org.as_ref())?);
+            Ok(())
+        }
+        Command::Init { dir, frontend } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let written = crate::init::init(&dir, &frontend)?;
+            println!("wrote {}", written.display());
             Ok(())
         }
         Command::Schema => {

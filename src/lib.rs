@@ -8,6 +8,7 @@ pub mod gomod;
 pub mod gosource;
 pub mod ignore;
 pub mod image;
+pub mod init;
 pub mod llb;
 pub mod options;
 pub mod pipeline;

@@ -542,3 +542,43 @@ fn a_git_context_stamps_revision_and_source() {
         "https://git.example.com/team/hello.git"
     );
 }
+
+/// `gobuild-frontend init` on copies of the examples without private modules (their modules
+/// from the test proxy): the spec it writes builds, and the image runs its first program.
+#[test]
+fn init_writes_specs_that_build_and_run() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let ns = format!("e2e-{}", unique());
+    let examples = [
+        "hello",
+        "multi",
+        "cgo",
+        "embed",
+        "workspace",
+        "replace",
+        "vendored",
+        "with-deps",
+        "monorepo",
+    ];
+    for name in examples {
+        let project = Project::example(&env, name);
+        std::fs::remove_file(project.dir().join("go-build.yaml")).expect("remove the spec");
+        let init = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
+            .args(["init", "--frontend", &env.frontend_image])
+            .arg(project.dir())
+            .output()
+            .expect("gobuild-frontend init runs");
+        assert!(init.status.success(), "{name}: {init:?}");
+        let tag = ImageTag::new(&env, &format!("init-{name}"));
+        super::build_online(&env, &project, &proxy, &tag, &ns).assert_success();
+        let run = env.run(&[], tag.name(), &[]);
+        assert!(
+            run.status.success() && !run.stdout.is_empty(),
+            "{name}: the image runs its program: {run:?}"
+        );
+        if name == "hello" {
+            assert_eq!(super::run_output(&env, tag.name()), HELLO_OUTPUT);
+        }
+    }
+}
