@@ -102,3 +102,29 @@ fn dockerignore_decides_which_module_files_exist() {
     let mod_files = mod_files.split("source_parts:").next().unwrap_or_default();
     assert!(!mod_files.contains("go.work"), "{mod_files}");
 }
+
+/// `extends:` names a file of the context: a missing one is the spec's mistake, at its line.
+#[test]
+fn a_missing_shared_spec_is_reported_at_the_extends_line() {
+    let dir = hello_copy();
+    let spec = std::fs::read_to_string(dir.path().join("go-build.yaml")).expect("read");
+    std::fs::write(
+        dir.path().join("go-build.yaml"),
+        format!("{spec}extends: build/base.yaml\n"),
+    )
+    .expect("write");
+    let line = spec.lines().count() + 1;
+    let error = render_offline(
+        &dir.path().join("go-build.yaml"),
+        dir.path(),
+        &BTreeMap::new(),
+        None,
+    )
+    .expect_err("no such file");
+    assert_eq!(
+        format!("{error:#}"),
+        format!(
+            "go-build.yaml:{line}:10: extends: the build context has no build/base.yaml (`extends:` names a file relative to the build context)"
+        )
+    );
+}
