@@ -270,9 +270,15 @@ fn spec_source(spec: &SourceFile) -> String {
 
 /// A place in the spec (source 0) as BuildKit's `pb.Location`; none for line 0.
 fn spec_location(line: u32) -> Option<serde_json::Value> {
+    source_location(0, line)
+}
+
+/// A line of a subrequest's source `index` as BuildKit's `pb.Location`; none for line 0.
+fn source_location(index: usize, line: u32) -> Option<serde_json::Value> {
     let at = serde_json::json!({ "line": line });
-    (line > 0)
-        .then(|| serde_json::json!({ "sourceIndex": 0, "ranges": [{ "start": at, "end": at }] }))
+    (line > 0).then(
+        || serde_json::json!({ "sourceIndex": index, "ranges": [{ "start": at, "end": at }] }),
+    )
 }
 
 /// `frontend.outline` in the shape of BuildKit's `subrequests/outline.Outline`: build args
@@ -361,17 +367,14 @@ async fn lint(
 ) -> Result<FrontendResult> {
     let lint = pipeline::lint(host, host.options, org, build_platform, daemon).await?;
     let location = |finding: &Finding| {
-        let index = finding
+        finding
             .at
             .as_ref()
-            .and_then(|(file, _)| lint.files.iter().position(|(name, _)| name == file));
-        match (index, &finding.at) {
-            (Some(index), Some((_, line))) => {
-                let at = serde_json::json!({ "line": line });
-                serde_json::json!({ "sourceIndex": index, "ranges": [{ "start": at, "end": at }] })
-            }
-            _ => serde_json::json!({ "sourceIndex": -1 }),
-        }
+            .and_then(|(file, line)| {
+                let index = lint.files.iter().position(|(name, _)| name == file)?;
+                source_location(index, *line)
+            })
+            .unwrap_or_else(|| serde_json::json!({ "sourceIndex": -1 }))
     };
     let warnings: Vec<serde_json::Value> = lint
         .findings
