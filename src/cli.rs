@@ -61,6 +61,20 @@ enum Command {
         #[arg(long)]
         org: Option<PathBuf>,
     },
+    /// Print an equivalent Dockerfile for a spec: the way out, from the same plan.
+    Eject {
+        /// The spec file.
+        spec: PathBuf,
+        /// The build context (default: the spec's directory).
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// Build argument KEY=VALUE (repeatable), as `render` takes them.
+        #[arg(long = "build-arg")]
+        build_args: Vec<String>,
+        /// An org baseline to build under (default: /etc/gobuild-frontend/org.yaml, if any).
+        #[arg(long)]
+        org: Option<PathBuf>,
+    },
     /// Print the JSON Schema of go-build.yaml (for editors: see the README).
     Schema,
     /// Write a first go-build.yaml for the repository in DIR (never over an existing one).
@@ -82,24 +96,22 @@ pub fn main(cli: Cli) -> Result<()> {
             build_args,
             org,
         } => {
-            let context = context.unwrap_or_else(|| {
-                spec.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-            });
-            let mut opts = BTreeMap::new();
-            if !platform.is_empty() {
-                opts.insert("platform".to_string(), platform.join(","));
-            }
-            for arg in build_args {
-                let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
-                opts.insert(format!("build-arg:{key}"), value.to_string());
-            }
-            let org = match org {
-                Some(path) => Some(load_org(&path)?),
-                None => installed_org()?,
-            };
+            let context = context_of(&spec, context);
+            let opts = frontend_options(&platform, &build_args);
+            let org = org_of(org)?;
             print!("{}", render_offline(&spec, &context, &opts, org.as_ref())?);
+            Ok(())
+        }
+        Command::Eject {
+            spec,
+            context,
+            build_args,
+            org,
+        } => {
+            let context = context_of(&spec, context);
+            let opts = frontend_options(&[], &build_args);
+            let org = org_of(org)?;
+            print!("{}", eject_offline(&spec, &context, &opts, org.as_ref())?);
             Ok(())
         }
         Command::Init { dir, frontend } => {
@@ -115,6 +127,36 @@ pub fn main(cli: Cli) -> Result<()> {
     }
 }
 
+/// The build context: the one given, else the spec's directory.
+fn context_of(spec: &Path, context: Option<PathBuf>) -> PathBuf {
+    context.unwrap_or_else(|| {
+        spec.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    })
+}
+
+/// Frontend options as BuildKit would pass them for `--platform` and `--build-arg`.
+fn frontend_options(platforms: &[String], build_args: &[String]) -> BTreeMap<String, String> {
+    let mut opts = BTreeMap::new();
+    if !platforms.is_empty() {
+        opts.insert("platform".to_string(), platforms.join(","));
+    }
+    for arg in build_args {
+        let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
+        opts.insert(format!("build-arg:{key}"), value.to_string());
+    }
+    opts
+}
+
+/// The org baseline: the file given, else the one installed here.
+fn org_of(path: Option<PathBuf>) -> Result<Option<Org>> {
+    match path {
+        Some(path) => Ok(Some(load_org(&path)?)),
+        None => installed_org(),
+    }
+}
+
 /// The plan (YAML) and the LLB dump of every target, as `render` prints them: the frontend's
 /// pipeline with a directory as its host.
 pub fn render_offline(
@@ -123,38 +165,15 @@ pub fn render_offline(
     opts: &BTreeMap<String, String>,
     org: Option<&Org>,
 ) -> Result<String> {
-    let filename = spec_path.file_name().map_or_else(
-        || spec::DEFAULT_FILENAME.to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut opts = opts.clone();
-    opts.entry("filename".to_string()).or_insert(filename);
-    let options = Options::parse(&opts)?;
-    let host = DiskHost {
-        spec_dir: spec_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-        context,
-    };
-    let Planned {
-        plan,
-        spec,
-        findings,
-        effective,
-    } = tokio::runtime::Builder::new_current_thread()
-        .build()?
-        // As a current BuildKit would plan it: with symlinks in file ops.
-        .block_on(pipeline::plan(
-            &host,
-            &options,
-            org,
-            &Platform::host(),
-            Daemon {
-                module_layers: true,
-                mounts_by_definition: true,
-            },
-        ))?;
+    let (
+        Planned {
+            plan,
+            spec,
+            findings,
+            effective,
+        },
+        _,
+    ) = plan_offline(spec_path, context, opts, org)?;
     let ctx = RenderContext {
         session_id: OFFLINE_SESSION.to_string(),
         spec,
@@ -197,6 +216,56 @@ pub fn render_offline(
         }
     }
     Ok(out)
+}
+
+/// The Dockerfile `eject` prints: the frontend's pipeline with a directory as its host, its
+/// plan written as a Dockerfile.
+pub fn eject_offline(
+    spec_path: &Path,
+    context: &Path,
+    opts: &BTreeMap<String, String>,
+    org: Option<&Org>,
+) -> Result<String> {
+    let (planned, filename) = plan_offline(spec_path, context, opts, org)?;
+    crate::eject::dockerfile(&planned.plan, &planned.effective, &filename)
+}
+
+/// Runs the frontend's pipeline with a directory as its host; also returns the spec's file
+/// name.
+fn plan_offline(
+    spec_path: &Path,
+    context: &Path,
+    opts: &BTreeMap<String, String>,
+    org: Option<&Org>,
+) -> Result<(Planned, String)> {
+    let filename = spec_path.file_name().map_or_else(
+        || spec::DEFAULT_FILENAME.to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut opts = opts.clone();
+    opts.entry("filename".to_string()).or_insert(filename);
+    let options = Options::parse(&opts)?;
+    let host = DiskHost {
+        spec_dir: spec_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        context,
+    };
+    let planned = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        // As a current BuildKit would plan it: with symlinks in file ops.
+        .block_on(pipeline::plan(
+            &host,
+            &options,
+            org,
+            &Platform::host(),
+            Daemon {
+                module_layers: true,
+                mounts_by_definition: true,
+            },
+        ))?;
+    Ok((planned, options.filename.clone()))
 }
 
 /// A build context on disk, standing in for BuildKit.

@@ -2,6 +2,7 @@
 //! Go program. See ARCHITECTURE.md for where things live.
 
 pub mod cli;
+pub mod eject;
 pub mod frontend;
 pub mod gateway;
 pub mod gomod;

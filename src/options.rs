@@ -216,7 +216,7 @@ pub struct BuildArgs {
 }
 
 /// Module settings a build arg can override, as the Go variables they are.
-const GO_ENV_ARGS: &[&str] = &[
+pub const GO_ENV_ARGS: &[&str] = &[
     "GOPROXY",
     "GOPRIVATE",
     "GONOPROXY",

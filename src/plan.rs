@@ -14,9 +14,9 @@ use crate::llb::NetMode;
 use crate::options::Options;
 use crate::platform::Platform;
 use crate::spec::{Diagnostic, GoVersion, ModuleCache, Origin, Pos, Spec, Vendor};
-use script::{Line, Script, say};
+use script::{Line, Script, Word, say};
 
-mod build;
+pub(crate) mod build;
 pub mod compiled;
 pub mod effective;
 pub mod layers;
@@ -24,10 +24,10 @@ pub mod lint;
 pub mod modules;
 mod private;
 mod runtime;
-mod script;
+pub(crate) mod script;
 pub mod select;
 pub use modules::{EmbedDirective, ModuleFacts};
-pub use runtime::{Runtime, RuntimeBase};
+pub use runtime::{DEFAULT_PATH, Runtime, RuntimeBase};
 
 /// Where the Go module cache lives in builder containers.
 pub const GOMODCACHE: &str = "/go/pkg/mod";
@@ -190,6 +190,20 @@ pub struct Plan {
     pub module_layers: Option<layers::ModuleLayers>,
     pub output: Output,
     pub targets: Vec<Target>,
+    /// The `go build` every target runs, for renderers that write their own steps (`eject`).
+    #[serde(skip)]
+    pub go_build: GoBuild,
+}
+
+/// What `go build` is asked, whatever the step around it.
+#[derive(Debug, Clone)]
+pub struct GoBuild {
+    /// `(name, package, Go's default name)` of each binary built.
+    pub binaries: Vec<(String, String, String)>,
+    /// The flags, `-ldflags` expanded with this build's values.
+    pub flags: Vec<String>,
+    /// `build.ldflags` as written and the index of its flag in `flags`, when it has one.
+    pub ldflags: Option<(usize, String)>,
 }
 
 /// One exec step.
@@ -578,6 +592,17 @@ pub fn plan(
         module_layers,
         output: command.output,
         targets,
+        go_build: GoBuild {
+            ldflags: inputs.spec.build.ldflags.as_ref().and_then(|template| {
+                let index = command
+                    .flags
+                    .iter()
+                    .position(|f| f.starts_with("-ldflags="))?;
+                Some((index, template.value.clone()))
+            }),
+            binaries: command.chosen,
+            flags: command.flags,
+        },
     })
 }
 
@@ -866,7 +891,8 @@ fn target(
                 [(name, _, _)] => format!("{dir}/{name}"),
                 _ => format!("{dir}/"),
             };
-            let commands = build::build_commands(chosen, &command.flags, &dir);
+            let flags: Vec<Word> = command.flags.iter().cloned().map(Word::Value).collect();
+            let commands = build::build_commands(chosen, &flags, &dir);
             (
                 format!(
                     "[{} 1/1] go build{vendored} -o {target} {}",

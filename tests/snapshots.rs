@@ -4,17 +4,23 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use gobuild_frontend::cli::render_offline;
+use gobuild_frontend::cli::{eject_offline, render_offline};
 
-fn render_example(name: &str) -> String {
+/// An example's directory and its org baseline, if it has one (it renders under it, as the
+/// org's frontend image would).
+fn example(name: &str) -> (std::path::PathBuf, Option<gobuild_frontend::spec::org::Org>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    // An example with an org baseline renders under it, as the org's frontend image would.
     let org = std::fs::read(dir.join("org.yaml")).ok().map(|bytes| {
         gobuild_frontend::spec::org::load("org.yaml", &bytes)
             .unwrap_or_else(|e| panic!("examples/{name}/org.yaml: {e:#}"))
     });
+    (dir, org)
+}
+
+fn render_example(name: &str) -> String {
+    let (dir, org) = example(name);
     render_offline(
         &dir.join("go-build.yaml"),
         &dir,
@@ -22,6 +28,17 @@ fn render_example(name: &str) -> String {
         org.as_ref(),
     )
     .unwrap_or_else(|e| panic!("rendering examples/{name}: {e:#}"))
+}
+
+fn eject_example(name: &str) -> String {
+    let (dir, org) = example(name);
+    eject_offline(
+        &dir.join("go-build.yaml"),
+        &dir,
+        &BTreeMap::new(),
+        org.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("ejecting examples/{name}: {e:#}"))
 }
 
 #[test]
@@ -37,6 +54,7 @@ fn every_example_has_a_snapshot() {
     assert!(!names.is_empty());
     for name in names {
         insta::assert_snapshot!(name.clone(), render_example(&name));
+        insta::assert_snapshot!(format!("eject-{name}"), eject_example(&name));
     }
 }
 

@@ -7,7 +7,7 @@ use crate::gomod::binary_name_for;
 use crate::options::BuildArgs;
 use crate::spec::BuildSettings;
 
-use super::script::{Line, Script, say};
+use super::script::{Line, Parameter, Piece, Script, Word, say};
 
 /// Errors Go prints when a module is missing from the offline build step.
 const OFFLINE_SYMPTOMS: &[&str] = &[
@@ -71,6 +71,56 @@ pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
     Ok(out)
 }
 
+/// `{{ .Date }}` where the shell expands templates: RFC 3339 from `SOURCE_DATE_EPOCH`, nothing
+/// without it.
+const DATE_SYNTAX: &str =
+    "${SOURCE_DATE_EPOCH:+$(date -u -d @${SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)}";
+
+/// A template as a word the shell expands when the build runs (the Dockerfile `eject`
+/// writes): `{{ .Version }}` is `${VERSION}`, `{{ .Revision }}` `${REVISION}`,
+/// `{{ .Arg.NAME }}` `${NAME}`, `{{ .Date }}` the date of `${SOURCE_DATE_EPOCH}`. Also returns
+/// the build args it reads, in order, each once.
+pub fn expanding(text: &str) -> Result<(Word, Vec<String>), String> {
+    let mut pieces = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        pieces.push(Piece::Text(rest[..start].to_string()));
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("`{}` is not closed with }}}}", &rest[start..]))?;
+        let key = after[..end].trim();
+        let (arg, date) = match key {
+            ".Version" => ("VERSION", false),
+            ".Revision" => ("REVISION", false),
+            ".Date" => ("SOURCE_DATE_EPOCH", true),
+            other => match other.strip_prefix(".Arg.") {
+                Some(name) => (name, false),
+                None => {
+                    return Err(format!(
+                        "`{{{{ {other} }}}}` is not a template value; use .Version, .Revision, .Date or .Arg.NAME"
+                    ));
+                }
+            },
+        };
+        let parameter = Parameter::new(arg).ok_or_else(|| {
+            format!("`{{{{ {key} }}}}`: `{arg}` is not a build arg name (letters, digits and _)")
+        })?;
+        pieces.push(match date {
+            true => Piece::Syntax(DATE_SYNTAX),
+            false => Piece::Parameter(parameter),
+        });
+        if !args.iter().any(|a| a == arg) {
+            args.push(arg.to_string());
+        }
+        rest = &after[end + 2..];
+    }
+    pieces.push(Piece::Text(rest.to_string()));
+    pieces.retain(|p| *p != Piece::Text(String::new()));
+    Ok((Word::Expanding(pieces), args))
+}
+
 /// The build args `{{ .Arg.NAME }}` in `text` names, in order, each once.
 pub fn template_args(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -117,14 +167,14 @@ const STAGING: &str = "/tmp/gobuild-out";
 /// before every build it would cost a package load (a second on a large module).
 pub fn build_commands(
     binaries: &[(String, String, String)],
-    flags: &[String],
+    flags: &[Word],
     dir: &str,
 ) -> Vec<Line> {
     let packages: Vec<&str> = binaries.iter().map(|(_, p, _)| p.as_str()).collect();
     let mut defaults: Vec<&str> = binaries.iter().map(|(_, _, d)| d.as_str()).collect();
     defaults.sort();
     defaults.dedup();
-    let go_build = || Line::syntax("go build").values(flags).then("-o");
+    let go_build = || Line::syntax("go build").words(flags).then("-o");
     if binaries.len() == 1 || defaults.len() < binaries.len() {
         let mut commands: Vec<Line> = binaries
             .iter()
@@ -207,6 +257,37 @@ pub fn offline_script(commands: Vec<Line>) -> Script {
 mod tests {
     use super::*;
 
+    /// The shell expands the Dockerfile's templates: each build arg, the date only from
+    /// SOURCE_DATE_EPOCH, and nothing a value holds.
+    #[test]
+    fn expanding_templates_run_in_sh() {
+        let (word, args) =
+            expanding("-X v={{ .Version }} -X d={{ .Date }} -X c={{.Arg.CHANNEL}} $(x)")
+                .expect("a template");
+        assert_eq!(args, ["VERSION", "SOURCE_DATE_EPOCH", "CHANNEL"]);
+        let run = |env: &[(&str, &str)]| {
+            let line = Line::syntax("printf %s").word(&word);
+            let out = std::process::Command::new("sh")
+                .args(["-c", line.as_str()])
+                .env_clear()
+                .envs(env.iter().copied())
+                .output()
+                .expect("sh runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(
+            run(&[
+                ("VERSION", "1.2"),
+                ("SOURCE_DATE_EPOCH", "0"),
+                ("CHANNEL", "beta")
+            ]),
+            "-X v=1.2 -X d=1970-01-01T00:00:00Z -X c=beta $(x)"
+        );
+        assert_eq!(run(&[]), "-X v= -X d= -X c= $(x)");
+        assert!(expanding("{{ .Arg.A-B }}").is_err_and(|e| e.contains("A-B")));
+        assert!(expanding("{{ .Nope }}").is_err_and(|e| e.contains(".Nope")));
+    }
+
     #[test]
     fn templates_expand_build_args_and_the_date() {
         let args = BTreeMap::from([
@@ -251,7 +332,7 @@ mod tests {
     #[test]
     fn one_invocation_when_go_can_name_the_binaries() {
         let b = |n: &str, p: &str, d: &str| (n.to_string(), p.to_string(), d.to_string());
-        let flags = vec!["-trimpath".to_string()];
+        let flags = vec![Word::Value("-trimpath".to_string())];
         let render = |lines: Vec<Line>| -> Vec<String> {
             lines.iter().map(|l| l.as_str().to_string()).collect()
         };

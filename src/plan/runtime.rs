@@ -15,7 +15,7 @@ use super::{BIN_DIR, Diagnostic, Inputs, Known, Pos, diagnostic};
 const CGO_DEFAULT_BASE: &str = "debian:bookworm-slim";
 /// Build arg that replaces any runtime base (platform teams standardizing images).
 const BASE_OVERRIDE_ARG: &str = "GOBUILD_RUNTIME_BASE";
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Runtime {

@@ -49,6 +49,26 @@ impl Line {
         self
     }
 
+    /// Appends one word: a quoted value, or a word with shell parameters in it.
+    pub fn word(mut self, word: &Word) -> Line {
+        match word {
+            Word::Value(value) => self.push(&quote(value)),
+            Word::Expanding(pieces) => self.push(&expanding(pieces)),
+        }
+        self
+    }
+
+    /// Appends each word.
+    pub fn words<'w>(self, words: impl IntoIterator<Item = &'w Word>) -> Line {
+        words.into_iter().fold(self, Line::word)
+    }
+
+    /// Appends `NAME=value` for a checked name (the value quoted).
+    pub fn assign_to(mut self, name: &Parameter, value: impl AsRef<str>) -> Line {
+        self.push(&format!("{}={}", name.0, quote(value.as_ref())));
+        self
+    }
+
     /// Appends another line's tokens (to join commands with `&&`, `||`, `;`, `|`).
     pub fn line(mut self, other: Line) -> Line {
         self.push(&other.text);
@@ -68,6 +88,67 @@ impl Line {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// One word of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// A value, passed as it is.
+    Value(String),
+    /// Text with shell parameters the shell expands when the script runs (a Dockerfile's build
+    /// args): written in double quotes, the text escaped.
+    Expanding(Vec<Piece>),
+}
+
+/// A piece of an [`Word::Expanding`] word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
+    Text(String),
+    /// `${NAME}`; only a name of letters, digits and `_` (not first) is a parameter.
+    Parameter(Parameter),
+    /// Shell syntax, e.g. a command substitution.
+    Syntax(&'static str),
+}
+
+/// A shell parameter name, checked when it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter(String);
+
+impl Parameter {
+    /// `None` unless `name` is a shell name (`[A-Za-z_][A-Za-z0-9_]*`).
+    pub fn new(name: &str) -> Option<Parameter> {
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        let valid = (first.is_ascii_alphabetic() || first == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        valid.then(|| Parameter(name.to_string()))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A double-quoted word: text escaped (`\`, `"`, `$`, backquote), parameters as `${NAME}`.
+fn expanding(pieces: &[Piece]) -> String {
+    let mut word = String::from("\"");
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => {
+                for c in text.chars() {
+                    if matches!(c, '\\' | '"' | '$' | '`') {
+                        word.push('\\');
+                    }
+                    word.push(c);
+                }
+            }
+            Piece::Parameter(parameter) => word.push_str(&format!("${{{}}}", parameter.0)),
+            Piece::Syntax(syntax) => word.push_str(syntax),
+        }
+    }
+    word.push('"');
+    word
 }
 
 /// `echo MESSAGE >&2`: a message for the build log.
@@ -136,6 +217,23 @@ mod tests {
         );
         assert_eq!(Line::syntax("go").assign("X", "a b").as_str(), "go X='a b'");
     }
+
+    #[test]
+    fn expanding_words_expand_parameters_and_nothing_else() {
+        let version = Parameter::new("VERSION").expect("a name");
+        let word = Word::Expanding(vec![
+            Piece::Text("-X main.v=".into()),
+            Piece::Parameter(version),
+            Piece::Text(r#" $(x) `y` "q" \"#.into()),
+        ]);
+        assert_eq!(
+            Line::syntax("printf %s").word(&word).as_str(),
+            r#"printf %s "-X main.v=${VERSION} \$(x) \`y\` \"q\" \\""#
+        );
+        for bad in ["", "1A", "A-B", "A B", "A}"] {
+            assert_eq!(Parameter::new(bad), None, "{bad}");
+        }
+    }
 }
 
 /// Property: whatever a value holds, `sh` hands it to the command unchanged.
@@ -160,6 +258,13 @@ mod roundtrip {
         #[test]
         fn any_value_reaches_the_command_unchanged(value in "[^\u{0}]{0,40}") {
             let line = Line::command("printf", ["%s", value.as_str()]);
+            prop_assert_eq!(through_sh(&line), value.as_bytes());
+        }
+
+        #[test]
+        fn expanding_text_reaches_the_command_unchanged(value in "[^\u{0}]{0,40}") {
+            let word = Word::Expanding(vec![Piece::Text(value.clone())]);
+            let line = Line::syntax("printf %s").word(&word);
             prop_assert_eq!(through_sh(&line), value.as_bytes());
         }
 

@@ -1,0 +1,467 @@
+//! `gobuild-frontend eject`: the plan as a Dockerfile a team can own — the way out.
+//!
+//! A second renderer of the same [`Plan`] the LLB renderer writes: the deps stage sees only
+//! the module files, the module cache and GOCACHE are cache mounts, the build runs offline,
+//! the runtime is scratch with users, the CA bundle and /tmp (or the spec's base), and the
+//! image config is the plan's. Each part starts with comments naming the spec fields it comes
+//! from and where those were set. Shell is written by the plan's script builder (values
+//! quoted), Dockerfile words by [`word`] (quoted, `$` escaped); what neither can hold (a
+//! newline in a label) is refused rather than written wrong.
+//!
+//! What a Dockerfile cannot say is listed in the README ("Ejecting"): the exact build inputs
+//! (the build step here sees the whole context), the module layers that survive cache-mount
+//! GC, compiled dependencies, the build-cache seed, `--target NAME` images.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result, bail};
+
+use crate::options::GO_ENV_ARGS;
+use crate::plan::build::{build_commands, expanding};
+use crate::plan::effective::Setting;
+use crate::plan::script::{Line, Parameter, Piece, Script, Word};
+use crate::plan::{
+    BIN_DIR, CA_BUNDLE, GOCACHE, GOMODCACHE, MountSource, OUT, Plan, RuntimeBase, SRC, Step,
+};
+
+/// The Go variables a target platform sets: the Dockerfile takes them from `TARGETOS`,
+/// `TARGETARCH` and `TARGETVARIANT` instead.
+const PLATFORM_ENV: &[&str] = &[
+    "GOOS",
+    "GOARCH",
+    "GOARM",
+    "GOAMD64",
+    "GOARM64",
+    "GORISCV64",
+    "GOPPC64",
+];
+
+/// The Dockerfile for `plan`; `effective` says where each value came from, `spec_file` names
+/// the spec in the header.
+pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result<String> {
+    let Some(target) = plan.targets.first() else {
+        bail!("the plan builds no platform");
+    };
+    let Some(runtime) = &target.runtime else {
+        bail!("eject writes the runtime image's Dockerfile: build it without --target");
+    };
+    let cgo = target.step.env.get("CGO_ENABLED").is_some_and(|v| v == "1");
+    // Without cgo the build cross-compiles on the build platform; with it the stages run on
+    // the target platform, as the frontend's do.
+    let from_platform = if cgo {
+        ""
+    } else {
+        "--platform=$BUILDPLATFORM "
+    };
+    let mut out = Dockerfile {
+        text: String::new(),
+        effective,
+    };
+
+    out.line("# syntax=docker/dockerfile:1");
+    out.comment(&format!(
+        "Ejected from {spec_file} by gobuild-frontend {} (`gobuild-frontend eject`).",
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.comment(&format!("Build it: {}", build_command(plan, effective)));
+    out.comment("Each part names the spec fields it comes from that are not built-in defaults");
+    out.comment("(field: value (where it was set)).");
+
+    let builder = word(&plan.builder.reference)?;
+    match &plan.deps {
+        Some(deps) => {
+            out.blank();
+            out.comment(
+                "Modules: `go mod download` sees only the module files, so editing code keeps this",
+            );
+            out.comment(
+                "step cached; the module cache is a cache mount that every later step shares.",
+            );
+            out.origins(&["go", "builder"], true);
+            out.origins(
+                &[
+                    "modules.proxy",
+                    "modules.sumdb",
+                    "modules.private",
+                    "private",
+                ],
+                false,
+            );
+            out.line(&format!("FROM {from_platform}{builder} AS deps"));
+            go_env_args(&mut out, &deps.env)?;
+            out.line(&format!("WORKDIR {}", word(&deps.cwd)?));
+            let mut mounts = plan
+                .mod_files
+                .iter()
+                .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
+                .collect::<Result<Vec<_>>>()?;
+            mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));
+            mounts.extend(credential_mounts(deps)?);
+            let verify = effective
+                .iter()
+                .any(|s| s.field == "modules.verify" && s.value == "true");
+            let script = Script::new()
+                .syntax("set -e")
+                .lines(exports(&deps.env, |key| GO_ENV_ARGS.contains(&key))?)
+                .syntax("go mod download")
+                .lines(verify.then(|| Line::syntax("go mod verify")));
+            out.run(&mounts, &script)?;
+            out.blank();
+            out.line("FROM deps AS build");
+        }
+        None => {
+            out.blank();
+            out.comment("From vendor/: no module download, no module cache.");
+            out.origins(&["modules.vendor", "go", "builder"], true);
+            out.line(&format!("FROM {from_platform}{builder} AS build"));
+        }
+    }
+
+    // The build: the platform comes from TARGETOS/TARGETARCH, offline unless the spec says.
+    let step = &target.step;
+    let offline = step.env.get("GOPROXY").is_some_and(|v| v == "off");
+    out.comment("Build: offline unless modules.network says otherwise, for the target platform.");
+    for (i, (name, package, _)) in plan.go_build.binaries.iter().enumerate() {
+        out.comment(&format!(
+            "binaries[{i}]: {package} as {name} ({})",
+            origin_of(effective, &format!("binaries[{i}].package"))
+        ));
+    }
+    out.origins(
+        &[
+            "build.cgo",
+            "build.tags",
+            "build.ldflags",
+            "build.gcflags",
+            "build.flags",
+            "build.trimpath",
+            "build.vcs",
+            "build.env",
+            "modules.network",
+        ],
+        false,
+    );
+    out.line("ARG TARGETOS TARGETARCH TARGETVARIANT");
+    if plan.deps.is_none() {
+        out.line(&format!("WORKDIR {}", word(&step.cwd)?));
+    }
+    let mut flags: Vec<Word> = plan
+        .go_build
+        .flags
+        .iter()
+        .cloned()
+        .map(Word::Value)
+        .collect();
+    if let Some((index, template)) = &plan.go_build.ldflags {
+        let (ldflags, args) = expanding(template)
+            .map_err(|message| anyhow::anyhow!("{spec_file}: build.ldflags: {message}"))?;
+        for arg in args {
+            let default = if arg == "VERSION" { "=dev" } else { "" };
+            out.line(&format!("ARG {arg}{default}"));
+        }
+        let mut pieces = vec![Piece::Text("-ldflags=".into())];
+        if let Word::Expanding(template) = ldflags {
+            pieces.extend(template);
+        }
+        flags[*index] = Word::Expanding(pieces);
+    }
+    if !offline {
+        go_env_args(&mut out, &step.env)?;
+    }
+    let mut mounts = vec![
+        bind_mount(&[("target", SRC)])?,
+        format!("--mount=type=cache,target={GOCACHE}"),
+    ];
+    if plan.deps.is_some() {
+        mounts.insert(1, format!("--mount=type=cache,target={GOMODCACHE}"));
+    }
+    if offline {
+        mounts.insert(0, "--network=none".to_string());
+    } else {
+        mounts.extend(credential_mounts(step)?);
+    }
+    let scratch = matches!(runtime.base, RuntimeBase::Scratch { .. });
+    let script = Script::new()
+        .syntax("set -e")
+        .lines(exports(&step.env, |key| {
+            PLATFORM_ENV.contains(&key) || (!offline && GO_ENV_ARGS.contains(&key))
+        })?)
+        .syntax("export GOOS=\"$TARGETOS\" GOARCH=\"$TARGETARCH\"")
+        .syntax("case \"$TARGETARCH/$TARGETVARIANT\" in arm/v[567]) export GOARM=\"${TARGETVARIANT#v}\" ;; amd64/v[234]) export GOAMD64=\"$TARGETVARIANT\" ;; esac")
+        .lines(build_commands(
+            &plan.go_build.binaries,
+            &flags,
+            &format!("{OUT}{BIN_DIR}"),
+        ))
+        // Scratch has no /tmp: the runtime copies this one (world-writable, sticky).
+        .lines(scratch.then(|| Line::syntax("mkdir -m 1777").value(format!("{OUT}/tmp"))));
+    out.run(&mounts, &script)?;
+
+    runtime_stage(&mut out, &runtime.base, &runtime.config)?;
+    Ok(out.text)
+}
+
+/// The runtime stage: the base (or scratch and what it lacks), the binaries, the config.
+fn runtime_stage(
+    out: &mut Dockerfile,
+    base: &RuntimeBase,
+    config: &crate::image::RuntimeConfig,
+) -> Result<()> {
+    out.blank();
+    out.comment("Runtime: the binaries on the base, with the image config the frontend writes.");
+    out.origins(&["runtime.base", "runtime.user"], true);
+    match base {
+        RuntimeBase::Scratch { passwd, group, .. } => {
+            out.line("FROM scratch");
+            out.line(&format!("COPY --from=build {CA_BUNDLE} {CA_BUNDLE}"));
+            out.heredoc("COPY <<'EOF' /etc/passwd", passwd)?;
+            out.heredoc("COPY <<'EOF' /etc/group", group)?;
+        }
+        RuntimeBase::Image { reference } => out.line(&format!("FROM {}", word(reference)?)),
+    }
+    out.line(&format!("COPY --from=build {OUT}/ /"));
+    let inherits_path = matches!(base, RuntimeBase::Image { .. });
+    for entry in &config.env {
+        // A base image brings its own PATH; scratch gets the frontend's.
+        if inherits_path && entry == crate::plan::DEFAULT_PATH {
+            continue;
+        }
+        let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        out.line(&format!("ENV {}={}", word(key)?, word(value)?));
+    }
+    for (key, value) in &config.labels {
+        out.line(&format!("LABEL {}={}", word(key)?, word(value)?));
+    }
+    out.line(&format!("USER {}", word(&config.user)?));
+    if config.working_dir != "/" {
+        out.line(&format!("WORKDIR {}", word(&config.working_dir)?));
+    }
+    for port in &config.ports {
+        out.line(&format!("EXPOSE {}", word(port)?));
+    }
+    for volume in &config.volumes {
+        out.line(&format!("VOLUME {}", word(volume)?));
+    }
+    if let Some(signal) = &config.stop_signal {
+        out.line(&format!("STOPSIGNAL {}", word(signal)?));
+    }
+    // JSON forms: Docker does not expand variables in ENTRYPOINT and CMD.
+    if !config.entrypoint.is_empty() {
+        out.origins(&["runtime.entrypoint", "runtime.cmd"], false);
+        out.line(&format!(
+            "ENTRYPOINT {}",
+            serde_json::to_string(&config.entrypoint)?
+        ));
+    }
+    if !config.cmd.is_empty() {
+        out.line(&format!("CMD {}", serde_json::to_string(&config.cmd)?));
+    }
+    Ok(())
+}
+
+/// `docker build` with the flags the Dockerfile needs: credentials and platforms.
+fn build_command(plan: &Plan, effective: &[Setting]) -> String {
+    let mut command = String::from("docker buildx build");
+    let steps = plan.deps.iter().chain(plan.targets.iter().map(|t| &t.step));
+    let mut flags: Vec<String> = Vec::new();
+    for mount in steps.flat_map(|s| &s.mounts) {
+        let flag = match &mount.source {
+            MountSource::Ssh { id } => format!("--ssh {id}"),
+            MountSource::Secret { id } => format!("--secret id={id},src=FILE"),
+            _ => continue,
+        };
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    if let Some(platforms) = effective
+        .iter()
+        .find(|s| s.field == "platforms" && s.value != "[]")
+    {
+        let list = platforms.value.trim_matches(['[', ']']).replace(", ", ",");
+        flags.push(format!("--platform {list}"));
+    }
+    for flag in flags {
+        command.push(' ');
+        command.push_str(&flag);
+    }
+    command.push_str(" -f Dockerfile .");
+    command
+}
+
+/// `ARG` for the Go variables a build arg may set, as the frontend takes them; a default is
+/// the plan's value.
+fn go_env_args(out: &mut Dockerfile, env: &BTreeMap<String, String>) -> Result<()> {
+    let mut line = String::from("ARG");
+    for key in GO_ENV_ARGS {
+        line.push(' ');
+        line.push_str(key);
+        if let Some(value) = env.get(*key) {
+            line.push('=');
+            line.push_str(&word(value)?);
+        }
+    }
+    out.line(&line);
+    Ok(())
+}
+
+/// `export NAME='value'` for a step's environment, but the keys `skip` says.
+fn exports(env: &BTreeMap<String, String>, skip: impl Fn(&str) -> bool) -> Result<Vec<Line>> {
+    env.iter()
+        // The builder's own values, and the cache mounts' targets.
+        .filter(|(key, value)| !(*key == "GOCACHE" && *value == GOCACHE))
+        .filter(|(key, value)| !(*key == "GOMODCACHE" && *value == GOMODCACHE))
+        .filter(|(key, _)| !skip(key))
+        .map(|(key, value)| {
+            let name = Parameter::new(key)
+                .with_context(|| format!("`{key}` cannot be a shell variable"))?;
+            Ok(Line::syntax("export").assign_to(&name, value))
+        })
+        .collect()
+}
+
+/// `--mount=type=ssh` and `--mount=type=secret` for the credentials a step uses.
+fn credential_mounts(step: &Step) -> Result<Vec<String>> {
+    let mut mounts = Vec::new();
+    for mount in &step.mounts {
+        match &mount.source {
+            MountSource::Ssh { id } => mounts.push(format!(
+                "--mount=type=ssh,{},required=true",
+                field("id", id)?
+            )),
+            MountSource::Secret { id } => mounts.push(format!(
+                "--mount=type=secret,{},{},required=true",
+                field("id", id)?,
+                field("target", &mount.dest)?
+            )),
+            _ => {}
+        }
+    }
+    Ok(mounts)
+}
+
+/// `--mount=type=bind,…` from `key=value` fields.
+fn bind_mount(fields: &[(&str, &str)]) -> Result<String> {
+    let mut mount = String::from("--mount=type=bind");
+    for (key, value) in fields {
+        mount.push(',');
+        mount.push_str(&field(key, value)?);
+    }
+    Ok(mount)
+}
+
+/// One `key=value` field of a `--mount` flag, which Docker reads as CSV: quoted (quotes
+/// doubled) when the value has a comma, a quote or a space.
+fn field(key: &str, value: &str) -> Result<String> {
+    if value.contains(['\n', '\r']) {
+        bail!("`{value}` has a line break, which a --mount flag cannot hold");
+    }
+    let field = format!("{key}={value}");
+    Ok(if field.contains([',', '"', ' ', '\t']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
+    })
+}
+
+/// A Dockerfile word: double-quoted, with `\`, `"` and `$` escaped, so that Docker neither
+/// splits it nor expands variables in it. A line break cannot be written.
+fn word(value: &str) -> Result<String> {
+    if value.contains(['\n', '\r']) {
+        bail!("{value:?} has a line break, which a Dockerfile instruction cannot hold");
+    }
+    let mut word = String::from("\"");
+    for c in value.chars() {
+        if matches!(c, '\\' | '"' | '$') {
+            word.push('\\');
+        }
+        word.push(c);
+    }
+    word.push('"');
+    // Plain words stay plain: `FROM golang:1.27`, not `FROM "golang:1.27"`.
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=".contains(c));
+    Ok(if plain { value.to_string() } else { word })
+}
+
+/// Where a field was set, from the effective spec.
+fn origin_of(effective: &[Setting], field: &str) -> String {
+    effective
+        .iter()
+        .find(|s| s.field == field)
+        .map_or_else(|| "built-in".to_string(), |s| s.from.clone())
+}
+
+/// The Dockerfile being written.
+struct Dockerfile<'a> {
+    text: String,
+    /// Where each value came from, for the comments.
+    effective: &'a [Setting],
+}
+
+impl Dockerfile<'_> {
+    /// A comment `field: value (where it was set)` for each of `fields` (and the fields
+    /// under it) the spec, the org or a build arg set; built-in values too with `always`.
+    fn origins(&mut self, fields: &[&str], always: bool) {
+        let effective = self.effective;
+        for setting in effective.iter().filter(|s| {
+            fields.iter().any(|f| {
+                s.field == *f
+                    || s.field
+                        .strip_prefix(f)
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+        }) {
+            if always || setting.from != "built-in" {
+                self.comment(&format!(
+                    "{}: {} ({})",
+                    setting.field, setting.value, setting.from
+                ));
+            }
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    fn blank(&mut self) {
+        self.text.push('\n');
+    }
+
+    fn comment(&mut self, text: &str) {
+        for line in text.lines() {
+            let _ = writeln!(self.text, "# {line}");
+        }
+    }
+
+    /// `RUN` with flags, one per line, and `script` as a quoted heredoc (Docker expands
+    /// nothing in it; the shell does).
+    fn run(&mut self, flags: &[String], script: &Script) -> Result<()> {
+        let mut head = String::from("RUN");
+        for flag in flags {
+            head.push_str(&format!(" \\\n    {flag}"));
+        }
+        head.push_str(" \\\n    <<'EOF'");
+        self.heredoc(&head, &script.render())
+    }
+
+    /// `head` (ending in `<<'EOF'`), `body`, `EOF`; a body with a line `EOF` cannot be
+    /// written.
+    fn heredoc(&mut self, head: &str, body: &str) -> Result<()> {
+        if body.lines().any(|line| line == "EOF") {
+            bail!("a heredoc holds a line `EOF`, which would end it");
+        }
+        self.line(head);
+        self.text.push_str(body);
+        if !body.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.line("EOF");
+        Ok(())
+    }
+}
