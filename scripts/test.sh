@@ -50,6 +50,9 @@ phase "setup" "$GOBUILD_ROOT/scripts/setup.sh"
 phase "buildkit install" "$GOBUILD_ROOT/scripts/buildkit.sh" install
 phase "frontend image" "$GOBUILD_ROOT/scripts/frontend-image.sh"
 phase "buildkit start" "$GOBUILD_ROOT/scripts/buildkit.sh" start
+# What `# syntax=docker/dockerfile:1` runs (the ejected Dockerfiles), built from the pinned
+# BuildKit and cached by version.
+phase "dockerfile frontend image" "$GOBUILD_ROOT/scripts/buildkit.sh" dockerfile-image
 eval "$("$GOBUILD_ROOT/scripts/buildkit.sh" env)"
 e2e() { GOBUILD_E2E_DAEMON=$1 cargo_locked test --locked --features e2e --test e2e -- --test-threads=1 --nocapture; }
 phase "e2e tests: dockerd 20.10 (BuildKit v0.8)" e2e dockerd

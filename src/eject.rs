@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
 
+use crate::image::{REVISION_LABEL, SOURCE_LABEL, VERSION_LABEL};
 use crate::options::GO_ENV_ARGS;
 use crate::plan::build::{build_commands, expanding};
 use crate::plan::effective::Setting;
@@ -230,6 +231,11 @@ fn runtime_stage(
         let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
         out.line(&format!("ENV {}={}", word(key)?, word(value)?));
     }
+    // The labels build args give; empty without them (a Dockerfile cannot leave one out).
+    out.line("ARG SOURCE REVISION VERSION");
+    out.line(&format!(
+        "LABEL {SOURCE_LABEL}=\"${{SOURCE}}\" {REVISION_LABEL}=\"${{REVISION}}\" {VERSION_LABEL}=\"${{VERSION}}\""
+    ));
     for (key, value) in &config.labels {
         out.line(&format!("LABEL {}={}", word(key)?, word(value)?));
     }
@@ -463,5 +469,44 @@ impl Dockerfile<'_> {
         }
         self.line("EOF");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfile_words_are_quoted_unless_plain() {
+        assert_eq!(
+            word("golang:1.27-bookworm").unwrap(),
+            "golang:1.27-bookworm"
+        );
+        assert_eq!(word("Example Corp").unwrap(), r#""Example Corp""#);
+        assert_eq!(word(r#"$HOME "x" \"#).unwrap(), r#""\$HOME \"x\" \\""#);
+        assert_eq!(word("").unwrap(), r#""""#);
+        assert!(word("two\nlines").is_err());
+    }
+
+    #[test]
+    fn mount_fields_are_csv() {
+        assert_eq!(field("source", "go.mod").unwrap(), "source=go.mod");
+        assert_eq!(
+            field("source", r#"a,b "c".mod"#).unwrap(),
+            r#""source=a,b ""c"".mod""#
+        );
+        assert!(field("source", "a\nb").is_err());
+    }
+
+    #[test]
+    fn a_heredoc_cannot_be_ended_by_its_body() {
+        let mut out = Dockerfile {
+            text: String::new(),
+            effective: &[],
+        };
+        assert!(out.heredoc("COPY <<'EOF' /x", "a\nEOF\nb").is_err());
+        out.heredoc("COPY <<'EOF' /x", "a\n EOF\n")
+            .expect("not a line EOF");
+        assert_eq!(out.text, "COPY <<'EOF' /x\na\n EOF\nEOF\n");
     }
 }

@@ -84,6 +84,11 @@ pub struct ResolvedImage {
     pub facts: ImageFacts,
 }
 
+/// The OCI labels build args set (`SOURCE`, `REVISION`, `VERSION`).
+pub const SOURCE_LABEL: &str = "org.opencontainers.image.source";
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
+
 /// The runtime image's config: what the user's platform reads to run the program.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeConfig {

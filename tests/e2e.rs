@@ -10,6 +10,8 @@
 
 #[path = "e2e/daemons.rs"]
 mod daemons;
+#[path = "e2e/eject.rs"]
+mod eject;
 #[path = "e2e/goproxy.rs"]
 mod goproxy;
 #[path = "e2e/http.rs"]

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::image::{RuntimeConfig, normalize_reference};
+use crate::image::{
+    REVISION_LABEL, RuntimeConfig, SOURCE_LABEL, VERSION_LABEL, normalize_reference,
+};
 use crate::platform::Platform;
 use crate::spec::{Base, Entrypoint, User};
 
@@ -167,9 +169,9 @@ pub(super) fn plan(
     let mut labels: BTreeMap<String, String> = facts.labels.clone();
     let args = &inputs.options.args;
     for (label, value) in [
-        ("org.opencontainers.image.source", &args.source),
-        ("org.opencontainers.image.revision", &args.revision),
-        ("org.opencontainers.image.version", &args.version),
+        (SOURCE_LABEL, &args.source),
+        (REVISION_LABEL, &args.revision),
+        (VERSION_LABEL, &args.version),
     ] {
         if let Some(value) = value {
             labels.insert(label.to_string(), value.clone());

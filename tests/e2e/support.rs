@@ -226,8 +226,20 @@ impl Env {
     /// Like [`Env::build_with`], with extra environment for the docker client (e.g.
     /// `SSH_AUTH_SOCK` for `--ssh default`).
     pub fn build_with_env(&self, project: &Project, args: &[&str], envs: &[(&str, &str)]) -> Build {
+        self.build_file(project, "go-build.yaml", args, envs)
+    }
+
+    /// Like [`Env::build_with_env`], from another file of the project (`-f FILE`): another
+    /// spec, or a Dockerfile.
+    pub fn build_file(
+        &self,
+        project: &Project,
+        file: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Build {
         let dir = project.dir();
-        let spec = dir.join("go-build.yaml");
+        let spec = dir.join(file);
         let mut cmd = self.command();
         cmd.envs(envs.iter().copied());
         match self.daemon {
