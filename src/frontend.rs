@@ -4,16 +4,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
+use sha2::Digest as _;
 
-use crate::gateway::{FrontendResult, Ref, Session, UnsupportedSubrequest};
+use crate::gateway::{FrontendResult, PlatformResult, Ref, Session, UnsupportedSubrequest};
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
 use crate::options::{FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan;
-use crate::plan::Daemon;
 use crate::plan::lint::Finding;
 use crate::plan::modules::ContextFiles;
+use crate::plan::{Daemon, Plan, Target};
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
 use crate::spec::org::Org;
@@ -123,15 +124,26 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         );
         show_warning(session, &options, &message).await?;
     }
+    // Where the daemon takes attestations from frontends; dockerd 20.10's does not.
+    let sbom_wanted = options.sbom && session.caps.gateway.contains(CAP_ATTESTATIONS);
     let mut platforms = Vec::new();
-    for target in render::render(&plan, &ctx)? {
+    for (target, rendered) in plan.targets.iter().zip(render::render(&plan, &ctx)?) {
         let reference = session
-            .solve(target.state.marshal(), &options.cache_imports, false)
+            .solve(rendered.state.marshal(), &options.cache_imports, false)
             .await?;
-        platforms.push((target.platform, reference, target.config));
+        let sbom = match sbom_wanted && rendered.config.is_some() {
+            true => Some(sbom(session, &plan, &ctx, &options, target, &rendered.state).await?),
+            false => None,
+        };
+        platforms.push(PlatformResult {
+            platform: rendered.platform,
+            reference,
+            config: rendered.config,
+            sbom,
+        });
     }
     match <[_; 1]>::try_from(platforms) {
-        Ok([(_, reference, config)]) if !multi => Ok(FrontendResult::Single { reference, config }),
+        Ok([one]) if !multi => Ok(FrontendResult::Single(one)),
         Ok(one) => Ok(FrontendResult::Multi {
             platforms: one.into(),
         }),
@@ -139,6 +151,45 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     }
 }
 
+/// The SBOM of one target's image: `go version -m` on its binaries, as an SPDX document in a
+/// ref of its own.
+async fn sbom(
+    session: &Session,
+    plan: &Plan,
+    ctx: &RenderContext,
+    options: &Options,
+    target: &Target,
+    image: &State,
+) -> Result<Ref> {
+    let buildinfo = render::buildinfo(plan, image, &target.binaries, ctx);
+    let reference = session
+        .solve(buildinfo.marshal(), &options.cache_imports, true)
+        .await?;
+    let output = session
+        .read_file(&reference, "buildinfo")
+        .await?
+        .context("the SBOM step wrote no build information")?;
+    let output = String::from_utf8_lossy(&output);
+    let binaries = crate::sbom::parse(&output, plan::IMAGE)?;
+    let epoch = options
+        .args
+        .source_date_epoch
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    let digest = sha2::Sha256::digest(output.as_bytes());
+    let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let document = crate::sbom::document(
+        &target.binaries.join(", "),
+        &target.platform.to_string(),
+        &binaries,
+        &plan::rfc3339(epoch),
+        &key,
+    )?;
+    let file = render::sbom_file(serde_json::to_string_pretty(&document)?, &target.platform);
+    session.solve(file.marshal(), &[], false).await
+}
+
+/// The gateway cap of daemons that take attestations in a frontend's result.
+const CAP_ATTESTATIONS: &str = "reference.attestations";
 const DESCRIBE: &str = "frontend.subrequests.describe";
 const TARGETS: &str = "frontend.targets";
 const OUTLINE: &str = "frontend.outline";

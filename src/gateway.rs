@@ -91,16 +91,50 @@ pub struct Ref {
 
 /// What the frontend hands back: one image, or one per platform.
 pub enum FrontendResult {
-    /// `config` is the image config; `None` for a plain filesystem (`--target binaries`).
-    Single {
-        reference: Ref,
-        config: Option<Vec<u8>>,
-    },
-    Multi {
-        platforms: Vec<(Platform, Ref, Option<Vec<u8>>)>,
-    },
+    /// One platform's result, not keyed by platform.
+    Single(PlatformResult),
+    /// A result per platform (`refs.platforms`).
+    Multi { platforms: Vec<PlatformResult> },
     /// A subrequest's answer: metadata only.
     Metadata(BTreeMap<String, Vec<u8>>),
+}
+
+/// What a build returns for one platform.
+pub struct PlatformResult {
+    pub platform: Platform,
+    pub reference: Ref,
+    /// The image config; `None` for a plain filesystem (`--target binaries`).
+    pub config: Option<Vec<u8>>,
+    /// A ref whose `SBOM_FILE` is the image's SPDX document ([`crate::sbom`]).
+    pub sbom: Option<Ref>,
+}
+
+/// Where the SBOM's ref holds the document.
+pub const SBOM_FILE: &str = "/sbom.spdx.json";
+
+impl PlatformResult {
+    /// The result's attestations under its platform key: the SBOM as an in-toto SPDX
+    /// predicate about the image itself (BuildKit then skips its own scan).
+    fn attestations(&self) -> Option<(String, gw::Attestations)> {
+        let sbom = self.sbom.as_ref()?;
+        let attestation = gw::Attestation {
+            kind: gw::AttestationKind::InToto as i32,
+            metadata: [("reason".to_string(), b"sbom".to_vec())].into(),
+            r#ref: Some(gw::Ref {
+                id: sbom.id.clone(),
+                def: None,
+            }),
+            path: SBOM_FILE.to_string(),
+            in_toto_predicate_type: crate::sbom::PREDICATE_SPDX.to_string(),
+            in_toto_subjects: Vec::new(),
+        };
+        Some((
+            self.platform.to_string(),
+            gw::Attestations {
+                attestation: vec![attestation],
+            },
+        ))
+    }
 }
 
 impl Session {
@@ -305,33 +339,39 @@ impl Session {
 
     /// Hands the result to BuildKit. Call once; exit right after.
     pub async fn return_result(&self, result: FrontendResult) -> Result<()> {
+        let mut attestations = BTreeMap::new();
         let (result, metadata) = match result {
-            FrontendResult::Single { reference, config } => (
-                Some(gw::result::Result::Ref(gw::Ref {
-                    id: reference.id,
-                    def: None,
-                })),
-                config
-                    .map(|c| BTreeMap::from([("containerimage.config".to_string(), c)]))
-                    .unwrap_or_default(),
-            ),
+            FrontendResult::Single(single) => {
+                attestations.extend(single.attestations());
+                (
+                    Some(gw::result::Result::Ref(gw::Ref {
+                        id: single.reference.id,
+                        def: None,
+                    })),
+                    single
+                        .config
+                        .map(|c| BTreeMap::from([("containerimage.config".to_string(), c)]))
+                        .unwrap_or_default(),
+                )
+            }
             FrontendResult::Multi { platforms } => {
                 let mut metadata = BTreeMap::new();
                 let mut refs = BTreeMap::new();
                 let mut listed = Vec::new();
-                for (platform, reference, config) in platforms {
-                    let id = platform.to_string();
-                    if let Some(config) = config {
+                for result in platforms {
+                    attestations.extend(result.attestations());
+                    let id = result.platform.to_string();
+                    if let Some(config) = result.config {
                         metadata.insert(format!("containerimage.config/{id}"), config);
                     }
                     refs.insert(
                         id.clone(),
                         gw::Ref {
-                            id: reference.id,
+                            id: result.reference.id,
                             def: None,
                         },
                     );
-                    listed.push(serde_json::json!({ "ID": id, "Platform": platform }));
+                    listed.push(serde_json::json!({ "ID": id, "Platform": result.platform }));
                 }
                 metadata.insert(
                     "refs.platforms".to_string(),
@@ -347,7 +387,11 @@ impl Session {
         self.client
             .clone()
             .r#return(gw::ReturnRequest {
-                result: Some(gw::Result { result, metadata }),
+                result: Some(gw::Result {
+                    result,
+                    metadata,
+                    attestations: attestations.into_iter().collect(),
+                }),
                 error: None,
             })
             .await?;

@@ -17,4 +17,5 @@ pub mod plan;
 pub mod platform;
 pub mod proto;
 pub mod render;
+pub mod sbom;
 pub mod spec;

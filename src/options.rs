@@ -113,6 +113,9 @@ pub struct Options {
     /// context `gocache` (`--build-context gocache=docker-image://REF`), else the build arg
     /// `GOBUILD_GOCACHE_FROM`.
     pub gocache_from: Option<String>,
+    /// The client asked for an SBOM (`attest:sbom`, buildx `--sbom=true`) without naming a
+    /// scanner image: the frontend writes it from the binaries' build information.
+    pub sbom: bool,
 }
 
 impl Options {
@@ -180,6 +183,7 @@ impl Options {
             cache_imports: cache_imports(opts)?,
             multi_platform: multi_platform(opts)?,
             request_id: get("requestid").map(str::to_string),
+            sbom: sbom_requested(opts),
             gocache_from: match get("context:gocache") {
                 Some(context) => Some(
                     context
@@ -191,6 +195,20 @@ impl Options {
             },
         })
     }
+}
+
+/// Whether the client wants the frontend's SBOM: `attest:sbom` (or the build arg
+/// `BUILDKIT_ATTEST_SBOM`, as BuildKit reads them) is there and names no `generator=` — a
+/// scanner the user chose is BuildKit's to run.
+fn sbom_requested(opts: &BTreeMap<String, String>) -> bool {
+    let request = opts
+        .get("attest:sbom")
+        .or_else(|| opts.get("build-arg:BUILDKIT_ATTEST_SBOM"));
+    request.is_some_and(|attrs| {
+        !attrs
+            .split(',')
+            .any(|field| field.trim_matches('"').starts_with("generator="))
+    })
 }
 
 /// Build args with a meaning to the frontend, like BuildKit's dockerui config: each is read
@@ -324,6 +342,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_sbom_is_ours_unless_a_scanner_is_named() {
+        let sbom = |pairs: &[(&str, &str)]| {
+            let opts = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Options::parse(&opts).expect("valid options").sbom
+        };
+        assert!(!sbom(&[]));
+        assert!(sbom(&[("attest:sbom", "type=sbom")]));
+        assert!(sbom(&[("attest:sbom", "")]));
+        assert!(sbom(&[("build-arg:BUILDKIT_ATTEST_SBOM", "true")]));
+        assert!(!sbom(&[(
+            "attest:sbom",
+            "type=sbom,generator=corp/scanner"
+        )]));
+        assert!(!sbom(&[("attest:provenance", "mode=min")]));
     }
 
     #[test]

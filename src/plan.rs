@@ -265,6 +265,8 @@ pub enum MountSource {
     Ssh { id: String },
     /// A build secret file (`--secret id=ID`), if the client gives it.
     Secret { id: String },
+    /// The target's result (its image), read-only.
+    Target,
     /// A read-only directory holding one small file written by the frontend.
     File { name: String, contents: String },
 }
@@ -393,6 +395,60 @@ pub fn source_scan() -> Step {
     }
 }
 
+/// An image's environment (`PATH` to Go, `GOPATH`) as a map.
+fn image_env(image: &ResolvedImage) -> BTreeMap<String, String> {
+    image
+        .facts
+        .env
+        .iter()
+        .map(|entry| {
+            let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Where the SBOM's step mounts the image it reads.
+pub const IMAGE: &str = "/gobuild/image";
+
+/// The step that reads the build information Go embedded in a target's `binaries` (`go
+/// version -m`, into `buildinfo` in its output) from the target's image, for the SBOM
+/// ([`crate::sbom`]). It reads files, so it runs on the builder whatever the target platform.
+pub fn buildinfo_step(builder: &ResolvedImage, binaries: &[String]) -> Step {
+    let files: Vec<String> = binaries
+        .iter()
+        .map(|name| format!("{IMAGE}{BIN_DIR}/{name}"))
+        .collect();
+    let script = Script::new().line(
+        Line::syntax("go version -m")
+            .values(&files)
+            .then(">")
+            .value(format!("{OUT}/buildinfo")),
+    );
+    Step {
+        name: format!("[sbom] go version -m {}", binaries.join(" ")),
+        root: StepRoot::Builder,
+        args: script.argv(),
+        env: image_env(builder)
+            .into_iter()
+            .chain([("GOTOOLCHAIN".to_string(), "local".to_string())])
+            .collect(),
+        cwd: "/".to_string(),
+        network: NetMode::None,
+        mounts: vec![
+            StepMount {
+                dest: IMAGE.to_string(),
+                source: MountSource::Target,
+            },
+            StepMount {
+                dest: OUT.to_string(),
+                source: MountSource::Output,
+            },
+        ],
+        at: Pos::default(),
+    }
+}
+
 /// The module settings as Go variables: the spec's, overridden by build args.
 fn module_env(spec: &Spec, options: &Options) -> BTreeMap<String, String> {
     let settings = &spec.modules;
@@ -476,15 +532,7 @@ impl Shared {
             .as_ref()
             .map(|ns| format!("{ns}/"))
             .unwrap_or_default();
-        let mut base_env: BTreeMap<String, String> = builder
-            .facts
-            .env
-            .iter()
-            .map(|entry| {
-                let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect();
+        let mut base_env = image_env(builder);
         base_env.insert("GOMODCACHE".into(), GOMODCACHE.into());
         base_env.insert("GOCACHE".into(), GOCACHE.into());
         // Never let go.mod's toolchain line download another Go inside the build.
@@ -1124,7 +1172,7 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
 }
 
 /// `2024-01-01T00:00:00Z` for a Unix time.
-fn rfc3339(epoch: i64) -> String {
+pub fn rfc3339(epoch: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
         .and_then(|t| {

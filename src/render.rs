@@ -230,6 +230,7 @@ pub fn source_scan(
     };
     let stages = Stages {
         builder: r.builder(builder),
+        target: State::scratch(),
         context: context(dockerignore, &ctx.session_id),
         mod_files: State::scratch(),
         sources: Vec::new(),
@@ -239,6 +240,41 @@ pub fn source_scan(
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
         .output(OUT)
+}
+
+/// The build information of the `binaries` in a target's `image` (`buildinfo` in the
+/// output), read on the builder for the SBOM.
+pub fn buildinfo(plan: &Plan, image: &State, binaries: &[String], ctx: &RenderContext) -> State {
+    let r = Renderer {
+        build_platform: &plan.build_platform,
+        ctx,
+    };
+    let stages = Stages {
+        builder: r.builder(&plan.builder),
+        target: image.clone(),
+        mod_files: State::scratch(),
+        sources: Vec::new(),
+        context: State::scratch(),
+        fetched: State::scratch(),
+        module_layers: Vec::new(),
+        compiled: None,
+    };
+    r.exec(
+        &plan::buildinfo_step(&plan.builder, binaries),
+        &stages,
+        &stages.builder,
+    )
+    .output(OUT)
+}
+
+/// A directory holding the SPDX document at [`crate::gateway::SBOM_FILE`].
+pub fn sbom_file(document: String, platform: &Platform) -> State {
+    State::scratch().file(
+        FileOp::new().mkfile(crate::gateway::SBOM_FILE.to_string(), 0o644, document),
+        OpMeta::new().platform(platform).name(format!(
+            "[sbom] {platform}: modules from the binaries' build information"
+        )),
+    )
 }
 
 pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
@@ -255,6 +291,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         .collect();
     let stages = Stages {
         builder: r.builder(&plan.builder),
+        target: State::scratch(),
         mod_files: select(
             &context,
             &mod_files,
@@ -353,6 +390,8 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
 #[derive(Clone)]
 struct Stages {
     builder: State,
+    /// The target's result, for the steps that read it (the SBOM's).
+    target: State,
     mod_files: State,
     /// The build step's files, part by part: (directory under the mount, part).
     sources: Vec<(String, State)>,
@@ -431,6 +470,7 @@ impl Renderer<'_> {
             }
             MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
             MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
+            MountSource::Target => Mount::bind(&stages.target, &mount.dest).readonly(),
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
             MountSource::ReadOnlyCache { id } => {

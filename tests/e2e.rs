@@ -26,6 +26,8 @@ mod private;
 mod private_fixtures;
 #[path = "e2e/refusals.rs"]
 mod refusals;
+#[path = "e2e/sbom.rs"]
+mod sbom;
 #[path = "e2e/support.rs"]
 mod support;
 

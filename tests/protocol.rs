@@ -224,6 +224,7 @@ impl LlbBridge for Fake {
             result: Some(gw::Result {
                 result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
                 metadata: BTreeMap::new(),
+                attestations: BTreeMap::new(),
             }),
         }))
     }
@@ -918,6 +919,138 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
         };
         assert_eq!(op.platform.as_ref(), Some(&platform(expected)), "{name}");
     }
+}
+
+/// What `go version -m` prints for hello's binary in the image.
+const HELLO_BUILDINFO: &str = "/gobuild/image/usr/local/bin/hello: go1.27.3
+\tpath\texample.com/hello
+\tmod\texample.com/hello\t(devel)\t
+\tdep\texample.com/greet\tv1.1.0\th1:dXiU0HH7DlyyYSASO90rFy0OtBm29dANWQbO3rqs1gk=
+\tbuild\tGOARCH=amd64
+";
+
+/// `attest:sbom` on a daemon that takes attestations: per platform, a step runs `go version
+/// -m` on the image's binaries, and the result carries the SPDX document made from it as an
+/// in-toto attestation under the platform's key. A named scanner, or a daemon without the
+/// cap, gets none.
+#[tokio::test]
+async fn an_sbom_request_returns_an_spdx_attestation_per_platform() {
+    let fake = || {
+        let mut fake = Fake::hello().file("buildinfo", HELLO_BUILDINFO.as_bytes().to_vec());
+        fake.gateway_caps.extend(caps(&["reference.attestations"]));
+        fake
+    };
+    let built = run(
+        fake(),
+        &["attest:sbom=type=sbom", "platform=linux/amd64,linux/arm64"],
+    )
+    .await;
+    assert!(built.error.is_none(), "build failed: {:?}", built.error);
+    let result = built.returned_result();
+    let keys: Vec<&str> = result.attestations.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["linux/amd64", "linux/arm64"]);
+    for (key, attestations) in &result.attestations {
+        let [attestation] = attestations.attestation.as_slice() else {
+            panic!("{key}: one attestation, got {attestations:?}");
+        };
+        assert_eq!(attestation.kind, gw::AttestationKind::InToto as i32);
+        assert_eq!(attestation.path, "/sbom.spdx.json");
+        assert_eq!(
+            attestation.in_toto_predicate_type,
+            "https://spdx.dev/Document"
+        );
+        assert_eq!(attestation.metadata["reason"], b"sbom");
+        assert!(
+            attestation.in_toto_subjects.is_empty(),
+            "about the image itself"
+        );
+        // Its ref is the solve of a definition that writes the document.
+        let id = &attestation.r#ref.as_ref().expect("a ref").id;
+        let (request, _) = built
+            .log
+            .solves
+            .iter()
+            .find(|(_, solved)| solved == id)
+            .expect("the attestation's ref was solved");
+        let ops = decode(request.definition.as_ref().expect("a definition"));
+        let document = ops
+            .iter()
+            .find_map(|(_, op)| match &op.op {
+                Some(pb::op::Op::File(file)) => file.actions.iter().find_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Mkfile(mkfile)) => Some(mkfile.data.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .expect("a file op writes the document");
+        let document: Value = serde_json::from_slice(&document).expect("SPDX JSON");
+        assert_eq!(document["spdxVersion"], "SPDX-2.3");
+        assert_eq!(document["name"], format!("hello ({key})"));
+        let greet = document["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["name"] == "example.com/greet")
+            .expect("the module from the build information");
+        assert_eq!(greet["versionInfo"], "v1.1.0");
+    }
+    // The build information step reads the image's binary, offline, on the build platform.
+    let scans: Vec<_> = built
+        .log
+        .solves
+        .iter()
+        .filter_map(|(request, _)| {
+            let ops = decode(request.definition.as_ref()?);
+            let (op, exec) = execs(&ops)
+                .into_iter()
+                .find(|(_, exec)| args(exec).starts_with(&["go", "version", "-m"]))?;
+            let path = env_of(exec).get("PATH").cloned();
+            assert_eq!(
+                path.as_deref(),
+                IMAGE_PATH.strip_prefix("PATH="),
+                "Go is on the builder's PATH"
+            );
+            Some((op.platform.clone(), args(exec).join(" "), request.evaluate))
+        })
+        .collect();
+    assert_eq!(scans.len(), 2, "one per platform");
+    for (platform_of_step, command, evaluated) in scans {
+        assert_eq!(platform_of_step, Some(platform("amd64")));
+        assert_eq!(
+            command,
+            "go version -m /gobuild/image/usr/local/bin/hello > /out/buildinfo"
+        );
+        assert!(evaluated, "solved before its output is read");
+    }
+
+    for (opts, why) in [
+        (
+            &["attest:sbom=type=sbom,generator=corp/scanner"][..],
+            "a scanner is named",
+        ),
+        (&[][..], "no SBOM was asked for"),
+    ] {
+        let other = run(fake(), opts).await;
+        assert!(other.error.is_none(), "{why}: {:?}", other.error);
+        assert!(other.returned_result().attestations.is_empty(), "{why}");
+    }
+    let v08 = run(
+        Fake::hello().file("buildinfo", HELLO_BUILDINFO.as_bytes().to_vec()),
+        &["attest:sbom=type=sbom"],
+    )
+    .await;
+    assert!(
+        v08.returned_result().attestations.is_empty(),
+        "no cap, no attestation"
+    );
+    assert_eq!(
+        v08.log
+            .reads
+            .iter()
+            .filter(|r| r.file_path == "buildinfo")
+            .count(),
+        0
+    );
 }
 
 #[tokio::test]
