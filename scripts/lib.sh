@@ -31,7 +31,29 @@ export GOBUILD_FRONTEND_IMAGE
 
 # The one lock every cargo invocation on this machine takes (2 cores: never compile twice).
 GOBUILD_CARGO_LOCK=/tmp/gobuild-cargo.lock
-RUST_TARGET=x86_64-unknown-linux-gnu
+
+# The frontend's release build for a Rust target, as Dockerfile.frontend's release stage makes
+# it: a static musl binary linked by rust-lld with Rust's self-contained musl (no C cross
+# toolchain). Sets RELEASE_BIN to its path. `rustup target add` fetches the target's std once.
+RELEASE_RUSTFLAGS='-C linker=rust-lld -C link-self-contained=yes -C target-feature=+crt-static'
+release_build() { # RUST_TARGET
+  local target=$1
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target" >&2
+  flock "$GOBUILD_CARGO_LOCK" env RUSTFLAGS="$RELEASE_RUSTFLAGS" \
+    cargo build --release --locked --target "$target"
+  RELEASE_BIN=$GOBUILD_ROOT/target/$target/release/gobuild-frontend
+}
+# Fails unless FILE is a static ELF for ARCH (`file`'s words: x86-64, ARM aarch64).
+check_static_elf() { # FILE ARCH
+  local desc
+  desc=$(file -b "$1")
+  echo "$1: $desc"
+  case $desc in *"$2"*) ;; *) die "$1 is not built for $2: $desc" ;; esac
+  case $desc in
+    *static-pie\ linked*|*statically\ linked*) ;;
+    *) die "$1 is not statically linked: $desc" ;;
+  esac
+}
 
 log() { printf '>>> %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }

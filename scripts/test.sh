@@ -4,7 +4,8 @@
 #   2. setup.sh (docker.io, private dockerd, local base images; cached between runs)
 #   3. buildkit.sh install + start (a pinned current BuildKit and buildx, built from the Go
 #      module proxy and cached; buildkitd and a registry on 127.0.0.1)
-#   4. frontend-image.sh (static release binary -> gobuild-frontend:dev, pushed to the registry)
+#   4. frontend-image.sh (the release build, static x86_64 musl -> gobuild-frontend:dev, pushed
+#      to the registry); release-check.sh (the aarch64 release binary cross-builds, static ELF)
 #   5. cargo test --features e2e --test e2e, once per daemon: dockerd 20.10 (BuildKit v0.8,
 #      `docker build`) and the current buildkitd (`docker buildx build`, remote driver)
 # dockerd, buildkitd and the registry are always stopped (by PID) at the end, pass or fail.
@@ -49,6 +50,7 @@ phase "cargo test" cargo_locked test --locked
 phase "setup" "$GOBUILD_ROOT/scripts/setup.sh"
 phase "buildkit install" "$GOBUILD_ROOT/scripts/buildkit.sh" install
 phase "frontend image" "$GOBUILD_ROOT/scripts/frontend-image.sh"
+phase "release check: the arm64 binary" "$GOBUILD_ROOT/scripts/release-check.sh"
 phase "buildkit start" "$GOBUILD_ROOT/scripts/buildkit.sh" start
 # What `# syntax=docker/dockerfile:1` runs (the ejected Dockerfiles), built from the pinned
 # BuildKit and cached by version.

@@ -82,7 +82,7 @@ enum Command {
         /// The repository (default: the current directory).
         dir: Option<PathBuf>,
         /// The frontend image its `# syntax=` line names.
-        #[arg(long, default_value = "gobuild-frontend:dev")]
+        #[arg(long, default_value = crate::init::PUBLISHED_IMAGE)]
         frontend: String,
     },
 }
