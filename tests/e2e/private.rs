@@ -1096,3 +1096,71 @@ fn missing_credentials_fail_with_advice_about_private() {
         &Needle::token(&world.token, TOKEN_USER),
     );
 }
+
+/// `gobuild-frontend eject` of the token example: the Dockerfile fetches the private module
+/// with the same git configuration and the build secret (`--mount=type=secret,required`), and
+/// its image prints what the frontend's prints, with no token in it.
+#[test]
+fn token_private_module_ejects_to_a_dockerfile_that_builds() {
+    let env = Env::get();
+    let world = TokenWorld::start();
+    let project = Project::example(&env, "private-token");
+    set_private_section(
+        &project,
+        &token_section(&world.http.url(), "git_token", TOKEN_USER),
+    );
+    let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
+        .arg("eject")
+        .arg(project.dir().join("go-build.yaml"))
+        .output()
+        .expect("gobuild-frontend eject runs");
+    assert!(eject.status.success(), "{}", output_text(&eject));
+    let dockerfile = String::from_utf8_lossy(&eject.stdout).into_owned();
+    assert!(
+        dockerfile.contains(
+            "--mount=type=secret,id=git_token,target=/run/secrets/git_token,required=true"
+        ),
+        "{dockerfile}"
+    );
+    project.write("Dockerfile", &dockerfile);
+
+    let tag = ImageTag::new(&env, "private-token-ejected");
+    let goproxy = format!("GOPROXY={}", world.proxy.url());
+    let ns = format!("BUILDKIT_CACHE_MOUNT_NS=gobuild-e2e-private-{}", unique());
+    let secret = world.secret_flag();
+    let args = [
+        "--network=host",
+        "--build-arg",
+        &goproxy,
+        "--build-arg",
+        "GOSUMDB=off",
+        "--build-arg",
+        &ns,
+        "--secret",
+        &secret,
+        "-t",
+        tag.name(),
+    ];
+    let build = env.build_file(&project, "Dockerfile", &args, &[]);
+    build.assert_success();
+    let run = env.run(&[], tag.name(), &[]);
+    assert_eq!(
+        stdout_of(&run),
+        PRIVATE_TOKEN_OUTPUT,
+        "{}",
+        output_text(&run)
+    );
+    assert!(
+        world.http.authenticated_fetches("team/vault") > 0,
+        "the module came over HTTP with the token: {}",
+        world.http.describe_requests()
+    );
+    let needles = Needle::token(&world.token, TOKEN_USER);
+    assert_absent("the build output", build.output.as_bytes(), &needles);
+    assert_image_has_none(
+        &env,
+        tag.name(),
+        &needles,
+        "opened tokens.example/team/vault.git v1.0.0",
+    );
+}
