@@ -226,7 +226,12 @@ pub fn eject_offline(
     opts: &BTreeMap<String, String>,
     org: Option<&Org>,
 ) -> Result<String> {
-    let (planned, filename) = plan_offline(spec_path, context, opts, org)?;
+    // The Dockerfile takes these as its own build args; given here they would be frozen in.
+    let mut opts = opts.clone();
+    for stamp in ["VERSION", "REVISION", "SOURCE", "SOURCE_DATE_EPOCH"] {
+        opts.remove(&format!("build-arg:{stamp}"));
+    }
+    let (planned, filename) = plan_offline(spec_path, context, &opts, org)?;
     crate::eject::dockerfile(&planned.plan, &planned.effective, &filename)
 }
 

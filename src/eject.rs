@@ -69,7 +69,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     out.comment("Each part names the spec fields it comes from that are not built-in defaults");
     out.comment("(field: value (where it was set)).");
 
-    let builder = word(&plan.builder.reference)?;
+    let builder = word(&plan.builder.reference, "builder")?;
     match &plan.deps {
         Some(deps) => {
             out.blank();
@@ -91,14 +91,21 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
             );
             out.line(&format!("FROM {from_platform}{builder} AS deps"));
             go_env_args(&mut out, &deps.env)?;
-            out.line(&format!("WORKDIR {}", word(&deps.cwd)?));
+            out.line(&format!("WORKDIR {}", word(&deps.cwd, "module")?));
             let mut mounts = plan
                 .mod_files
                 .iter()
                 .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
                 .collect::<Result<Vec<_>>>()?;
             mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));
-            mounts.extend(credential_mounts(deps)?);
+            let credentials = credentials(deps)?;
+            mounts.extend(credentials.mounts);
+            for (path, contents) in credentials.files {
+                out.heredoc(
+                    &format!("COPY <<'EOF' {}", word(&path, "private")?),
+                    &contents,
+                )?;
+            }
             let verify = effective
                 .iter()
                 .any(|s| s.field == "modules.verify" && s.value == "true");
@@ -145,7 +152,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     );
     out.line("ARG TARGETOS TARGETARCH TARGETVARIANT");
     if plan.deps.is_none() {
-        out.line(&format!("WORKDIR {}", word(&step.cwd)?));
+        out.line(&format!("WORKDIR {}", word(&step.cwd, "module")?));
     }
     let mut flags: Vec<Word> = plan
         .go_build
@@ -154,18 +161,28 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
         .cloned()
         .map(Word::Value)
         .collect();
-    if let Some((index, template)) = &plan.go_build.ldflags {
-        let (ldflags, args) = expanding(template)
-            .map_err(|message| anyhow::anyhow!("{spec_file}: build.ldflags: {message}"))?;
+    let mut guards = Vec::new();
+    if let Some(ldflags) = &plan.go_build.ldflags {
+        let (word, args, checks) = expanding(&ldflags.template).map_err(|message| {
+            anyhow::anyhow!(
+                "build.ldflags ({}): {message}",
+                origin_of(effective, "build.ldflags")
+            )
+        })?;
         for arg in args {
             let default = if arg == "VERSION" { "=dev" } else { "" };
             out.line(&format!("ARG {arg}{default}"));
         }
+        guards = checks;
         let mut pieces = vec![Piece::Text("-ldflags=".into())];
-        if let Word::Expanding(template) = ldflags {
+        if let Word::Expanding(template) = word {
             pieces.extend(template);
         }
-        flags[*index] = Word::Expanding(pieces);
+        let flag = Word::Expanding(pieces);
+        match ldflags.in_flags {
+            true => flags[ldflags.index] = flag,
+            false => flags.insert(ldflags.index, flag),
+        }
     }
     if !offline {
         go_env_args(&mut out, &step.env)?;
@@ -180,7 +197,14 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     if offline {
         mounts.insert(0, "--network=none".to_string());
     } else {
-        mounts.extend(credential_mounts(step)?);
+        let credentials = credentials(step)?;
+        mounts.extend(credentials.mounts);
+        for (path, contents) in credentials.files {
+            out.heredoc(
+                &format!("COPY <<'EOF' {}", word(&path, "private")?),
+                &contents,
+            )?;
+        }
     }
     let scratch = matches!(runtime.base, RuntimeBase::Scratch { .. });
     let script = Script::new()
@@ -190,6 +214,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
         })?)
         .syntax("export GOOS=\"$TARGETOS\" GOARCH=\"$TARGETARCH\"")
         .syntax("case \"$TARGETARCH/$TARGETVARIANT\" in arm/v[567]) export GOARM=\"${TARGETVARIANT#v}\" ;; amd64/v[234]) export GOAMD64=\"$TARGETVARIANT\" ;; esac")
+        .lines(guards)
         .lines(build_commands(
             &plan.go_build.binaries,
             &flags,
@@ -219,7 +244,9 @@ fn runtime_stage(
             out.heredoc("COPY <<'EOF' /etc/passwd", passwd)?;
             out.heredoc("COPY <<'EOF' /etc/group", group)?;
         }
-        RuntimeBase::Image { reference } => out.line(&format!("FROM {}", word(reference)?)),
+        RuntimeBase::Image { reference } => {
+            out.line(&format!("FROM {}", word(reference, "runtime.base")?))
+        }
     }
     out.line(&format!("COPY --from=build {OUT}/ /"));
     let inherits_path = matches!(base, RuntimeBase::Image { .. });
@@ -229,7 +256,11 @@ fn runtime_stage(
             continue;
         }
         let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
-        out.line(&format!("ENV {}={}", word(key)?, word(value)?));
+        out.line(&format!(
+            "ENV {}={}",
+            word(key, "runtime.env")?,
+            word(value, "runtime.env")?
+        ));
     }
     // The labels build args give; empty without them (a Dockerfile cannot leave one out).
     out.line("ARG SOURCE REVISION VERSION");
@@ -237,20 +268,30 @@ fn runtime_stage(
         "LABEL {SOURCE_LABEL}=\"${{SOURCE}}\" {REVISION_LABEL}=\"${{REVISION}}\" {VERSION_LABEL}=\"${{VERSION}}\""
     ));
     for (key, value) in &config.labels {
-        out.line(&format!("LABEL {}={}", word(key)?, word(value)?));
+        out.line(&format!(
+            "LABEL {}={}",
+            word(key, "runtime.labels")?,
+            word(value, "runtime.labels")?
+        ));
     }
-    out.line(&format!("USER {}", word(&config.user)?));
+    out.line(&format!("USER {}", word(&config.user, "runtime.user")?));
     if config.working_dir != "/" {
-        out.line(&format!("WORKDIR {}", word(&config.working_dir)?));
+        out.line(&format!(
+            "WORKDIR {}",
+            word(&config.working_dir, "runtime.workdir")?
+        ));
     }
     for port in &config.ports {
-        out.line(&format!("EXPOSE {}", word(port)?));
+        out.line(&format!("EXPOSE {}", word(port, "runtime.ports")?));
     }
     for volume in &config.volumes {
-        out.line(&format!("VOLUME {}", word(volume)?));
+        out.line(&format!("VOLUME {}", word(volume, "runtime.volumes")?));
     }
     if let Some(signal) = &config.stop_signal {
-        out.line(&format!("STOPSIGNAL {}", word(signal)?));
+        out.line(&format!(
+            "STOPSIGNAL {}",
+            word(signal, "runtime.stop_signal")?
+        ));
     }
     // JSON forms: Docker does not expand variables in ENTRYPOINT and CMD.
     if !config.entrypoint.is_empty() {
@@ -305,7 +346,7 @@ fn go_env_args(out: &mut Dockerfile, env: &BTreeMap<String, String>) -> Result<(
         line.push_str(key);
         if let Some(value) = env.get(*key) {
             line.push('=');
-            line.push_str(&word(value)?);
+            line.push_str(&word(value, key)?);
         }
     }
     out.line(&line);
@@ -327,9 +368,18 @@ fn exports(env: &BTreeMap<String, String>, skip: impl Fn(&str) -> bool) -> Resul
         .collect()
 }
 
-/// `--mount=type=ssh` and `--mount=type=secret` for the credentials a step uses.
-fn credential_mounts(step: &Step) -> Result<Vec<String>> {
+/// What a fetching step needs for private modules.
+struct Credentials {
+    /// `--mount=type=ssh|secret` flags.
+    mounts: Vec<String>,
+    /// The small files the frontend writes (an SSH `known_hosts`), as `(path, contents)`, for
+    /// the stage to hold.
+    files: Vec<(String, String)>,
+}
+
+fn credentials(step: &Step) -> Result<Credentials> {
     let mut mounts = Vec::new();
+    let mut files = Vec::new();
     for mount in &step.mounts {
         match &mount.source {
             MountSource::Ssh { id } => mounts.push(format!(
@@ -341,10 +391,26 @@ fn credential_mounts(step: &Step) -> Result<Vec<String>> {
                 field("id", id)?,
                 field("target", &mount.dest)?
             )),
-            _ => {}
+            MountSource::File { name, contents } => {
+                files.push((format!("{}/{name}", mount.dest), contents.clone()));
+            }
+            // The module files, the context and the caches: the stage writes these mounts;
+            // the frontend's own layers (modules, compiled dependencies, a cache seed) are
+            // what the Dockerfile's cache mounts stand for.
+            MountSource::ModFiles
+            | MountSource::Sources
+            | MountSource::Context
+            | MountSource::Cache { .. }
+            | MountSource::ReadOnlyCache { .. }
+            | MountSource::Output
+            | MountSource::Fetched
+            | MountSource::CompiledDeps { .. }
+            | MountSource::ModuleLayer(_)
+            | MountSource::SeededCache { .. } => {}
+            other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),
         }
     }
-    Ok(mounts)
+    Ok(Credentials { mounts, files })
 }
 
 /// `--mount=type=bind,…` from `key=value` fields.
@@ -360,8 +426,9 @@ fn bind_mount(fields: &[(&str, &str)]) -> Result<String> {
 /// One `key=value` field of a `--mount` flag, which Docker reads as CSV: quoted (quotes
 /// doubled) when the value has a comma, a quote or a space.
 fn field(key: &str, value: &str) -> Result<String> {
-    if value.contains(['\n', '\r']) {
-        bail!("`{value}` has a line break, which a --mount flag cannot hold");
+    // Docker expands variables in --mount values, and no escape is documented for them.
+    if value.contains(['\n', '\r', '$']) {
+        bail!("`{value}` has a line break or a `$`, which a --mount flag cannot hold");
     }
     let field = format!("{key}={value}");
     Ok(if field.contains([',', '"', ' ', '\t']) {
@@ -372,10 +439,11 @@ fn field(key: &str, value: &str) -> Result<String> {
 }
 
 /// A Dockerfile word: double-quoted, with `\`, `"` and `$` escaped, so that Docker neither
-/// splits it nor expands variables in it. A line break cannot be written.
-fn word(value: &str) -> Result<String> {
+/// splits it nor expands variables in it. A line break cannot be written; `what` (the field
+/// it comes from) says where it was.
+fn word(value: &str, what: &str) -> Result<String> {
     if value.contains(['\n', '\r']) {
-        bail!("{value:?} has a line break, which a Dockerfile instruction cannot hold");
+        bail!("{what}: {value:?} has a line break, which a Dockerfile instruction cannot hold");
     }
     let mut word = String::from("\"");
     for c in value.chars() {
@@ -479,13 +547,16 @@ mod tests {
     #[test]
     fn dockerfile_words_are_quoted_unless_plain() {
         assert_eq!(
-            word("golang:1.27-bookworm").unwrap(),
+            word("golang:1.27-bookworm", "builder").unwrap(),
             "golang:1.27-bookworm"
         );
-        assert_eq!(word("Example Corp").unwrap(), r#""Example Corp""#);
-        assert_eq!(word(r#"$HOME "x" \"#).unwrap(), r#""\$HOME \"x\" \\""#);
-        assert_eq!(word("").unwrap(), r#""""#);
-        assert!(word("two\nlines").is_err());
+        assert_eq!(word("Example Corp", "l").unwrap(), r#""Example Corp""#);
+        assert_eq!(word(r#"$HOME "x" \"#, "l").unwrap(), r#""\$HOME \"x\" \\""#);
+        assert_eq!(word("", "l").unwrap(), r#""""#);
+        assert!(
+            word("two\nlines", "runtime.labels")
+                .is_err_and(|e| e.to_string().contains("runtime.labels"))
+        );
     }
 
     #[test]
@@ -496,6 +567,7 @@ mod tests {
             r#""source=a,b ""c"".mod""#
         );
         assert!(field("source", "a\nb").is_err());
+        assert!(field("source", "$HOME/go.mod").is_err());
     }
 
     #[test]

@@ -25,11 +25,11 @@ struct Module {
     cgo: bool,
 }
 
-/// Writes `DIR/go-build.yaml` (never over an existing one) and returns its path.
 /// The released frontend image (`.github/workflows/release.yml`): what `# syntax=` names by
 /// default.
 pub const PUBLISHED_IMAGE: &str = "ghcr.io/gobuild-frontend/gobuild-frontend:1";
 
+/// Writes `DIR/go-build.yaml` (never over an existing one) and returns its path.
 pub fn init(dir: &Path, frontend: &str) -> Result<PathBuf> {
     let path = dir.join(DEFAULT_FILENAME);
     if path.exists() {

@@ -202,8 +202,17 @@ pub struct GoBuild {
     pub binaries: Vec<(String, String, String)>,
     /// The flags, `-ldflags` expanded with this build's values.
     pub flags: Vec<String>,
-    /// `build.ldflags` as written and the index of its flag in `flags`, when it has one.
-    pub ldflags: Option<(usize, String)>,
+    /// `build.ldflags` as written, when the spec has it.
+    pub ldflags: Option<LdflagsTemplate>,
+}
+
+/// `build.ldflags` as written, and where its flag is (or would be: a template that expands to
+/// nothing adds none) in [`GoBuild::flags`].
+#[derive(Debug, Clone)]
+pub struct LdflagsTemplate {
+    pub template: String,
+    pub index: usize,
+    pub in_flags: bool,
 }
 
 /// One exec step.
@@ -641,12 +650,20 @@ pub fn plan(
         output: command.output,
         targets,
         go_build: GoBuild {
-            ldflags: inputs.spec.build.ldflags.as_ref().and_then(|template| {
-                let index = command
+            ldflags: inputs.spec.build.ldflags.as_ref().map(|template| {
+                let found = command
                     .flags
                     .iter()
-                    .position(|f| f.starts_with("-ldflags="))?;
-                Some((index, template.value.clone()))
+                    .position(|f| f.starts_with("-ldflags="));
+                // go_flags writes it after -trimpath, -buildvcs and -tags.
+                let before = |f: &&String| {
+                    *f == "-trimpath" || f.starts_with("-buildvcs=") || f.starts_with("-tags=")
+                };
+                LdflagsTemplate {
+                    template: template.value.clone(),
+                    index: found.unwrap_or_else(|| command.flags.iter().take_while(before).count()),
+                    in_flags: found.is_some(),
+                }
             }),
             binaries: command.chosen,
             flags: command.flags,

@@ -123,6 +123,12 @@ pub fn document(
             "" => "(devel)",
             version => version,
         };
+        // A module built from its own tree has no version a purl could name.
+        let purl_version = if main_version == "(devel)" {
+            ""
+        } else {
+            main_version
+        };
         packages.push(json!({
             "SPDXID": id,
             "name": binary.package,
@@ -130,7 +136,7 @@ pub fn document(
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
             "primaryPackagePurpose": "APPLICATION",
-            "externalRefs": [purl_ref(&binary.main.path, main_version)?],
+            "externalRefs": [purl_ref(&binary.main.path, purl_version)?],
             "comment": format!(
                 "{} built by {} from module {}; build settings: {}",
                 binary.file,
@@ -177,8 +183,24 @@ pub fn document(
     }))
 }
 
-/// A module as an SPDX package: its purl, and its go.sum hash as the SHA-256 it is.
+/// A module as an SPDX package: its purl, and its go.sum hash as the SHA-256 it is. Go's
+/// standard library is `pkg:golang/stdlib@1.27.3` with the CPE of Go itself, as scanners match
+/// Go's vulnerabilities.
 fn module_package(module: &Module, id: &str) -> Result<Value> {
+    let stdlib = module.path == "stdlib";
+    let version = match module.version.as_str() {
+        "(devel)" => "",
+        v if stdlib => v.trim_start_matches("go"),
+        v => v,
+    };
+    let mut refs = vec![purl_ref(&module.path, version)?];
+    if stdlib {
+        refs.push(json!({
+            "referenceCategory": "SECURITY",
+            "referenceType": "cpe23Type",
+            "referenceLocator": format!("cpe:2.3:a:golang:go:{version}:-:*:*:*:*:*:*"),
+        }));
+    }
     let mut package = json!({
         "SPDXID": id,
         "name": module.path,
@@ -186,7 +208,7 @@ fn module_package(module: &Module, id: &str) -> Result<Value> {
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": false,
         "primaryPackagePurpose": "LIBRARY",
-        "externalRefs": [purl_ref(&module.path, &module.version)?],
+        "externalRefs": refs,
     });
     if let Some(sha256) = module.sum.as_deref().and_then(h1_sha256) {
         package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": sha256 }]);
@@ -242,7 +264,7 @@ mod tests {
 \tdep\texample.com/color\tv1.0.0\t
 \t=>\t../color\t(devel)\t
 \tbuild\t-buildmode=exe
-\tbuild\t-ldflags=-s -w
+\tbuild\t-ldflags=\"-s -w\"
 \tbuild\tCGO_ENABLED=0
 \tbuild\tGOARCH=amd64
 /gobuild/image/usr/local/bin/worker: go1.27.3
@@ -271,7 +293,7 @@ mod tests {
                 note: Some("replaced by the directory ../color".into()),
             }
         );
-        assert_eq!(api.settings[1], "-ldflags=-s -w");
+        assert_eq!(api.settings[1], "-ldflags=\"-s -w\"");
         assert!(
             parse("\tdep\tx\tv1\n", "").is_err(),
             "a line before any binary"
@@ -320,6 +342,18 @@ mod tests {
             Some(64)
         );
         assert_eq!(packages[1]["versionInfo"], "go1.27.3");
+        assert_eq!(
+            packages[1]["externalRefs"][0]["referenceLocator"],
+            "pkg:golang/stdlib@1.27.3"
+        );
+        assert_eq!(
+            packages[1]["externalRefs"][1]["referenceLocator"],
+            "cpe:2.3:a:golang:go:1.27.3:-:*:*:*:*:*:*"
+        );
+        assert_eq!(
+            packages[0]["externalRefs"][0]["referenceLocator"], "pkg:golang/example.com/multi",
+            "a (devel) build has no version to name"
+        );
         let relationships = doc["relationships"].as_array().expect("relationships");
         // Each binary is described and depends on stdlib and its modules; the worker's
         // greet is the api's package.

@@ -27,107 +27,157 @@ pub struct TemplateValues<'a> {
     pub date: Option<&'a str>,
 }
 
-/// Expands `{{ .Version }}` (build arg VERSION, `dev` without one), `{{ .Revision }}`,
-/// `{{ .Date }}` and `{{ .Arg.NAME }}`; other values that were not given expand to nothing.
-pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
-    let mut out = String::new();
+/// A piece of an ldflags template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'a> {
+    Text(&'a str),
+    /// `{{ .Version }}`: build arg VERSION, `dev` without one.
+    Version,
+    /// `{{ .Revision }}`: build arg REVISION (or buildx's git commit).
+    Revision,
+    /// `{{ .Date }}`: RFC 3339, from SOURCE_DATE_EPOCH.
+    Date,
+    /// `{{ .Arg.NAME }}`: any build arg.
+    Arg(&'a str),
+}
+
+/// Reads a template: text and `{{ .Value }}`s; an unknown value or an unclosed `{{` is an
+/// error.
+fn tokens(text: &str) -> Result<Vec<Token<'_>>, String> {
+    let mut tokens = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
+        tokens.push(Token::Text(&rest[..start]));
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
             .ok_or_else(|| format!("`{}` is not closed with }}}}", &rest[start..]))?;
-        let key = after[..end].trim();
-        let arg = |name: &str| values.build_args.get(name).cloned().unwrap_or_default();
-        let value = match key {
-            ".Version" => values
-                .args
-                .version
-                .clone()
-                .unwrap_or_else(|| "dev".to_string()),
-            ".Revision" => values.args.revision.clone().unwrap_or_default(),
-            ".Date" => values.date.unwrap_or_default().to_string(),
+        tokens.push(match after[..end].trim() {
+            ".Version" => Token::Version,
+            ".Revision" => Token::Revision,
+            ".Date" => Token::Date,
             other => match other.strip_prefix(".Arg.") {
-                Some(name) if !name.is_empty() => arg(name),
+                Some(name) if !name.is_empty() => Token::Arg(name),
                 _ => {
                     return Err(format!(
                         "`{{{{ {other} }}}}` is not a template value; use .Version, .Revision, .Date or .Arg.NAME"
                     ));
                 }
             },
+        });
+        rest = &after[end + 2..];
+    }
+    tokens.push(Token::Text(rest));
+    tokens.retain(|t| *t != Token::Text(""));
+    Ok(tokens)
+}
+
+/// Expands `{{ .Version }}` (build arg VERSION, `dev` without one), `{{ .Revision }}`,
+/// `{{ .Date }}` and `{{ .Arg.NAME }}`; other values that were not given expand to nothing.
+pub fn expand(text: &str, values: &TemplateValues) -> Result<String, String> {
+    let mut out = String::new();
+    for token in tokens(text)? {
+        let value = match token {
+            Token::Text(text) => {
+                out.push_str(text);
+                continue;
+            }
+            Token::Version => values
+                .args
+                .version
+                .clone()
+                .unwrap_or_else(|| "dev".to_string()),
+            Token::Revision => values.args.revision.clone().unwrap_or_default(),
+            Token::Date => values.date.unwrap_or_default().to_string(),
+            Token::Arg(name) => values.build_args.get(name).cloned().unwrap_or_default(),
         };
         // cmd/go splits -ldflags at spaces and reads quotes: a value with either would add
         // flags of its own (`x' -X 'main.admin=true`).
         if value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
             return Err(format!(
-                "the value of `{{{{ {key} }}}}` ({value:?}) has spaces or quotes, which -ldflags would read as more flags"
+                "the value of `{{{{ {} }}}}` ({value:?}) has spaces or quotes, which -ldflags would read as more flags",
+                key_of(token)
             ));
         }
         out.push_str(&value);
-        rest = &after[end + 2..];
     }
-    out.push_str(rest);
     Ok(out)
 }
 
-/// `{{ .Date }}` where the shell expands templates: RFC 3339 from `SOURCE_DATE_EPOCH`, nothing
-/// without it.
+/// How a template names a value, for messages.
+fn key_of(token: Token) -> String {
+    match token {
+        Token::Text(text) => text.to_string(),
+        Token::Version => ".Version".to_string(),
+        Token::Revision => ".Revision".to_string(),
+        Token::Date => ".Date".to_string(),
+        Token::Arg(name) => format!(".Arg.{name}"),
+    }
+}
+
+/// `{{ .Date }}` where the shell expands templates: RFC 3339 from `SOURCE_DATE_EPOCH` (checked
+/// to be digits by [`expanding`]'s guards), nothing without it.
 const DATE_SYNTAX: &str =
     "${SOURCE_DATE_EPOCH:+$(date -u -d @${SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)}";
 
 /// A template as a word the shell expands when the build runs (the Dockerfile `eject`
 /// writes): `{{ .Version }}` is `${VERSION}`, `{{ .Revision }}` `${REVISION}`,
 /// `{{ .Arg.NAME }}` `${NAME}`, `{{ .Date }}` the date of `${SOURCE_DATE_EPOCH}`. Also returns
-/// the build args it reads, in order, each once.
-pub fn expanding(text: &str) -> Result<(Word, Vec<String>), String> {
+/// the build args it reads (in order, each once) and the lines that check them first, as
+/// [`expand`] does: no spaces or quotes (cmd/go would read more flags), an epoch of digits.
+pub fn expanding(text: &str) -> Result<(Word, Vec<String>, Vec<Line>), String> {
     let mut pieces = Vec::new();
     let mut args: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        pieces.push(Piece::Text(rest[..start].to_string()));
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("`{}` is not closed with }}}}", &rest[start..]))?;
-        let key = after[..end].trim();
-        let (arg, date) = match key {
-            ".Version" => ("VERSION", false),
-            ".Revision" => ("REVISION", false),
-            ".Date" => ("SOURCE_DATE_EPOCH", true),
-            other => match other.strip_prefix(".Arg.") {
-                Some(name) => (name, false),
-                None => {
-                    return Err(format!(
-                        "`{{{{ {other} }}}}` is not a template value; use .Version, .Revision, .Date or .Arg.NAME"
-                    ));
-                }
-            },
+    let mut guards = Vec::new();
+    for token in tokens(text)? {
+        let name = match token {
+            Token::Text(text) => {
+                pieces.push(Piece::Text(text.to_string()));
+                continue;
+            }
+            Token::Version => "VERSION",
+            Token::Revision => "REVISION",
+            Token::Date => "SOURCE_DATE_EPOCH",
+            Token::Arg(name) => name,
         };
-        let parameter = Parameter::new(arg).ok_or_else(|| {
-            format!("`{{{{ {key} }}}}`: `{arg}` is not a build arg name (letters, digits and _)")
+        let parameter = Parameter::new(name).ok_or_else(|| {
+            format!(
+                "`{{{{ {} }}}}`: `{name}` cannot be a Dockerfile build arg (letters, digits and _)",
+                key_of(token)
+            )
         })?;
-        pieces.push(match date {
-            true => Piece::Syntax(DATE_SYNTAX),
-            false => Piece::Parameter(parameter),
-        });
-        if !args.iter().any(|a| a == arg) {
-            args.push(arg.to_string());
+        if !args.iter().any(|a| a == name) {
+            args.push(name.to_string());
+            let (pattern, what) = match token {
+                Token::Date => ("in *[!0-9]*)", "is not a number of seconds"),
+                _ => (
+                    "in *[[:space:]\\\"\\']*)",
+                    "has spaces or quotes, which -ldflags would read as more flags",
+                ),
+            };
+            guards.push(
+                Line::syntax("case")
+                    .word(&Word::Expanding(vec![Piece::Parameter(parameter.clone())]))
+                    .then(pattern)
+                    .line(say(format!("build arg {name} {what}")))
+                    .then("; exit 1 ;; esac"),
+            );
         }
-        rest = &after[end + 2..];
+        pieces.push(match token {
+            Token::Date => Piece::Syntax(DATE_SYNTAX),
+            _ => Piece::Parameter(parameter),
+        });
     }
-    pieces.push(Piece::Text(rest.to_string()));
-    pieces.retain(|p| *p != Piece::Text(String::new()));
-    Ok((Word::Expanding(pieces), args))
+    Ok((Word::Expanding(pieces), args, guards))
 }
 
 /// The build args `{{ .Arg.NAME }}` in `text` names, in order, each once.
 pub fn template_args(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for piece in text.split("{{").skip(1) {
-        let key = piece.split("}}").next().unwrap_or_default().trim();
-        let name = key.strip_prefix(".Arg.").filter(|n| !n.is_empty());
-        if let Some(name) = name.filter(|name| !names.iter().any(|n| n == name)) {
+    for token in tokens(text).unwrap_or_default() {
+        if let Token::Arg(name) = token
+            && !names.iter().any(|n| n == name)
+        {
             names.push(name.to_string());
         }
     }
@@ -261,14 +311,17 @@ mod tests {
     /// SOURCE_DATE_EPOCH, and nothing a value holds.
     #[test]
     fn expanding_templates_run_in_sh() {
-        let (word, args) =
+        let (word, args, guards) =
             expanding("-X v={{ .Version }} -X d={{ .Date }} -X c={{.Arg.CHANNEL}} $(x)")
                 .expect("a template");
         assert_eq!(args, ["VERSION", "SOURCE_DATE_EPOCH", "CHANNEL"]);
+        let script = Script::new()
+            .syntax("set -e")
+            .lines(guards)
+            .line(Line::syntax("printf %s").word(&word));
         let run = |env: &[(&str, &str)]| {
-            let line = Line::syntax("printf %s").word(&word);
             let out = std::process::Command::new("sh")
-                .args(["-c", line.as_str()])
+                .args(["-c", &script.render()])
                 .env_clear()
                 .envs(env.iter().copied())
                 .output()
@@ -284,6 +337,14 @@ mod tests {
             "-X v=1.2 -X d=1970-01-01T00:00:00Z -X c=beta $(x)"
         );
         assert_eq!(run(&[]), "-X v= -X d= -X c= $(x)");
+        // What the frontend refuses, the Dockerfile refuses before `go build`.
+        for refused in [
+            [("VERSION", "1 -X main.admin=true")],
+            [("CHANNEL", "it's")],
+            [("SOURCE_DATE_EPOCH", "yesterday")],
+        ] {
+            assert_eq!(run(&refused), "", "{refused:?}");
+        }
         assert!(expanding("{{ .Arg.A-B }}").is_err_and(|e| e.contains("A-B")));
         assert!(expanding("{{ .Nope }}").is_err_and(|e| e.contains(".Nope")));
     }

@@ -124,10 +124,6 @@ impl Parameter {
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         valid.then(|| Parameter(name.to_string()))
     }
-
-    pub fn name(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A double-quoted word: text escaped (`\`, `"`, `$`, backquote), parameters as `${NAME}`.

@@ -1164,3 +1164,67 @@ fn token_private_module_ejects_to_a_dockerfile_that_builds() {
         "opened tokens.example/team/vault.git v1.0.0",
     );
 }
+
+/// `gobuild-frontend eject` of the SSH example: the Dockerfile holds the spec's known_hosts,
+/// fetches the module through the forwarded agent (`--mount=type=ssh,required`), and its image
+/// prints what the frontend's prints, with no key material in it.
+#[test]
+fn ssh_private_module_ejects_to_a_dockerfile_that_builds() {
+    let env = Env::get();
+    let world = SshWorld::start();
+    let project = Project::example(&env, "private-ssh");
+    set_private_section(
+        &project,
+        &ssh_section(&world.sshd.url(), &world.sshd.known_hosts_line()),
+    );
+    let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
+        .arg("eject")
+        .arg(project.dir().join("go-build.yaml"))
+        .output()
+        .expect("gobuild-frontend eject runs");
+    assert!(eject.status.success(), "{}", output_text(&eject));
+    project.write("Dockerfile", &String::from_utf8_lossy(&eject.stdout));
+
+    let tag = ImageTag::new(&env, "private-ssh-ejected");
+    let goproxy = format!("GOPROXY={}", world.proxy.url());
+    let ns = format!("BUILDKIT_CACHE_MOUNT_NS=gobuild-e2e-private-{}", unique());
+    let args = [
+        "--network=host",
+        "--build-arg",
+        &goproxy,
+        "--build-arg",
+        "GOSUMDB=off",
+        "--build-arg",
+        &ns,
+        "--ssh",
+        "default",
+        "-t",
+        tag.name(),
+    ];
+    let build = env.build_file(
+        &project,
+        "Dockerfile",
+        &args,
+        &[("SSH_AUTH_SOCK", world.agent.socket_str())],
+    );
+    build.assert_success();
+    let run = env.run(&[], tag.name(), &[]);
+    assert_eq!(stdout_of(&run), PRIVATE_SSH_OUTPUT, "{}", output_text(&run));
+    assert!(
+        world
+            .sshd
+            .requests()
+            .iter()
+            .any(|r| r == "upload-pack team/secret"),
+        "the private module came over SSH: {:?}",
+        world.sshd.requests()
+    );
+    let needles = world.client.needles();
+    assert_absent("the build output", build.output.as_bytes(), &needles);
+    assert_image_has_none(
+        &env,
+        tag.name(),
+        &needles,
+        "from private.example/team/secret.git v1.0.0",
+    );
+}
