@@ -98,14 +98,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
                 .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
                 .collect::<Result<Vec<_>>>()?;
             mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));
-            let credentials = credentials(deps)?;
-            mounts.extend(credentials.mounts);
-            for (path, contents) in credentials.files {
-                out.heredoc(
-                    &format!("COPY <<'EOF' {}", word(&path, "private")?),
-                    &contents,
-                )?;
-            }
+            mounts.extend(out.credentials(deps)?);
             let verify = effective
                 .iter()
                 .any(|s| s.field == "modules.verify" && s.value == "true");
@@ -197,14 +190,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     if offline {
         mounts.insert(0, "--network=none".to_string());
     } else {
-        let credentials = credentials(step)?;
-        mounts.extend(credentials.mounts);
-        for (path, contents) in credentials.files {
-            out.heredoc(
-                &format!("COPY <<'EOF' {}", word(&path, "private")?),
-                &contents,
-            )?;
-        }
+        mounts.extend(out.credentials(step)?);
     }
     let scratch = matches!(runtime.base, RuntimeBase::Scratch { .. });
     let script = Script::new()
@@ -368,49 +354,48 @@ fn exports(env: &BTreeMap<String, String>, skip: impl Fn(&str) -> bool) -> Resul
         .collect()
 }
 
-/// What a fetching step needs for private modules.
-struct Credentials {
-    /// `--mount=type=ssh|secret` flags.
-    mounts: Vec<String>,
-    /// The small files the frontend writes (an SSH `known_hosts`), as `(path, contents)`, for
-    /// the stage to hold.
-    files: Vec<(String, String)>,
-}
-
-fn credentials(step: &Step) -> Result<Credentials> {
-    let mut mounts = Vec::new();
-    let mut files = Vec::new();
-    for mount in &step.mounts {
-        match &mount.source {
-            MountSource::Ssh { id } => mounts.push(format!(
-                "--mount=type=ssh,{},required=true",
-                field("id", id)?
-            )),
-            MountSource::Secret { id } => mounts.push(format!(
-                "--mount=type=secret,{},{},required=true",
-                field("id", id)?,
-                field("target", &mount.dest)?
-            )),
-            MountSource::File { name, contents } => {
-                files.push((format!("{}/{name}", mount.dest), contents.clone()));
+impl Dockerfile<'_> {
+    /// What a fetching step needs for private modules: the small files the frontend writes (an
+    /// SSH `known_hosts`) copied into the stage here, and the `--mount=type=ssh|secret` flags
+    /// its `RUN` takes, returned.
+    fn credentials(&mut self, step: &Step) -> Result<Vec<String>> {
+        let mut mounts = Vec::new();
+        for mount in &step.mounts {
+            match &mount.source {
+                MountSource::Ssh { id } => mounts.push(format!(
+                    "--mount=type=ssh,{},required=true",
+                    field("id", id)?
+                )),
+                MountSource::Secret { id } => mounts.push(format!(
+                    "--mount=type=secret,{},{},required=true",
+                    field("id", id)?,
+                    field("target", &mount.dest)?
+                )),
+                MountSource::File { name, contents } => {
+                    let path = format!("{}/{name}", mount.dest);
+                    self.heredoc(
+                        &format!("COPY <<'EOF' {}", word(&path, "private")?),
+                        contents,
+                    )?;
+                }
+                // The module files, the context and the caches: the stage writes these mounts;
+                // the frontend's own layers (modules, compiled dependencies, a cache seed) are
+                // what the Dockerfile's cache mounts stand for.
+                MountSource::ModFiles
+                | MountSource::Sources
+                | MountSource::Context
+                | MountSource::Cache { .. }
+                | MountSource::ReadOnlyCache { .. }
+                | MountSource::Output
+                | MountSource::Fetched
+                | MountSource::CompiledDeps { .. }
+                | MountSource::ModuleLayer(_)
+                | MountSource::SeededCache { .. } => {}
+                other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),
             }
-            // The module files, the context and the caches: the stage writes these mounts;
-            // the frontend's own layers (modules, compiled dependencies, a cache seed) are
-            // what the Dockerfile's cache mounts stand for.
-            MountSource::ModFiles
-            | MountSource::Sources
-            | MountSource::Context
-            | MountSource::Cache { .. }
-            | MountSource::ReadOnlyCache { .. }
-            | MountSource::Output
-            | MountSource::Fetched
-            | MountSource::CompiledDeps { .. }
-            | MountSource::ModuleLayer(_)
-            | MountSource::SeededCache { .. } => {}
-            other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),
         }
+        Ok(mounts)
     }
-    Ok(Credentials { mounts, files })
 }
 
 /// `--mount=type=bind,…` from `key=value` fields.

@@ -382,22 +382,26 @@ fn build_online(
     tag: &ImageTag,
     cache_ns: &str,
 ) -> Build {
-    let goproxy = format!("GOPROXY={}", proxy.url());
-    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS={cache_ns}");
+    let mut args = online_args(proxy, cache_ns);
+    args.extend(["-t".to_string(), tag.name().to_string()]);
     env.build_with(
         project,
-        &[
-            "--network=host",
-            "--build-arg",
-            &goproxy,
-            "--build-arg",
-            "GOSUMDB=off",
-            "--build-arg",
-            &namespace,
-            "-t",
-            tag.name(),
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )
+}
+
+/// `docker build` arguments that reach the module proxy (see [`build_online`]).
+fn online_args(proxy: &GoProxy, cache_ns: &str) -> Vec<String> {
+    [
+        "--network=host".to_string(),
+        "--build-arg".to_string(),
+        format!("GOPROXY={}", proxy.url()),
+        "--build-arg".to_string(),
+        "GOSUMDB=off".to_string(),
+        "--build-arg".to_string(),
+        format!("BUILDKIT_CACHE_MOUNT_NS={cache_ns}"),
+    ]
+    .into()
 }
 
 /// The single vertex whose name starts with `prefix`.

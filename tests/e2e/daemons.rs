@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use super::goproxy::GoProxy;
-use super::support::{Daemon, Env, HELLO_OUTPUT, ImageTag, Project, unique};
+use super::support::{Daemon, Env, HELLO_OUTPUT, ImageTag, PUBLIC_EXAMPLES, Project, unique};
 
 /// Packages × files of the generated large program (plus one `sum.go` per package and main).
 const PACKAGES: usize = 60;
@@ -550,18 +550,7 @@ fn init_writes_specs_that_build_and_run() {
     let env = Env::get();
     let proxy = GoProxy::start();
     let ns = format!("e2e-{}", unique());
-    let examples = [
-        "hello",
-        "multi",
-        "cgo",
-        "embed",
-        "workspace",
-        "replace",
-        "vendored",
-        "with-deps",
-        "monorepo",
-    ];
-    for name in examples {
+    for name in PUBLIC_EXAMPLES {
         let project = Project::example(&env, name);
         std::fs::remove_file(project.dir().join("go-build.yaml")).expect("remove the spec");
         let init = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
@@ -577,7 +566,7 @@ fn init_writes_specs_that_build_and_run() {
             run.status.success() && !run.stdout.is_empty(),
             "{name}: the image runs its program: {run:?}"
         );
-        if name == "hello" {
+        if *name == "hello" {
             assert_eq!(super::run_output(&env, tag.name()), HELLO_OUTPUT);
         }
     }

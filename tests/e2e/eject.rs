@@ -5,20 +5,7 @@
 use std::process::Command;
 
 use super::goproxy::GoProxy;
-use super::support::{Env, ImageTag, Project, unique};
-
-/// The examples without private modules or an org image, as in the `init` test.
-const EXAMPLES: &[&str] = &[
-    "hello",
-    "multi",
-    "cgo",
-    "embed",
-    "workspace",
-    "replace",
-    "vendored",
-    "with-deps",
-    "monorepo",
-];
+use super::support::{Env, ImageTag, PUBLIC_EXAMPLES, Project, unique};
 
 /// Every example, built by the frontend and from its ejected Dockerfile with the same build
 /// args: both images print the same, with the same entrypoint, user, ports and labels (the
@@ -28,40 +15,26 @@ const EXAMPLES: &[&str] = &[
 fn ejected_dockerfiles_build_images_that_do_the_same() {
     let env = Env::get();
     let proxy = GoProxy::start();
-    let goproxy = format!("GOPROXY={}", proxy.url());
-    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS=e2e-{}", unique());
-    for name in EXAMPLES {
+    let namespace = format!("e2e-{}", unique());
+    for name in PUBLIC_EXAMPLES {
         let project = Project::example(&env, name);
-        let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
-            .arg("eject")
-            .arg(project.dir().join("go-build.yaml"))
-            .output()
-            .expect("gobuild-frontend eject runs");
-        assert!(eject.status.success(), "{name}: {eject:?}");
-        project.write("Dockerfile", &String::from_utf8_lossy(&eject.stdout));
+        eject_into(&project);
 
         let images = ["go-build.yaml", "Dockerfile"].map(|file| {
             let tag = ImageTag::new(
                 &env,
                 &format!("eject-{name}-{}", file.replace('.', "-").to_lowercase()),
             );
-            let args = [
-                "--network=host",
-                "--build-arg",
-                &goproxy,
-                "--build-arg",
-                "GOSUMDB=off",
-                "--build-arg",
-                &namespace,
-                "--build-arg",
+            let mut args = super::online_args(&proxy, &namespace);
+            for stamp in [
                 "VERSION=9.8.7",
-                "--build-arg",
                 "REVISION=0123abc",
-                "--build-arg",
                 "SOURCE=https://git.example.com/team/app",
-                "-t",
-                tag.name(),
-            ];
+            ] {
+                args.extend(["--build-arg".to_string(), stamp.to_string()]);
+            }
+            args.extend(["-t".to_string(), tag.name().to_string()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             env.build_file(&project, file, &args, &[]).assert_success();
             tag
         });
@@ -90,4 +63,17 @@ fn ejected_dockerfiles_build_images_that_do_the_same() {
             );
         }
     }
+}
+
+/// Writes the project's spec, ejected, to its `Dockerfile`.
+pub fn eject_into(project: &Project) -> String {
+    let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
+        .arg("eject")
+        .arg(project.dir().join("go-build.yaml"))
+        .output()
+        .expect("gobuild-frontend eject runs");
+    assert!(eject.status.success(), "{eject:?}");
+    let dockerfile = String::from_utf8_lossy(&eject.stdout).into_owned();
+    project.write("Dockerfile", &dockerfile);
+    dockerfile
 }

@@ -726,19 +726,7 @@ fn ssh_private_module_builds_with_the_agent() {
         &["--ssh", "default"],
         &[("SSH_AUTH_SOCK", world.agent.socket_str())],
     );
-    build.assert_success();
-
-    let run = env.run(&[], tag.name(), &[]);
-    assert_eq!(stdout_of(&run), PRIVATE_SSH_OUTPUT, "{}", output_text(&run));
-    assert!(
-        world
-            .sshd
-            .requests()
-            .iter()
-            .any(|r| r == "upload-pack team/secret"),
-        "the private module came over SSH: {:?}",
-        world.sshd.requests()
-    );
+    assert_ssh_build(&env, &world, &build, &tag);
     assert!(world.sshd.logins() > 0, "{}", world.sshd.log());
     let fetched = world.proxy.module_requests();
     for public in [
@@ -761,11 +749,27 @@ fn ssh_private_module_builds_with_the_agent() {
         "the private module never went to the proxy: {}",
         world.proxy.describe_requests()
     );
+}
 
+/// An SSH build succeeded: its image prints the module's line, the module came over SSH, and
+/// no key material is in the build output or the image.
+fn assert_ssh_build(env: &Env, world: &SshWorld, build: &Build, tag: &ImageTag) {
+    build.assert_success();
+    let run = env.run(&[], tag.name(), &[]);
+    assert_eq!(stdout_of(&run), PRIVATE_SSH_OUTPUT, "{}", output_text(&run));
+    assert!(
+        world
+            .sshd
+            .requests()
+            .iter()
+            .any(|r| r == "upload-pack team/secret"),
+        "the private module came over SSH: {:?}",
+        world.sshd.requests()
+    );
     let needles = world.client.needles();
     assert_absent("the build output", build.output.as_bytes(), &needles);
     let scanned = assert_image_has_none(
-        &env,
+        env,
         tag.name(),
         &needles,
         "from private.example/team/secret.git v1.0.0",
@@ -887,29 +891,8 @@ fn token_private_module_builds_with_the_secret() {
         .and_then(|p| fs::metadata(p).ok())
         .map_or(0, |m| m.len());
     let build = build_private(&env, &project, &world.proxy, Some(&tag), &extra);
-    build.assert_success();
-
-    let run = env.run(&[], tag.name(), &[]);
-    assert_eq!(
-        stdout_of(&run),
-        PRIVATE_TOKEN_OUTPUT,
-        "{}",
-        output_text(&run)
-    );
-    assert!(
-        world.http.authenticated_fetches("team/vault") > 0,
-        "the module came over HTTP with the token: {}",
-        world.http.describe_requests()
-    );
     let needles = Needle::token(&world.token, TOKEN_USER);
-    assert_absent("the build output", build.output.as_bytes(), &needles);
-    let scanned = assert_image_has_none(
-        &env,
-        tag.name(),
-        &needles,
-        "opened tokens.example/team/vault.git v1.0.0",
-    );
-    println!("scanned {scanned} files of the saved image: no token");
+    assert_token_build(&env, &world, &build, &tag, &needles);
 
     // The daemon's log of this build (the frontend's stderr goes there).
     if let Some(log) = &env.dockerd_log {
@@ -1021,31 +1004,12 @@ fn netrc_private_module_builds_with_the_secret() {
         Some(&tag),
         &["--secret", &secret],
     );
-    build.assert_success();
-    let run = env.run(&[], tag.name(), &[]);
-    assert_eq!(
-        stdout_of(&run),
-        PRIVATE_TOKEN_OUTPUT,
-        "{}",
-        output_text(&run)
-    );
-    assert!(
-        world.http.authenticated_fetches("team/vault") > 0,
-        "{}",
-        world.http.describe_requests()
-    );
     let mut needles = Needle::token(&world.token, TOKEN_USER);
     needles.push(Needle::new(
         "the .netrc",
         &fs::read(&netrc).expect("read netrc"),
     ));
-    assert_absent("the build output", build.output.as_bytes(), &needles);
-    assert_image_has_none(
-        &env,
-        tag.name(),
-        &needles,
-        "opened tokens.example/team/vault.git v1.0.0",
-    );
+    assert_token_build(&env, &world, &build, &tag, &needles);
 }
 
 /// A .netrc for another machine: git gets a 401, has no credentials and may not prompt; the
@@ -1109,39 +1073,38 @@ fn token_private_module_ejects_to_a_dockerfile_that_builds() {
         &project,
         &token_section(&world.http.url(), "git_token", TOKEN_USER),
     );
-    let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
-        .arg("eject")
-        .arg(project.dir().join("go-build.yaml"))
-        .output()
-        .expect("gobuild-frontend eject runs");
-    assert!(eject.status.success(), "{}", output_text(&eject));
-    let dockerfile = String::from_utf8_lossy(&eject.stdout).into_owned();
+    let dockerfile = super::eject::eject_into(&project);
     assert!(
         dockerfile.contains(
             "--mount=type=secret,id=git_token,target=/run/secrets/git_token,required=true"
         ),
         "{dockerfile}"
     );
-    project.write("Dockerfile", &dockerfile);
 
     let tag = ImageTag::new(&env, "private-token-ejected");
-    let goproxy = format!("GOPROXY={}", world.proxy.url());
-    let ns = format!("BUILDKIT_CACHE_MOUNT_NS=gobuild-e2e-private-{}", unique());
-    let secret = world.secret_flag();
-    let args = [
-        "--network=host",
-        "--build-arg",
-        &goproxy,
-        "--build-arg",
-        "GOSUMDB=off",
-        "--build-arg",
-        &ns,
-        "--secret",
-        &secret,
-        "-t",
-        tag.name(),
-    ];
+    let mut args = super::online_args(&world.proxy, &format!("gobuild-e2e-private-{}", unique()));
+    args.extend(["--secret".to_string(), world.secret_flag()]);
+    args.extend(["-t".to_string(), tag.name().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let build = env.build_file(&project, "Dockerfile", &args, &[]);
+    assert_token_build(
+        &env,
+        &world,
+        &build,
+        &tag,
+        &Needle::token(&world.token, TOKEN_USER),
+    );
+}
+
+/// A token build succeeded: its image prints the module's line, the module came over HTTP with
+/// the token, and none of `needles` is in the build output or the image.
+fn assert_token_build(
+    env: &Env,
+    world: &TokenWorld,
+    build: &Build,
+    tag: &ImageTag,
+    needles: &[Needle],
+) {
     build.assert_success();
     let run = env.run(&[], tag.name(), &[]);
     assert_eq!(
@@ -1155,14 +1118,14 @@ fn token_private_module_ejects_to_a_dockerfile_that_builds() {
         "the module came over HTTP with the token: {}",
         world.http.describe_requests()
     );
-    let needles = Needle::token(&world.token, TOKEN_USER);
-    assert_absent("the build output", build.output.as_bytes(), &needles);
-    assert_image_has_none(
-        &env,
+    assert_absent("the build output", build.output.as_bytes(), needles);
+    let scanned = assert_image_has_none(
+        env,
         tag.name(),
-        &needles,
+        needles,
         "opened tokens.example/team/vault.git v1.0.0",
     );
+    println!("scanned {scanned} files of the saved image: no token");
 }
 
 /// `gobuild-frontend eject` of the SSH example: the Dockerfile holds the spec's known_hosts,
@@ -1177,54 +1140,21 @@ fn ssh_private_module_ejects_to_a_dockerfile_that_builds() {
         &project,
         &ssh_section(&world.sshd.url(), &world.sshd.known_hosts_line()),
     );
-    let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
-        .arg("eject")
-        .arg(project.dir().join("go-build.yaml"))
-        .output()
-        .expect("gobuild-frontend eject runs");
-    assert!(eject.status.success(), "{}", output_text(&eject));
-    project.write("Dockerfile", &String::from_utf8_lossy(&eject.stdout));
+    let dockerfile = super::eject::eject_into(&project);
+    assert!(
+        dockerfile.contains("COPY <<'EOF' /run/gobuild/ssh/known_hosts"),
+        "{dockerfile}"
+    );
 
     let tag = ImageTag::new(&env, "private-ssh-ejected");
-    let goproxy = format!("GOPROXY={}", world.proxy.url());
-    let ns = format!("BUILDKIT_CACHE_MOUNT_NS=gobuild-e2e-private-{}", unique());
-    let args = [
-        "--network=host",
-        "--build-arg",
-        &goproxy,
-        "--build-arg",
-        "GOSUMDB=off",
-        "--build-arg",
-        &ns,
-        "--ssh",
-        "default",
-        "-t",
-        tag.name(),
-    ];
+    let mut args = super::online_args(&world.proxy, &format!("gobuild-e2e-private-{}", unique()));
+    args.extend(["--ssh", "default", "-t", tag.name()].map(str::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let build = env.build_file(
         &project,
         "Dockerfile",
         &args,
         &[("SSH_AUTH_SOCK", world.agent.socket_str())],
     );
-    build.assert_success();
-    let run = env.run(&[], tag.name(), &[]);
-    assert_eq!(stdout_of(&run), PRIVATE_SSH_OUTPUT, "{}", output_text(&run));
-    assert!(
-        world
-            .sshd
-            .requests()
-            .iter()
-            .any(|r| r == "upload-pack team/secret"),
-        "the private module came over SSH: {:?}",
-        world.sshd.requests()
-    );
-    let needles = world.client.needles();
-    assert_absent("the build output", build.output.as_bytes(), &needles);
-    assert_image_has_none(
-        &env,
-        tag.name(),
-        &needles,
-        "from private.example/team/secret.git v1.0.0",
-    );
+    assert_ssh_build(&env, &world, &build, &tag);
 }

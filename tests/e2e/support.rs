@@ -480,6 +480,19 @@ pub fn unique() -> String {
 
 /// A private copy of `examples/hello` in a temp dir, its `go-build.yaml` pointed at the
 /// frontend image under test, so a test can edit files freely.
+/// The examples that build with only the test module proxy: no private modules, no org image.
+pub const PUBLIC_EXAMPLES: &[&str] = &[
+    "hello",
+    "multi",
+    "cgo",
+    "embed",
+    "workspace",
+    "replace",
+    "vendored",
+    "with-deps",
+    "monorepo",
+];
+
 pub struct Project {
     dir: tempfile::TempDir,
 }
