@@ -72,42 +72,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     let builder = word(&plan.builder.reference, "builder")?;
     match &plan.deps {
         Some(deps) => {
-            out.blank();
-            out.comment(
-                "Modules: `go mod download` sees only the module files, so editing code keeps this",
-            );
-            out.comment(
-                "step cached; the module cache is a cache mount that every later step shares.",
-            );
-            out.origins(&["go", "builder"], true);
-            out.origins(
-                &[
-                    "modules.proxy",
-                    "modules.sumdb",
-                    "modules.private",
-                    "private",
-                ],
-                false,
-            );
-            out.line(&format!("FROM {from_platform}{builder} AS deps"));
-            go_env_args(&mut out, &deps.env)?;
-            out.line(&format!("WORKDIR {}", word(&deps.cwd, "module")?));
-            let mut mounts = plan
-                .mod_files
-                .iter()
-                .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
-                .collect::<Result<Vec<_>>>()?;
-            mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));
-            mounts.extend(out.credentials(deps)?);
-            let verify = effective
-                .iter()
-                .any(|s| s.field == "modules.verify" && s.value == "true");
-            let script = Script::new()
-                .syntax("set -e")
-                .lines(exports(&deps.env, |key| GO_ENV_ARGS.contains(&key))?)
-                .syntax("go mod download")
-                .lines(verify.then(|| Line::syntax("go mod verify")));
-            out.run(&mounts, &script)?;
+            deps_stage(&mut out, plan, deps, &format!("{from_platform}{builder}"))?;
             out.blank();
             out.line("FROM deps AS build");
         }
@@ -118,15 +83,60 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
             out.line(&format!("FROM {from_platform}{builder} AS build"));
         }
     }
+    let scratch = matches!(runtime.base, RuntimeBase::Scratch { .. });
+    build_stage(&mut out, plan, &target.step, scratch)?;
+    runtime_stage(&mut out, &runtime.base, &runtime.config)?;
+    Ok(out.text)
+}
 
-    // The build: the platform comes from TARGETOS/TARGETARCH, offline unless the spec says.
-    let step = &target.step;
+/// The `deps` stage: `go mod download` seeing only the module files, `from` its base.
+fn deps_stage(out: &mut Dockerfile, plan: &Plan, deps: &Step, from: &str) -> Result<()> {
+    out.blank();
+    out.comment(
+        "Modules: `go mod download` sees only the module files, so editing code keeps this",
+    );
+    out.comment("step cached; the module cache is a cache mount that every later step shares.");
+    out.origins(&["go", "builder"], true);
+    out.origins(
+        &[
+            "modules.proxy",
+            "modules.sumdb",
+            "modules.private",
+            "private",
+        ],
+        false,
+    );
+    out.line(&format!("FROM {from} AS deps"));
+    go_env_args(out, &deps.env)?;
+    out.line(&format!("WORKDIR {}", word(&deps.cwd, "module")?));
+    let mut mounts = plan
+        .mod_files
+        .iter()
+        .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
+        .collect::<Result<Vec<_>>>()?;
+    mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));
+    mounts.extend(out.credentials(deps)?);
+    let verify = out
+        .effective
+        .iter()
+        .any(|s| s.field == "modules.verify" && s.value == "true");
+    let script = Script::new()
+        .syntax("set -e")
+        .lines(exports(&deps.env, |key| GO_ENV_ARGS.contains(&key))?)
+        .syntax("go mod download")
+        .lines(verify.then(|| Line::syntax("go mod verify")));
+    out.run(&mounts, &script)
+}
+
+/// The `build` stage's `RUN`: offline unless `modules.network`, for the target platform; on
+/// `scratch` it also makes the runtime's `/tmp`.
+fn build_stage(out: &mut Dockerfile, plan: &Plan, step: &Step, scratch: bool) -> Result<()> {
     let offline = step.env.get("GOPROXY").is_some_and(|v| v == "off");
     out.comment("Build: offline unless modules.network says otherwise, for the target platform.");
     for (i, (name, package, _)) in plan.go_build.binaries.iter().enumerate() {
         out.comment(&format!(
             "binaries[{i}]: {package} as {name} ({})",
-            origin_of(effective, &format!("binaries[{i}].package"))
+            origin_of(out.effective, &format!("binaries[{i}].package"))
         ));
     }
     out.origins(
@@ -147,38 +157,9 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     if plan.deps.is_none() {
         out.line(&format!("WORKDIR {}", word(&step.cwd, "module")?));
     }
-    let mut flags: Vec<Word> = plan
-        .go_build
-        .flags
-        .iter()
-        .cloned()
-        .map(Word::Value)
-        .collect();
-    let mut guards = Vec::new();
-    if let Some(ldflags) = &plan.go_build.ldflags {
-        let (word, args, checks) = expanding(&ldflags.template).map_err(|message| {
-            anyhow::anyhow!(
-                "build.ldflags ({}): {message}",
-                origin_of(effective, "build.ldflags")
-            )
-        })?;
-        for arg in args {
-            let default = if arg == "VERSION" { "=dev" } else { "" };
-            out.line(&format!("ARG {arg}{default}"));
-        }
-        guards = checks;
-        let mut pieces = vec![Piece::Text("-ldflags=".into())];
-        if let Word::Expanding(template) = word {
-            pieces.extend(template);
-        }
-        let flag = Word::Expanding(pieces);
-        match ldflags.in_flags {
-            true => flags[ldflags.index] = flag,
-            false => flags.insert(ldflags.index, flag),
-        }
-    }
+    let (flags, guards) = go_build_flags(out, plan)?;
     if !offline {
-        go_env_args(&mut out, &step.env)?;
+        go_env_args(out, &step.env)?;
     }
     let mut mounts = vec![
         bind_mount(&[("target", SRC)])?,
@@ -192,7 +173,6 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     } else {
         mounts.extend(out.credentials(step)?);
     }
-    let scratch = matches!(runtime.base, RuntimeBase::Scratch { .. });
     let script = Script::new()
         .syntax("set -e")
         .lines(exports(&step.env, |key| {
@@ -208,10 +188,42 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
         ))
         // Scratch has no /tmp: the runtime copies this one (world-writable, sticky).
         .lines(scratch.then(|| Line::syntax("mkdir -m 1777").value(format!("{OUT}/tmp"))));
-    out.run(&mounts, &script)?;
+    out.run(&mounts, &script)
+}
 
-    runtime_stage(&mut out, &runtime.base, &runtime.config)?;
-    Ok(out.text)
+/// The plan's `go build` flags as words, `-ldflags` from its template with the build args it
+/// reads declared (`ARG`), and the lines that check those args before the build.
+fn go_build_flags(out: &mut Dockerfile, plan: &Plan) -> Result<(Vec<Word>, Vec<Line>)> {
+    let mut flags: Vec<Word> = plan
+        .go_build
+        .flags
+        .iter()
+        .cloned()
+        .map(Word::Value)
+        .collect();
+    let Some(ldflags) = &plan.go_build.ldflags else {
+        return Ok((flags, Vec::new()));
+    };
+    let (word, args, guards) = expanding(&ldflags.template).map_err(|message| {
+        anyhow::anyhow!(
+            "build.ldflags ({}): {message}",
+            origin_of(out.effective, "build.ldflags")
+        )
+    })?;
+    for arg in args {
+        let default = if arg == "VERSION" { "=dev" } else { "" };
+        out.line(&format!("ARG {arg}{default}"));
+    }
+    let mut pieces = vec![Piece::Text("-ldflags=".into())];
+    if let Word::Expanding(template) = word {
+        pieces.extend(template);
+    }
+    let flag = Word::Expanding(pieces);
+    match ldflags.in_flags {
+        true => flags[ldflags.index] = flag,
+        false => flags.insert(ldflags.index, flag),
+    }
+    Ok((flags, guards))
 }
 
 /// The runtime stage: the base (or scratch and what it lacks), the binaries, the config.
