@@ -67,9 +67,15 @@ fn ejected_dockerfiles_build_images_that_do_the_same() {
 
 /// Writes the project's spec, ejected, to its `Dockerfile`.
 pub fn eject_into(project: &Project) -> String {
+    eject_with(project, &[])
+}
+
+/// [`eject_into`] with more `gobuild-frontend eject` arguments (`--org FILE`).
+pub fn eject_with(project: &Project, args: &[&std::ffi::OsStr]) -> String {
     let eject = Command::new(env!("CARGO_BIN_EXE_gobuild-frontend"))
         .arg("eject")
         .arg(project.dir().join("go-build.yaml"))
+        .args(args)
         .output()
         .expect("gobuild-frontend eject runs");
     assert!(eject.status.success(), "{eject:?}");

@@ -66,6 +66,33 @@ fn an_org_frontend_image_gives_defaults_and_enforces_policy() {
         "the org's default ldflags stamp the version"
     );
 
+    // Ejected under the org file, the service's Dockerfile keeps the org's defaults.
+    let org_file = baseline_dir().join("org.yaml");
+    super::eject::eject_with(&conforming, &["--org".as_ref(), org_file.as_os_str()]);
+    let ejected = ImageTag::new(&env, "org-service-ejected");
+    env.build_file(
+        &conforming,
+        "Dockerfile",
+        &["-t", ejected.name(), "--build-arg", "VERSION=1.2.3"],
+        &[],
+    )
+    .assert_success();
+    let out = env.run(&[], ejected.name(), &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "org service 1.2.3",
+        "the org's ldflags in the Dockerfile"
+    );
+    let ejected_config = &env.inspect(ejected.name())["Config"];
+    for label in [
+        "org.opencontainers.image.vendor",
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.version",
+    ] {
+        assert_eq!(ejected_config["Labels"][label], labels[label], "{label}");
+    }
+    assert_eq!(ejected_config["User"], config["User"]);
+
     let violating = service(&env, "go-build.violating.yaml", &frontend);
     let refused = env.build(&violating, &ImageTag::new(&env, "org-violation"));
     assert!(
