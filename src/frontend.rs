@@ -175,8 +175,7 @@ async fn sbom(
         .args
         .source_date_epoch
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
-    let digest = sha2::Sha256::digest(output.as_bytes());
-    let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let key = format!("{:x}", sha2::Sha256::digest(output.as_bytes()));
     let document = crate::sbom::document(
         &target.binaries.join(", "),
         &target.platform.to_string(),

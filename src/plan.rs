@@ -650,21 +650,7 @@ pub fn plan(
         output: command.output,
         targets,
         go_build: GoBuild {
-            ldflags: inputs.spec.build.ldflags.as_ref().map(|template| {
-                let found = command
-                    .flags
-                    .iter()
-                    .position(|f| f.starts_with("-ldflags="));
-                // go_flags writes it after -trimpath, -buildvcs and -tags.
-                let before = |f: &&String| {
-                    *f == "-trimpath" || f.starts_with("-buildvcs=") || f.starts_with("-tags=")
-                };
-                LdflagsTemplate {
-                    template: template.value.clone(),
-                    index: found.unwrap_or_else(|| command.flags.iter().take_while(before).count()),
-                    in_flags: found.is_some(),
-                }
-            }),
+            ldflags: command.ldflags,
             binaries: command.chosen,
             flags: command.flags,
         },
@@ -790,6 +776,8 @@ struct BuildCommand {
     /// `(name, package, Go's default name)` of each binary built.
     chosen: Vec<(String, String, String)>,
     flags: Vec<String>,
+    /// `build.ldflags` as written, for renderers that expand it themselves.
+    ldflags: Option<LdflagsTemplate>,
     /// `GOFLAGS`: the module mode, then `modules.goflags`.
     goflags: String,
     /// Where in the spec the step comes from.
@@ -856,6 +844,11 @@ fn build_command(
         output,
         chosen,
         flags: build::go_flags(settings, ldflags.as_deref()),
+        ldflags: settings.ldflags.as_ref().map(|template| LdflagsTemplate {
+            template: template.value.clone(),
+            index: build::flags_before_ldflags(settings).len(),
+            in_flags: ldflags.as_deref().is_some_and(|l| !l.is_empty()),
+        }),
         goflags,
         at: spec.binaries[selected[0]].pos,
         epoch,

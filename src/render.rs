@@ -229,14 +229,8 @@ pub fn source_scan(
         ctx,
     };
     let stages = Stages {
-        builder: r.builder(builder),
-        target: State::scratch(),
         context: context(dockerignore, &ctx.session_id),
-        mod_files: State::scratch(),
-        sources: Vec::new(),
-        fetched: State::scratch(),
-        module_layers: Vec::new(),
-        compiled: None,
+        ..Stages::on(r.builder(builder))
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
         .output(OUT)
@@ -250,14 +244,8 @@ pub fn buildinfo(plan: &Plan, image: &State, binaries: &[String], ctx: &RenderCo
         ctx,
     };
     let stages = Stages {
-        builder: r.builder(&plan.builder),
         target: image.clone(),
-        mod_files: State::scratch(),
-        sources: Vec::new(),
-        context: State::scratch(),
-        fetched: State::scratch(),
-        module_layers: Vec::new(),
-        compiled: None,
+        ..Stages::on(r.builder(&plan.builder))
     };
     r.exec(
         &plan::buildinfo_step(&plan.builder, binaries),
@@ -402,6 +390,23 @@ struct Stages {
     module_layers: Vec<State>,
     /// The target's compiled dependencies ([`compiled`]).
     compiled: Option<State>,
+}
+
+impl Stages {
+    /// The builder and nothing else: for the one-step graphs (the source scan, the SBOM's
+    /// build information), which set what their step mounts.
+    fn on(builder: State) -> Stages {
+        Stages {
+            builder,
+            target: State::scratch(),
+            mod_files: State::scratch(),
+            sources: Vec::new(),
+            context: State::scratch(),
+            fetched: State::scratch(),
+            module_layers: Vec::new(),
+            compiled: None,
+        }
+    }
 }
 
 struct Renderer<'a> {

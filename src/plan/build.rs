@@ -186,6 +186,19 @@ pub fn template_args(text: &str) -> Vec<String> {
 
 /// The flags every `go build`/`go test` of the spec gets.
 pub fn go_flags(settings: &BuildSettings, ldflags: Option<&str>) -> Vec<String> {
+    let mut flags = flags_before_ldflags(settings);
+    if let Some(ldflags) = ldflags.filter(|l| !l.is_empty()) {
+        flags.push(format!("-ldflags={ldflags}"));
+    }
+    if let Some(gcflags) = &settings.gcflags {
+        flags.push(format!("-gcflags={}", gcflags.value));
+    }
+    flags.extend(settings.flags.iter().map(|f| f.value.clone()));
+    flags
+}
+
+/// The flags [`go_flags`] writes before `-ldflags`; their count is where `-ldflags` goes.
+pub fn flags_before_ldflags(settings: &BuildSettings) -> Vec<String> {
     let mut flags = Vec::new();
     if settings.trimpath {
         flags.push("-trimpath".to_string());
@@ -194,13 +207,6 @@ pub fn go_flags(settings: &BuildSettings, ldflags: Option<&str>) -> Vec<String> 
     if !settings.tags.is_empty() {
         flags.push(format!("-tags={}", settings.tags.join(",")));
     }
-    if let Some(ldflags) = ldflags.filter(|l| !l.is_empty()) {
-        flags.push(format!("-ldflags={ldflags}"));
-    }
-    if let Some(gcflags) = &settings.gcflags {
-        flags.push(format!("-gcflags={}", gcflags.value));
-    }
-    flags.extend(settings.flags.iter().map(|f| f.value.clone()));
     flags
 }
 

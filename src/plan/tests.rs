@@ -1021,6 +1021,24 @@ fn build_settings_reach_go_build() {
     );
     assert_eq!(step.env["GOEXPERIMENT"], "rangefunc");
 
+    // Where the template's flag is, for eject: after -buildvcs and -tags, before -gcflags.
+    let template = plan.go_build.ldflags.as_ref().expect("the template");
+    assert_eq!((template.index, template.in_flags), (2, true));
+    assert!(plan.go_build.flags[2].starts_with("-ldflags="));
+    // Expanded to nothing it adds no flag; its place is still before -gcflags.
+    let empty = Fixture::new(
+        "build:\n  ldflags: \"{{ .Arg.EXTRA }}\"\n  gcflags: all=-N\n",
+        GO_MOD,
+        &[],
+    )
+    .plan();
+    let template = empty.go_build.ldflags.as_ref().expect("the template");
+    assert_eq!((template.index, template.in_flags), (2, false));
+    assert_eq!(
+        empty.go_build.flags,
+        ["-trimpath", "-buildvcs=false", "-gcflags=all=-N"]
+    );
+
     let bad = plan_error(&Fixture::new(
         "build:\n  ldflags: -X a={{ .Nope }}\n",
         GO_MOD,
