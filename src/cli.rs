@@ -56,6 +56,10 @@ enum Command {
         /// Build argument KEY=VALUE (repeatable).
         #[arg(long = "build-arg")]
         build_args: Vec<String>,
+        /// A cache the build imports, as `docker build --cache-from REF` (repeatable): the
+        /// plan of a CI runner (`build.compiled_deps: auto` compiles dependencies ahead).
+        #[arg(long = "cache-from")]
+        cache_from: Vec<String>,
         /// An org baseline to build under, as a frontend image with it installed would
         /// (default: /etc/gobuild-frontend/org.yaml, if there is one).
         #[arg(long)]
@@ -94,10 +98,14 @@ pub fn main(cli: Cli) -> Result<()> {
             context,
             platform,
             build_args,
+            cache_from,
             org,
         } => {
             let context = context_of(&spec, context);
-            let opts = frontend_options(&platform, &build_args);
+            let mut opts = frontend_options(&platform, &build_args);
+            if !cache_from.is_empty() {
+                opts.insert("cache-from".to_string(), cache_from.join(","));
+            }
             let org = org_of(org)?;
             print!("{}", render_offline(&spec, &context, &opts, org.as_ref())?);
             Ok(())

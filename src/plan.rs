@@ -1060,7 +1060,8 @@ fn compile_step(
         ..
     } = *common;
     let settings = &inputs.spec.build;
-    if !settings.compiled_deps || shared.vendor {
+    let imports_cache = !inputs.known.options.cache_imports.is_empty();
+    if !settings.compiled_deps.runs(imports_cache) || shared.vendor {
         return None;
     }
     let target = BuildContext {

@@ -20,7 +20,7 @@ mod private;
 mod runtime;
 use private::RawPrivate;
 pub use private::{Auth, KnownHosts, Private};
-pub use runtime::{Base, BuildSettings, Entrypoint, Runtime, SHORT_BASES};
+pub use runtime::{Base, BuildSettings, CompiledDeps, Entrypoint, Runtime, SHORT_BASES};
 use runtime::{RawBuild, RawRuntime};
 
 /// Where the spec lives when the user does not say otherwise.

@@ -34,7 +34,8 @@ mod support;
 use goproxy::GoProxy;
 use support::{Build, Daemon, Env, HELLO_OUTPUT, ImageTag, Project, Vertex, unique};
 
-const STAGES: [&str; 4] = ["[deps ", "[compile ", "[build ", "[runtime "];
+/// The stages of every build; `[compile ` runs where dependencies compile ahead.
+const STAGES: [&str; 3] = ["[deps ", "[build ", "[runtime "];
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -57,7 +58,7 @@ fn describe(vs: &[&Vertex]) -> String {
 /// The stage vertices of a build, one line each, for the test log.
 fn print_stages(what: &str, build: &Build) {
     println!("{what}: {:.2}s", build.duration.as_secs_f64());
-    for prefix in STAGES {
+    for prefix in STAGES.iter().chain(&["[compile "]) {
         for v in build.vertices(prefix) {
             let state = if v.cached {
                 "CACHED".to_string()
@@ -382,8 +383,21 @@ fn build_online(
     tag: &ImageTag,
     cache_ns: &str,
 ) -> Build {
+    build_online_with(env, project, proxy, tag, cache_ns, &[])
+}
+
+/// [`build_online`] with more arguments.
+fn build_online_with(
+    env: &Env,
+    project: &Project,
+    proxy: &GoProxy,
+    tag: &ImageTag,
+    cache_ns: &str,
+    extra: &[&str],
+) -> Build {
     let mut args = online_args(proxy, cache_ns);
     args.extend(["-t".to_string(), tag.name().to_string()]);
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     env.build_with(
         project,
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -520,27 +534,80 @@ fn compiled_packages(build: &Build, prefix: &str) -> Vec<String> {
 }
 
 /// A copy of examples/with-deps whose `go build -v` names each package it compiles (cache
-/// hits are silent): what [`compiled_packages`] reads.
-fn verbose_with_deps(env: &Env) -> Project {
+/// hits are silent): what [`compiled_packages`] reads; `build` settings added.
+fn verbose_with_deps(env: &Env, build: &str) -> Project {
     let project = Project::example(env, "with-deps");
     project.replace(
         "go-build.yaml",
         "    name: withdeps",
-        "    name: withdeps\nbuild:\n  flags: [-v]",
+        &format!("    name: withdeps\nbuild:\n  flags: [-v]\n{build}"),
     );
     project
 }
 
-/// Dependencies compile in a step of their own, whose layer the build copies into its
-/// GOCACHE: a new import compiles only its module's packages, and after BuildKit dropped
-/// every cache mount (a fresh CI runner that imported the layer cache) an edit compiles only
-/// the main module, and a new import after that only the imported package.
+/// By default (`compiled_deps: auto`) dependencies compile ahead only where the build imports
+/// a cache: a builder with its own warm build cache compiles them in the build step, once.
+#[test]
+fn dependencies_compile_ahead_only_for_a_build_that_imports_a_cache() {
+    let env = Env::get();
+    let proxy = GoProxy::start();
+    let ns = format!("e2e-{}", unique());
+    let project = verbose_with_deps(&env, "");
+    let tag = ImageTag::new(&env, "withdeps-auto");
+    touch_main(&project);
+    let local = build_online(&env, &project, &proxy, &tag, &ns);
+    local.assert_success();
+    print_stages("no cache import", &local);
+    assert!(
+        local.vertices("[compile ").is_empty(),
+        "no compile step without a cache import"
+    );
+    let compiled = compiled_packages(&local, "[build ");
+    assert!(
+        compiled.contains(&"example.com/greet".to_string()),
+        "the build step compiles the dependencies: {compiled:?}"
+    );
+
+    // What a CI runner passes; the cache need not exist yet (its first run).
+    let registry = env.frontend_image.split('/').next().unwrap_or_default();
+    let cache_from = match env.daemon {
+        Daemon::Dockerd => format!("--cache-from={registry}/gobuild-e2e-none:{}", unique()),
+        Daemon::BuildKit => format!(
+            "--cache-from=type=registry,ref={registry}/gobuild-e2e-none:{}",
+            unique()
+        ),
+    };
+    touch_main(&project);
+    let importing = build_online_with(&env, &project, &proxy, &tag, &ns, &[&cache_from]);
+    importing.assert_success();
+    print_stages("with --cache-from", &importing);
+    assert_eq!(
+        importing.some_vertices("[compile ").len(),
+        1,
+        "a compile step for a build that imports a cache"
+    );
+    let again = compiled_packages(&importing, "[compile ");
+    assert!(
+        !again.contains(&"example.com/greet".to_string()),
+        "the compile step starts from the build step's cache: {again:?}"
+    );
+    assert_eq!(
+        stdout(&env.run(&[], tag.name(), &[])),
+        WITH_DEPS_OUTPUT.to_string()
+    );
+}
+
+/// With `compiled_deps: true`, dependencies compile in a step of their own on every build,
+/// whose layer the build copies into its GOCACHE: a new import compiles only its module's
+/// packages, and after BuildKit dropped every cache mount (a long-lived builder's GC, or a
+/// fresh CI runner that imported the layer cache) an edit compiles only the main module, and
+/// a new import after that only the imported package.
 #[test]
 fn dependencies_compile_once_and_survive_cache_mount_gc() {
     let env = Env::get();
     let proxy = GoProxy::start();
     let ns = format!("e2e-{}", unique());
-    let project = verbose_with_deps(&env);
+    let project = verbose_with_deps(&env, "  compiled_deps: true\n");
     // An old-style constraint the frontend does not read: Go leaves the file out on Linux,
     // so `syscall/js` is on the list but does not load, and the step must compile the rest.
     project.write(
@@ -641,7 +708,7 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
         return;
     }
     let proxy = GoProxy::start();
-    let project = verbose_with_deps(&env);
+    let project = verbose_with_deps(&env, "");
     let cache = tempfile::tempdir().expect("tempdir");
     let cache = cache.path().display();
     let goproxy = format!("--opt=build-arg:GOPROXY={}", proxy.url());
@@ -653,14 +720,28 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
         goproxy.as_str(),
         namespace.as_str(),
     ];
-    touch_main(&project);
+    // A pipeline imports its cache from its first run on. A local cache that is not there
+    // yet is dropped by the client, so the first run builds without compiling ahead; the
+    // second, which imports it, compiles ahead and exports that; the third gains.
     let export = format!("--export-cache=type=local,dest={cache},mode=max");
-    let first = env.buildctl_build(&project, &[&online[..], &[export.as_str()]].concat());
-    first.assert_success();
+    let import = format!("--import-cache=type=local,src={cache}");
+    for run in ["first", "second"] {
+        env.prune(true, None);
+        touch_main(&project);
+        let build = env.buildctl_build(
+            &project,
+            &[&online[..], &[import.as_str(), export.as_str()]].concat(),
+        );
+        build.assert_success();
+        print_stages(&format!("buildctl: the {run} run, local cache"), &build);
+        assert_eq!(
+            build.vertices("[compile ").len(),
+            usize::from(run == "second")
+        );
+    }
 
     env.prune(true, None);
     touch_main(&project);
-    let import = format!("--import-cache=type=local,src={cache}");
     let fresh = env.buildctl_build(&project, &[&online[..], &[import.as_str()]].concat());
     fresh.assert_success();
     print_stages(
@@ -687,7 +768,10 @@ fn an_exported_cache_brings_the_compiled_dependencies_to_a_fresh_builder() {
     let cache_from = format!("--cache-from=type=registry,ref={cache_ref}");
     env.prune(true, None);
     touch_main(&project);
-    let first = env.build_with(&project, &[&online[..], &[cache_to.as_str()]].concat());
+    let first = env.build_with(
+        &project,
+        &[&online[..], &[cache_from.as_str(), cache_to.as_str()]].concat(),
+    );
     first.assert_success();
     for runner in ["second", "third"] {
         env.prune(true, None);
@@ -724,7 +808,7 @@ fn assert_only_main_compiles(fresh: &Build) {
 fn a_gocache_image_seeds_an_empty_builder() {
     let env = Env::get();
     let proxy = GoProxy::start();
-    let project = verbose_with_deps(&env);
+    let project = verbose_with_deps(&env, "");
     std::fs::create_dir_all(project.dir().join("internal/shout")).expect("mkdir");
     project.write(
         "internal/shout/shout.go",

@@ -58,6 +58,20 @@ fn every_example_has_a_snapshot() {
     }
 }
 
+/// A build that imports a cache (a CI runner) compiles the dependencies ahead
+/// (`build.compiled_deps: auto`): the compile step and the build step taking its layer.
+#[test]
+fn a_build_importing_a_cache_compiles_dependencies_ahead() {
+    let (dir, _) = example("with-deps");
+    let opts = BTreeMap::from([(
+        "cache-from".to_string(),
+        "127.0.0.1:5000/with-deps:cache".to_string(),
+    )]);
+    let rendered = render_offline(&dir.join("go-build.yaml"), &dir, &opts, None)
+        .unwrap_or_else(|e| panic!("rendering examples/with-deps: {e:#}"));
+    insta::assert_snapshot!("with-deps-cache-from", rendered);
+}
+
 /// A private copy of examples/hello's spec, go.mod and main.go.
 fn hello_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -142,16 +142,15 @@ pub fn export_gocache() -> Line {
 }
 
 /// The compile step's first command. Its cache has no run id when it never ran on this
-/// builder — cache mounts pruned, or the compiled layer came from an imported cache — while
-/// the build step's may hold a compiled layer it took: then a new import would compile every
+/// builder — cache mounts pruned, the compiled layer came from an imported cache, or earlier
+/// builds did not compile ahead (`compiled_deps: auto` without a cache import) — while the
+/// build step's may hold the dependencies compiled: then a new import would compile every
 /// dependency again. So copy the build's cache in, dated at the epoch: Go re-dates what it
 /// uses, and the step deletes the rest afterwards (the main module's objects, stale entries).
 /// A failed seed only means more to compile.
 fn seed_from_build_cache(seeded: &str) -> Line {
     Line::syntax("[ -e")
         .value(format!("{STEP_GOCACHE}/{RUN_ID}"))
-        .then("] || [ ! -e")
-        .value(format!("{BUILD_GOCACHE}/{RUN_ID}"))
         .then("] || { cp -a")
         .value(format!("{BUILD_GOCACHE}/."))
         .value(STEP_GOCACHE)

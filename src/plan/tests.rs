@@ -1345,11 +1345,23 @@ fn compiled_fixture(spec: &str) -> Fixture {
     fixture
 }
 
+/// A fixture whose build imports a cache (`docker build --cache-from REF`).
+fn importing_a_cache(fixture: Fixture) -> Fixture {
+    Fixture {
+        options: Options::parse(&BTreeMap::from([(
+            "cache-from".to_string(),
+            "127.0.0.1:5000/app:cache".to_string(),
+        )]))
+        .expect("valid options"),
+        ..fixture
+    }
+}
+
 #[test]
 fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
-    let fixture = compiled_fixture(
+    let fixture = importing_a_cache(compiled_fixture(
         "binaries:\n  - package: .\nbuild:\n  ldflags: -X main.v={{ .Version }}\n  tags: [netgo]\n",
-    );
+    ));
     let plan = fixture.plan();
     let target = &plan.targets[0];
     let compile = target.compile.as_ref().expect("a compile step");
@@ -1409,17 +1421,30 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
 }
 
 #[test]
-fn compiling_ahead_can_be_turned_off() {
-    let plan =
-        compiled_fixture("binaries:\n  - package: .\nbuild:\n  compiled_deps: false\n").plan();
-    assert!(plan.targets[0].compile.is_none());
-    assert!(
-        !plan.targets[0]
+fn dependencies_compile_ahead_where_a_cache_is_imported_unless_the_spec_says_otherwise() {
+    let compiles = |fixture: Fixture| {
+        let plan = fixture.plan();
+        let mounts_layer = plan.targets[0]
             .step
             .mounts
             .iter()
-            .any(|m| m.dest == compiled::COMPILED)
-    );
+            .any(|m| m.dest == compiled::COMPILED);
+        assert_eq!(plan.targets[0].compile.is_some(), mounts_layer);
+        mounts_layer
+    };
+    let spec = |setting: &str| format!("binaries:\n  - package: .\n{setting}");
+    // A builder with its own warm build cache: the step would only cost.
+    assert!(!compiles(compiled_fixture(&spec(""))));
+    assert!(!compiles(compiled_fixture(&spec(
+        "build:\n  compiled_deps: auto\n"
+    ))));
+    assert!(compiles(importing_a_cache(compiled_fixture(&spec("")))));
+    assert!(compiles(compiled_fixture(&spec(
+        "build:\n  compiled_deps: true\n"
+    ))));
+    assert!(!compiles(importing_a_cache(compiled_fixture(&spec(
+        "build:\n  compiled_deps: false\n"
+    )))));
 }
 
 #[test]

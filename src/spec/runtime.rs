@@ -65,9 +65,84 @@ pub struct BuildSettings {
     pub cgo: Located<bool>,
     /// Stamp VCS information (needs .git in the context).
     pub vcs: bool,
-    /// Compile the imported packages from outside the context's modules in a step of their
-    /// own, whose layer seeds the build's GOCACHE ([`crate::plan::compiled`]).
-    pub compiled_deps: bool,
+    /// When the imported packages from outside the context's modules compile in a step of
+    /// their own, whose layer seeds the build's GOCACHE ([`crate::plan::compiled`]).
+    pub compiled_deps: CompiledDeps,
+}
+
+/// When the compiled-dependencies step runs (`build.compiled_deps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledDeps {
+    /// `auto` (the default): when the build imports a cache (`--cache-from`). The step's layer
+    /// is worth its cost where it travels — a runner whose state comes from an imported
+    /// cache; a builder with its own warm build cache pays it on every new import for
+    /// nothing.
+    Auto,
+    /// `true`: on every build, e.g. a long-lived builder whose cache mounts BuildKit's GC
+    /// drops long before its layers.
+    Always,
+    /// `false`.
+    Never,
+}
+
+impl CompiledDeps {
+    /// Whether the step runs, for a build that does or does not import a cache.
+    pub fn runs(self, imports_cache: bool) -> bool {
+        match self {
+            Self::Auto => imports_cache,
+            Self::Always => true,
+            Self::Never => false,
+        }
+    }
+}
+
+/// Written as in the spec: `auto`, `true` or `false`.
+impl Serialize for CompiledDeps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Always => serializer.serialize_bool(true),
+            Self::Never => serializer.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CompiledDeps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Words;
+        impl serde::de::Visitor<'_> for Words {
+            type Value = CompiledDeps;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or auto")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<CompiledDeps, E> {
+                Ok(if on {
+                    CompiledDeps::Always
+                } else {
+                    CompiledDeps::Never
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<CompiledDeps, E> {
+                match word {
+                    "auto" => Ok(CompiledDeps::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(word), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Words)
+    }
+}
+
+impl JsonSchema for CompiledDeps {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CompiledDeps".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [{ "type": "boolean" }, { "const": "auto" }]
+        })
+    }
 }
 
 /// The runtime image.
@@ -136,9 +211,10 @@ pub(super) struct RawBuild {
     cgo: Option<Spanned<bool>>,
     /// Stamp VCS information; needs .git in the context (default false).
     vcs: Option<bool>,
-    /// Compile the imported packages from outside the context in a step of their own
-    /// (default true).
-    compiled_deps: Option<bool>,
+    /// Compile the imported packages from outside the context in a step of their own whose
+    /// layer travels with an exported cache: `auto` (default) when the build imports a cache
+    /// (`--cache-from`), `true` always, `false` never.
+    compiled_deps: Option<CompiledDeps>,
 }
 
 impl RawRuntime {
@@ -497,7 +573,7 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
                 pos: start,
             },
             vcs: false,
-            compiled_deps: true,
+            compiled_deps: CompiledDeps::Auto,
         };
     };
     let env_pos = raw.env.as_ref().map_or(start, super::Pos::of);
@@ -532,7 +608,7 @@ pub(super) fn build(raw: Option<Spanned<RawBuild>>, problems: &mut Problems) -> 
             pos: start,
         }),
         vcs: raw.vcs.unwrap_or(false),
-        compiled_deps: raw.compiled_deps.unwrap_or(true),
+        compiled_deps: raw.compiled_deps.unwrap_or(CompiledDeps::Auto),
     }
 }
 
