@@ -10,7 +10,7 @@
 # one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
 # go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
 # edit after BuildKit dropped every cache mount but kept the layers, what a CI runner that
-# imported the layer cache (`--cache-from`, exported with mode=max) has; a seeded edit: the
+# imported the layer cache (`--cache-from`, exported with mode=max; both ways pass one) has; a seeded edit: the
 # same, ours seeded by its `--target gocache` image (issue 12's "fresh-runner edit with the
 # gocache seed"); a CI edit (buildkitd
 # only: dockerd 20.10 exports no mode=max cache): the previous build exports its cache to the
@@ -166,6 +166,15 @@ gocache_args() {
     buildkit) echo --build-context "gocache=docker-image://$(gocache_image)" ;;
   esac
 }
+# What a CI runner's build passes even before its cache exists (fresh-edit, fresh-requirement:
+# ours compiles dependencies ahead only where a cache is imported, `compiled_deps: auto`).
+runner_cache_from() {
+  local ref=${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-none:latest
+  case $daemon in
+    dockerd) echo --cache-from "$ref" ;;
+    buildkit) echo --cache-from "type=registry,ref=$ref" ;;
+  esac
+}
 # A new registry cache ref for WAY (ci-edit: a repository of its own, so every layer is
 # uploaded as on a first push); registry_cache_size REF: its compressed bytes.
 new_cache_ref() { echo "${GOBUILD_FRONTEND_REF%%/*}/gobuild-bench-cache-$1-$(now_ns):latest"; }
@@ -214,7 +223,10 @@ sample() {
   local scenario=$1 way=$2 round=$3 expect=development log
   log=$out/$daemon-$scenario-$way-$round.log
   reset "$way"
-  local extra=()
+  local extra=() runner=()
+  case $scenario in
+    fresh-edit | fresh-requirement) read -ra runner <<<"$(runner_cache_from)"; extra=("${runner[@]}") ;;
+  esac
   case $scenario in
     cold) prune ;;
     ci-edit)
@@ -239,11 +251,11 @@ sample() {
       fi
       prune_cache_mounts ;;
     fresh-requirement)
-      build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare"
+      build_cmd "$way" "$log.prepare" "${runner[@]}" || die "$way: starting build failed: $log.prepare"
       prune_cache_mounts
       set_version "$way" "fresh-$(now_ns)"
-      build_cmd "$way" "$log.edit" || die "$way: the edit after pruning failed: $log.edit" ;;
-    *) build_cmd "$way" "$log.prepare" || die "$way: starting build failed: $log.prepare" ;;
+      build_cmd "$way" "$log.edit" "${runner[@]}" || die "$way: the edit after pruning failed: $log.edit" ;;
+    *) build_cmd "$way" "$log.prepare" "${runner[@]}" || die "$way: starting build failed: $log.prepare" ;;
   esac
   local tag
   tag=bench-$(now_ns)
