@@ -274,7 +274,7 @@ fn plan_offline(
             org,
             &Platform::host(),
             Daemon {
-                module_layers: true,
+                symlinks_in_file_ops: true,
                 mounts_by_definition: true,
             },
         ))?;

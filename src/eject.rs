@@ -401,7 +401,8 @@ impl Dockerfile<'_> {
                 | MountSource::Output
                 | MountSource::Fetched
                 | MountSource::CompiledDeps { .. }
-                | MountSource::ModuleLayer(_)
+                | MountSource::ModuleLayer { .. }
+                | MountSource::ModuleLinks
                 | MountSource::SeededCache { .. } => {}
                 other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),
             }

@@ -83,11 +83,12 @@ impl Known<'_> {
 /// What the daemon can do, from its capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Daemon {
-    /// Symlinks in file ops and mounts keyed by definition (caps `file.symlink.create`,
-    /// `exec.mount.cache.content`): `layer` mode in parts ([`layers`]).
-    pub module_layers: bool,
+    /// Symlinks in file ops (cap `file.symlink.create`): the module cache's links are made
+    /// in the build steps' root; without, in a layer a step makes ([`layers`]).
+    pub symlinks_in_file_ops: bool,
     /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
-    /// dependencies, mounted into the build step, are never checksummed.
+    /// dependencies and the module layers, mounted into the build step, are never
+    /// checksummed.
     pub mounts_by_definition: bool,
 }
 
@@ -268,8 +269,11 @@ pub enum MountSource {
     /// The deps step's output (empty), read-only: orders a step after the download without
     /// keying it on the download.
     Fetched,
-    /// Layer `i` of the module cache ([`layers`]), read-only, keyed by its definition.
-    ModuleLayer(usize),
+    /// Layer `index` of the module cache ([`layers`]), read-only; keyed by its definition
+    /// where the daemon can.
+    ModuleLayer { index: usize, by_definition: bool },
+    /// The module cache's links in a layer of their own ([`layers::Links::Mounted`]).
+    ModuleLinks,
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
     Ssh { id: String },
     /// A build secret file (`--secret id=ID`), if the client gives it.
@@ -608,9 +612,7 @@ pub fn plan(
     mod_files.retain(|file| inputs.context_files.contains(file));
     let settings = &inputs.spec.modules;
     let module_layers = match settings.cache.value {
-        ModuleCache::Layer if inputs.daemon.module_layers && !shared.vendor && !settings.verify => {
-            layers::plan(inputs, &shared)
-        }
+        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(inputs, &shared),
         _ => None,
     };
     let layer_steps = module_layers.as_ref().map_or(&[][..], |l| &l.steps[..]);

@@ -16,6 +16,7 @@ use crate::plan::{
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
+use layers::Links;
 
 /// The local that holds the build context.
 pub const CONTEXT_LOCAL: &str = "context";
@@ -311,6 +312,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         context,
         fetched: State::scratch(),
         module_layers: Vec::new(),
+        module_links: State::scratch(),
         compiled: None,
     };
     let (after_deps, stages) = match (&plan.deps, &plan.module_layers) {
@@ -330,11 +332,22 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                         .output(layers::LAYER_DIR)
                 })
                 .collect();
-            let links = r.module_links(&stages.builder, &layers.links, &plan.build_platform);
+            let (root, module_links) = match &layers.made {
+                Links::InRoot => (
+                    r.module_links(&stages.builder, &layers.links, &plan.build_platform),
+                    State::scratch(),
+                ),
+                Links::Mounted(step) => (
+                    stages.builder.clone(),
+                    r.exec(step, &stages, &stages.builder)
+                        .output(layers::LINKS_DIR),
+                ),
+            };
             (
-                links,
+                root,
                 Stages {
                     module_layers,
+                    module_links,
                     ..stages
                 },
             )
@@ -388,6 +401,8 @@ struct Stages {
     fetched: State,
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
+    /// The layer of the module cache's links, where a step makes them ([`layers::Links`]).
+    module_links: State,
     /// The target's compiled dependencies ([`compiled`]).
     compiled: Option<State>,
 }
@@ -404,6 +419,7 @@ impl Stages {
             context: State::scratch(),
             fetched: State::scratch(),
             module_layers: Vec::new(),
+            module_links: State::scratch(),
             compiled: None,
         }
     }
@@ -497,12 +513,21 @@ impl Renderer<'_> {
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
             // The layers' own keys already say what they hold.
-            MountSource::ModuleLayer(i) => Mount::bind(
-                stages.module_layers.get(*i).unwrap_or(&State::scratch()),
-                &mount.dest,
-            )
-            .readonly()
-            .keyed_by_definition(),
+            MountSource::ModuleLayer {
+                index,
+                by_definition,
+            } => by_definition_if(
+                Mount::bind(
+                    stages
+                        .module_layers
+                        .get(*index)
+                        .unwrap_or(&State::scratch()),
+                    &mount.dest,
+                )
+                .readonly(),
+                *by_definition,
+            ),
+            MountSource::ModuleLinks => Mount::bind(&stages.module_links, &mount.dest).readonly(),
             // Optional: the step's own check names the missing --ssh / --secret flag.
             MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),
             MountSource::Secret { id } => Mount::secret(&mount.dest, id, true),

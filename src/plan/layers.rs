@@ -1,7 +1,9 @@
-//! `layer` mode in parts, on daemons that make symlinks in file ops (BuildKit ≥ v0.2x): the
-//! module cache the build reads is one layer per group of modules plus one for the module
-//! graph and checksums, each mounted into the build, with symlinks that make one module cache
-//! of them — instead of one layer filled from scratch for every go.mod change.
+//! `layer` mode in parts: the module cache the build reads is one layer per group of modules
+//! plus one for the module graph and checksums, each mounted into the build, with symlinks
+//! that make one module cache of them — instead of one layer filled from scratch for every
+//! go.mod change. The symlinks are made by a file op in the build steps' root where the daemon
+//! can (`file.symlink.create`), else by a step of their own into a layer mounted at
+//! [`GOMODCACHE`] (BuildKit v0.8).
 //!
 //! A new requirement then copies only the group it joins (from the download cache, where the
 //! deps step extracted it): each group's step is keyed by its own module list and go.sum
@@ -14,8 +16,11 @@
 use sha2::{Digest, Sha256};
 
 use super::script::{Line, say};
+use std::collections::BTreeMap;
+
 use super::{
-    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Shared, Step, StepMount, StepRoot,
+    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Script, Shared, Step, StepMount,
+    StepRoot,
 };
 use crate::gomod::GoSum;
 use serde::Serialize;
@@ -36,23 +41,50 @@ const NOT_IN_CACHE: &str = "gobuild-frontend: not in the download cache, downloa
 const GROUP_SIZE: usize = 16;
 const MAX_GROUPS: usize = 16;
 
+/// Where the links step writes its layer.
+pub const LINKS_DIR: &str = "/gobuild/links";
+
 /// The module cache in layers.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleLayers {
     /// The graph and checksums layer, then one per group; each writes [`LAYER_DIR`].
     pub steps: Vec<Step>,
-    /// `(link, target)`: symlinks in the build steps' root that make [`GOMODCACHE`] of the
-    /// layers mounted at [`MODULES_DIR`].
+    /// `(link, target)`: symlinks at [`GOMODCACHE`] that make one module cache of the layers
+    /// mounted at [`MODULES_DIR`].
     pub links: Vec<(String, String)>,
+    /// Where the links are made.
+    pub made: Links,
+    /// The layers' mounts are keyed by their definition (the layers' keys already say what
+    /// they hold); else BuildKit keys them by content when it must.
+    pub by_definition: bool,
+}
+
+/// Where the module cache's links are made.
+#[derive(Debug, Clone, Serialize)]
+pub enum Links {
+    /// By a file op in the build steps' root.
+    InRoot,
+    /// By this step, into its layer ([`LINKS_DIR`]) that the build steps mount at
+    /// [`GOMODCACHE`]: file ops make no symlinks on BuildKit v0.8.
+    Mounted(Step),
 }
 
 impl ModuleLayers {
     /// The mounts a step needs to read the module cache.
     pub fn mounts(&self) -> impl Iterator<Item = StepMount> {
-        (0..self.steps.len()).map(|i| StepMount {
-            dest: format!("{MODULES_DIR}/{i}"),
-            source: MountSource::ModuleLayer(i),
-        })
+        let by_definition = self.by_definition;
+        let layers = (0..self.steps.len()).map(move |index| StepMount {
+            dest: format!("{MODULES_DIR}/{index}"),
+            source: MountSource::ModuleLayer {
+                index,
+                by_definition,
+            },
+        });
+        let links = matches!(self.made, Links::Mounted(_)).then(|| StepMount {
+            dest: GOMODCACHE.to_string(),
+            source: MountSource::ModuleLinks,
+        });
+        layers.chain(links)
     }
 }
 
@@ -114,8 +146,58 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
                 .map(|(i, group)| group_step(inputs, shared, group, i + 3, count)),
         )
         .collect();
-    Some(ModuleLayers { steps, links })
+    let made = match inputs.daemon.symlinks_in_file_ops {
+        true => Links::InRoot,
+        false => Links::Mounted(links_step(inputs, &links)),
+    };
+    Some(ModuleLayers {
+        steps,
+        links,
+        made,
+        by_definition: inputs.daemon.mounts_by_definition,
+    })
 }
+
+/// The step that makes the links in a layer of their own, offline, from nothing but the list:
+/// keyed by it, so it runs again only when the module set changes.
+fn links_step(inputs: &Inputs, links: &[(String, String)]) -> Step {
+    let in_layer = |link: &str| {
+        let name = link.strip_prefix(GOMODCACHE).unwrap_or(link);
+        format!("{LINKS_DIR}{name}")
+    };
+    let parents: std::collections::BTreeSet<String> = links
+        .iter()
+        .filter_map(|(link, _)| {
+            in_layer(link)
+                .rsplit_once('/')
+                .map(|(dir, _)| dir.to_string())
+        })
+        .collect();
+    let script = std::iter::once(Line::command(
+        "mkdir",
+        ["-p".to_string()].into_iter().chain(parents),
+    ))
+    .chain(links.iter().map(|(link, target)| {
+        Line::command("ln", ["-s".to_string(), target.clone(), in_layer(link)])
+    }))
+    .fold(Script::new().syntax("set -e"), Script::line);
+    Step {
+        name: format!("[deps] module cache: {} links", links.len()),
+        root: StepRoot::Builder,
+        args: script.argv(),
+        env: BTreeMap::from([("PATH".to_string(), LINKS_PATH.to_string())]),
+        cwd: "/".to_string(),
+        network: NetMode::None,
+        mounts: vec![StepMount {
+            dest: LINKS_DIR.to_string(),
+            source: MountSource::Output,
+        }],
+        at: inputs.spec.module.pos,
+    }
+}
+
+/// The links step's PATH: the builder's `mkdir` and `ln`.
+const LINKS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// go.mod's requirements with replacements applied: from go 1.17 on, go.mod lists every
 /// module that provides a package to the build. Replacements by directories are in the

@@ -56,7 +56,7 @@ impl Fixture {
             build_platform: Platform::new("linux", "amd64", None),
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
-                module_layers: true,
+                symlinks_in_file_ops: true,
                 mounts_by_definition: true,
             },
             headers: BTreeMap::new(),
@@ -290,7 +290,10 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         assert!(
             build.mounts.contains(&StepMount {
                 dest: format!("/gobuild/modules/{i}"),
-                source: MountSource::ModuleLayer(i)
+                source: MountSource::ModuleLayer {
+                    index: i,
+                    by_definition: true
+                }
             }),
             "the build reads layer {i}"
         );
@@ -347,12 +350,47 @@ example.com/b v1.1.0 h1:BBB=\nexample.com/b v1.1.0/go.mod h1:BBM=\n"
 }
 
 #[test]
-fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
-    let mut old_daemon = layered_fixture();
-    old_daemon.daemon = Daemon {
-        module_layers: false,
+fn without_symlinks_in_file_ops_a_step_makes_the_links_into_a_layer_of_their_own() {
+    let mut fixture = layered_fixture();
+    fixture.daemon = Daemon {
+        symlinks_in_file_ops: false,
         mounts_by_definition: false,
     };
+    let plan = fixture.plan();
+    let layers = plan
+        .module_layers
+        .as_ref()
+        .expect("module layers on BuildKit v0.8 too");
+    let layers::Links::Mounted(links) = &layers.made else {
+        panic!("a links step: {:#?}", layers.made)
+    };
+    assert_eq!(links.name, "[deps] module cache: 3 links");
+    assert_eq!(links.network, NetMode::None);
+    assert_eq!(
+        links.args[2],
+        "set -e\n\
+         mkdir '-p' '/gobuild/links' '/gobuild/links/example.com'\n\
+         ln '-s' '/gobuild/modules/0/cache' '/gobuild/links/cache'\n\
+         ln '-s' '/gobuild/modules/1/example.com/a@v1.0.0' '/gobuild/links/example.com/a@v1.0.0'\n\
+         ln '-s' '/gobuild/modules/1/example.com/b@v1.1.0' '/gobuild/links/example.com/b@v1.1.0'"
+    );
+    let build = &plan.targets[0].step;
+    assert!(build.mounts.contains(&StepMount {
+        dest: "/go/pkg/mod".into(),
+        source: MountSource::ModuleLinks
+    }));
+    // v0.8 keys read-only mounts by content; it has no other way.
+    assert!(build.mounts.contains(&StepMount {
+        dest: "/gobuild/modules/1".into(),
+        source: MountSource::ModuleLayer {
+            index: 1,
+            by_definition: false
+        }
+    }));
+}
+
+#[test]
+fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut missing_sum = layered_fixture();
     missing_sum.modules.go_sum = missing_sum
         .modules
@@ -361,7 +399,6 @@ fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut mount_mode = layered_fixture();
     mount_mode.spec.modules.cache.value = ModuleCache::Mount;
     for (why, fixture) in [
-        ("no symlinks in file ops (BuildKit v0.8)", old_daemon),
         ("a requirement without its zip sum", missing_sum),
         ("modules.cache: mount", mount_mode),
     ] {
@@ -1416,7 +1453,7 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
         compile
             .mounts
             .iter()
-            .any(|m| matches!(m.source, MountSource::ModuleLayer(_)))
+            .any(|m| matches!(m.source, MountSource::ModuleLayer { .. }))
     );
 }
 
