@@ -274,7 +274,6 @@ fn plan_offline(
             org,
             &Platform::host(),
             Daemon {
-                symlinks_in_file_ops: true,
                 mounts_by_definition: true,
             },
         ))?;

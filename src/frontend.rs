@@ -84,7 +84,6 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     };
     let caps = &session.caps.llb;
     let daemon = Daemon {
-        symlinks_in_file_ops: caps.contains("file.symlink.create"),
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
     };
     if let Some(request) = &options.request_id {

@@ -83,9 +83,6 @@ impl Known<'_> {
 /// What the daemon can do, from its capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Daemon {
-    /// Symlinks in file ops (cap `file.symlink.create`): the module cache's links are made
-    /// in the build steps' root; without, in a layer a step makes ([`layers`]).
-    pub symlinks_in_file_ops: bool,
     /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
     /// dependencies and the module layers, mounted into the build step, are never
     /// checksummed.
@@ -272,7 +269,7 @@ pub enum MountSource {
     /// Layer `index` of the module cache ([`layers`]), read-only; keyed by its definition
     /// where the daemon can.
     ModuleLayer { index: usize, by_definition: bool },
-    /// The module cache's links in a layer of their own ([`layers::Links::Mounted`]).
+    /// The module cache's links in a layer of their own ([`layers::ModuleLayers::links_step`]).
     ModuleLinks,
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
     Ssh { id: String },

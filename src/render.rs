@@ -16,7 +16,6 @@ use crate::plan::{
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
-use layers::Links;
 
 /// The local that holds the build context.
 pub const CONTEXT_LOCAL: &str = "context";
@@ -332,19 +331,11 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                         .output(layers::LAYER_DIR)
                 })
                 .collect();
-            let (root, module_links) = match &layers.made {
-                Links::InRoot => (
-                    r.module_links(&stages.builder, &layers.links, &plan.build_platform),
-                    State::scratch(),
-                ),
-                Links::Mounted(step) => (
-                    stages.builder.clone(),
-                    r.exec(step, &stages, &stages.builder)
-                        .output(layers::LINKS_DIR),
-                ),
-            };
+            let module_links = r
+                .exec(&layers.links_step, &stages, &stages.builder)
+                .output(layers::LINKS_DIR);
             (
-                root,
+                stages.builder.clone(),
                 Stages {
                     module_layers,
                     module_links,
@@ -401,7 +392,7 @@ struct Stages {
     fetched: State,
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
-    /// The layer of the module cache's links, where a step makes them ([`layers::Links`]).
+    /// The layer of the module cache's links ([`layers::ModuleLayers::links_step`]).
     module_links: State,
     /// The target's compiled dependencies ([`compiled`]).
     compiled: Option<State>,
@@ -599,31 +590,6 @@ impl Renderer<'_> {
         };
         // The build step's output already holds the binaries at their place in the image.
         settle(&base, out, &runtime.binaries_name)
-    }
-
-    /// The builder with the module cache (`plan::GOMODCACHE`) made of symlinks into the
-    /// module layers.
-    fn module_links(
-        &self,
-        builder: &State,
-        links: &[(String, String)],
-        platform: &Platform,
-    ) -> State {
-        let dirs: std::collections::BTreeSet<&str> = links
-            .iter()
-            .filter_map(|(link, _)| link.rsplit_once('/').map(|(dir, _)| dir))
-            .collect();
-        let op = dirs
-            .into_iter()
-            .fold(FileOp::new(), |op, dir| op.mkdir(dir, 0o755));
-        let op = links
-            .iter()
-            .fold(op, |op, (link, target)| op.symlink(target, link));
-        builder.file(
-            op,
-            self.meta(Pos::default(), platform)
-                .name(format!("[deps] module cache: {} links", links.len())),
-        )
     }
 }
 

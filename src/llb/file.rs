@@ -28,10 +28,6 @@ enum Action {
         dest: String,
         options: CopyOptions,
     },
-    Symlink {
-        target: String,
-        link: String,
-    },
 }
 
 /// How a copy treats paths, like Dockerfile `COPY` does by default.
@@ -121,17 +117,6 @@ impl FileOp {
     }
 }
 
-impl FileOp {
-    /// Creates a symlink at `link` pointing to `target` (cap `file.symlink.create`).
-    pub fn symlink(mut self, target: impl Into<String>, link: impl Into<String>) -> FileOp {
-        self.actions.push(Action::Symlink {
-            target: target.into(),
-            link: link.into(),
-        });
-        self
-    }
-}
-
 impl State {
     /// Applies the file actions on top of this state.
     pub fn file(&self, op: FileOp, meta: OpMeta) -> State {
@@ -158,13 +143,6 @@ impl State {
         let first_result = i64::try_from(inputs.len()).unwrap_or(i64::MAX);
         let last = op.actions.len().saturating_sub(1);
         let mut caps = vec!["file.base"];
-        if op
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Symlink { .. }))
-        {
-            caps.push("file.symlink.create");
-        }
         if op.actions.iter().any(
             |a| matches!(a, Action::Copy { options, .. } if !options.include_patterns.is_empty()),
         ) {
@@ -227,12 +205,6 @@ fn encode(action: Action, timestamp: i64) -> pb::file_action::Action {
             include_patterns: options.include_patterns,
             timestamp,
             ..Default::default()
-        }),
-        Action::Symlink { target, link } => A::Symlink(pb::FileActionSymlink {
-            oldpath: target,
-            newpath: link,
-            owner: None,
-            timestamp,
         }),
     }
 }

@@ -1,9 +1,9 @@
 //! `layer` mode in parts: the module cache the build reads is one layer per group of modules
 //! plus one for the module graph and checksums, each mounted into the build, with symlinks
 //! that make one module cache of them — instead of one layer filled from scratch for every
-//! go.mod change. The symlinks are made by a file op in the build steps' root where the daemon
-//! can (`file.symlink.create`), else by a step of their own into a layer mounted at
-//! [`GOMODCACHE`] (BuildKit v0.8).
+//! go.mod change. A step makes the symlinks into a layer mounted at [`GOMODCACHE`]: it runs
+//! on BuildKit v0.8 (file ops make no symlinks there) and, on a current BuildKit, in a third
+//! of a file op's time (Gitea's 272 links: 0.3–0.4 s against 1.1–1.3 s).
 //!
 //! A new requirement then copies only the group it joins (from the download cache, where the
 //! deps step extracted it): each group's step is keyed by its own module list and go.sum
@@ -52,21 +52,11 @@ pub struct ModuleLayers {
     /// `(link, target)`: symlinks at [`GOMODCACHE`] that make one module cache of the layers
     /// mounted at [`MODULES_DIR`].
     pub links: Vec<(String, String)>,
-    /// Where the links are made.
-    pub made: Links,
+    /// The step that makes them into its layer ([`LINKS_DIR`]), mounted at [`GOMODCACHE`].
+    pub links_step: Step,
     /// The layers' mounts are keyed by their definition (the layers' keys already say what
     /// they hold); else BuildKit keys them by content when it must.
     pub by_definition: bool,
-}
-
-/// Where the module cache's links are made.
-#[derive(Debug, Clone, Serialize)]
-pub enum Links {
-    /// By a file op in the build steps' root.
-    InRoot,
-    /// By this step, into its layer ([`LINKS_DIR`]) that the build steps mount at
-    /// [`GOMODCACHE`]: file ops make no symlinks on BuildKit v0.8.
-    Mounted(Step),
 }
 
 impl ModuleLayers {
@@ -80,11 +70,10 @@ impl ModuleLayers {
                 by_definition,
             },
         });
-        let links = matches!(self.made, Links::Mounted(_)).then(|| StepMount {
+        layers.chain(std::iter::once(StepMount {
             dest: GOMODCACHE.to_string(),
             source: MountSource::ModuleLinks,
-        });
-        layers.chain(links)
+        }))
     }
 }
 
@@ -146,14 +135,10 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
                 .map(|(i, group)| group_step(inputs, shared, group, i + 3, count)),
         )
         .collect();
-    let made = match inputs.daemon.symlinks_in_file_ops {
-        true => Links::InRoot,
-        false => Links::Mounted(links_step(inputs, &links)),
-    };
     Some(ModuleLayers {
         steps,
+        links_step: links_step(inputs, &links),
         links,
-        made,
         by_definition: inputs.daemon.mounts_by_definition,
     })
 }
