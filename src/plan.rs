@@ -182,8 +182,8 @@ pub struct Plan {
     pub source_parts: Vec<select::SourcePart>,
     /// `None` when building from `vendor/`.
     pub deps: Option<Step>,
-    /// `layer` mode in parts ([`layers`]): mounted into the build steps, which then run on
-    /// the builder with the module cache's symlinks instead of on the deps step's root.
+    /// `layer` mode in parts ([`layers`]): the layers and their links are mounted into the
+    /// build steps, which then run on the builder instead of on the deps step's root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module_layers: Option<layers::ModuleLayers>,
     pub output: Output,
@@ -232,8 +232,9 @@ pub struct Step {
 pub enum StepRoot {
     /// The builder image as it is.
     Builder,
-    /// The builder image after the deps step: orders the build after the download and, in
-    /// `layer` mode, carries the modules.
+    /// The deps step's root: orders the build after the download and, in the one-step
+    /// `layer` mode, carries the modules; the builder when the module layers are in parts
+    /// (their mounts order the build).
     Deps,
 }
 

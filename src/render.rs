@@ -507,17 +507,23 @@ impl Renderer<'_> {
             MountSource::ModuleLayer {
                 index,
                 by_definition,
-            } => by_definition_if(
-                Mount::bind(
-                    stages
-                        .module_layers
-                        .get(*index)
-                        .unwrap_or(&State::scratch()),
-                    &mount.dest,
-                )
-                .readonly(),
-                *by_definition,
-            ),
+            } => {
+                let layer = stages
+                    .module_layers
+                    .get(*index)
+                    .cloned()
+                    .unwrap_or_else(State::scratch);
+                let layer = &layer;
+                match by_definition {
+                    true => Mount::bind(layer, &mount.dest)
+                        .readonly()
+                        .keyed_by_definition(),
+                    // BuildKit v0.8 checksums a read-only mount's whole layer for its cache
+                    // key (seconds for Gitea's modules, on edits too), but never a writable
+                    // one with an output: an unused copy-on-write output is the cheaper key.
+                    false => Mount::bind(layer, &mount.dest),
+                }
+            }
             MountSource::ModuleLinks => Mount::bind(&stages.module_links, &mount.dest).readonly(),
             // Optional: the step's own check names the missing --ssh / --secret flag.
             MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),

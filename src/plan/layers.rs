@@ -13,11 +13,11 @@
 //! seconds for a large module graph.) The layers stay ordinary cache records: immune to
 //! cache-mount GC and exported by `--cache-to`, each on its own.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sha2::{Digest, Sha256};
 
 use super::script::{Line, say};
-use std::collections::BTreeMap;
-
 use super::{
     DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Script, Shared, Step, StepMount,
     StepRoot,
@@ -150,7 +150,7 @@ fn links_step(inputs: &Inputs, links: &[(String, String)]) -> Step {
         let name = link.strip_prefix(GOMODCACHE).unwrap_or(link);
         format!("{LINKS_DIR}{name}")
     };
-    let parents: std::collections::BTreeSet<String> = links
+    let parents: BTreeSet<String> = links
         .iter()
         .filter_map(|(link, _)| {
             in_layer(link)
