@@ -401,7 +401,7 @@ impl Dockerfile<'_> {
                 | MountSource::Output
                 | MountSource::Fetched
                 | MountSource::CompiledDeps { .. }
-                | MountSource::ModuleLayer { .. }
+                | MountSource::ModuleLayer(_)
                 | MountSource::ModuleLinks
                 | MountSource::SeededCache { .. } => {}
                 other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),

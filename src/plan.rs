@@ -85,7 +85,7 @@ impl Known<'_> {
 pub struct Daemon {
     /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
     /// dependencies and the module layers, mounted into the build step, are never
-    /// checksummed.
+    /// checksummed; `layer` mode in parts ([`layers`]) needs it.
     pub mounts_by_definition: bool,
 }
 
@@ -267,9 +267,8 @@ pub enum MountSource {
     /// The deps step's output (empty), read-only: orders a step after the download without
     /// keying it on the download.
     Fetched,
-    /// Layer `index` of the module cache ([`layers`]), read-only; keyed by its definition
-    /// where the daemon can.
-    ModuleLayer { index: usize, by_definition: bool },
+    /// Layer `i` of the module cache ([`layers`]), read-only, keyed by its definition.
+    ModuleLayer(usize),
     /// The module cache's links in a layer of their own ([`layers::ModuleLayers::links_step`]).
     ModuleLinks,
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
@@ -610,7 +609,14 @@ pub fn plan(
     mod_files.retain(|file| inputs.context_files.contains(file));
     let settings = &inputs.spec.modules;
     let module_layers = match settings.cache.value {
-        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(inputs, &shared),
+        // BuildKit v0.8 keeps the one-step layer: it checksums read-only layers for a step's
+        // cache key (seconds per edit on Gitea) and fails the parallel group steps now and
+        // then ("flightcontrol: exceeded retry timeout").
+        ModuleCache::Layer
+            if inputs.daemon.mounts_by_definition && !shared.vendor && !settings.verify =>
+        {
+            layers::plan(inputs, &shared)
+        }
         _ => None,
     };
     let layer_steps = module_layers.as_ref().map_or(&[][..], |l| &l.steps[..]);

@@ -504,26 +504,13 @@ impl Renderer<'_> {
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
             // The layers' own keys already say what they hold.
-            MountSource::ModuleLayer {
-                index,
-                by_definition,
-            } => {
-                let layer = stages
-                    .module_layers
-                    .get(*index)
-                    .cloned()
-                    .unwrap_or_else(State::scratch);
-                let layer = &layer;
-                match by_definition {
-                    true => Mount::bind(layer, &mount.dest)
-                        .readonly()
-                        .keyed_by_definition(),
-                    // BuildKit v0.8 checksums a read-only mount's whole layer for its cache
-                    // key (seconds for Gitea's modules, on edits too), but never a writable
-                    // one with an output: an unused copy-on-write output is the cheaper key.
-                    false => Mount::bind(layer, &mount.dest),
-                }
-            }
+            // The layers' own keys already say what they hold.
+            MountSource::ModuleLayer(i) => Mount::bind(
+                stages.module_layers.get(*i).unwrap_or(&State::scratch()),
+                &mount.dest,
+            )
+            .readonly()
+            .keyed_by_definition(),
             MountSource::ModuleLinks => Mount::bind(&stages.module_links, &mount.dest).readonly(),
             // Optional: the step's own check names the missing --ssh / --secret flag.
             MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),

@@ -1,9 +1,10 @@
 //! `layer` mode in parts: the module cache the build reads is one layer per group of modules
 //! plus one for the module graph and checksums, each mounted into the build, with symlinks
 //! that make one module cache of them — instead of one layer filled from scratch for every
-//! go.mod change. A step makes the symlinks into a layer mounted at [`GOMODCACHE`]: it runs
-//! on BuildKit v0.8 (file ops make no symlinks there) and, on a current BuildKit, in a third
-//! of a file op's time (Gitea's 272 links: 0.3–0.4 s against 1.1–1.3 s).
+//! go.mod change. A step makes the symlinks into a layer mounted at [`GOMODCACHE`], in a
+//! third of a file op's time (Gitea's 272 links: 0.3–0.4 s against 1.1–1.3 s). On daemons
+//! that key mounts by definition (`exec.mount.cache.content`); BuildKit v0.8 keeps the
+//! one-step layer.
 //!
 //! A new requirement then copies only the group it joins (from the download cache, where the
 //! deps step extracted it): each group's step is keyed by its own module list and go.sum
@@ -54,21 +55,14 @@ pub struct ModuleLayers {
     pub links: Vec<(String, String)>,
     /// The step that makes them into its layer ([`LINKS_DIR`]), mounted at [`GOMODCACHE`].
     pub links_step: Step,
-    /// The layers' mounts are keyed by their definition (the layers' keys already say what
-    /// they hold); else BuildKit keys them by content when it must.
-    pub by_definition: bool,
 }
 
 impl ModuleLayers {
     /// The mounts a step needs to read the module cache.
     pub fn mounts(&self) -> impl Iterator<Item = StepMount> {
-        let by_definition = self.by_definition;
-        let layers = (0..self.steps.len()).map(move |index| StepMount {
-            dest: format!("{MODULES_DIR}/{index}"),
-            source: MountSource::ModuleLayer {
-                index,
-                by_definition,
-            },
+        let layers = (0..self.steps.len()).map(|i| StepMount {
+            dest: format!("{MODULES_DIR}/{i}"),
+            source: MountSource::ModuleLayer(i),
         });
         layers.chain(std::iter::once(StepMount {
             dest: GOMODCACHE.to_string(),
@@ -139,7 +133,6 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
         steps,
         links_step: links_step(inputs, &links),
         links,
-        by_definition: inputs.daemon.mounts_by_definition,
     })
 }
 
