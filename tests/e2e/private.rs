@@ -195,6 +195,16 @@ impl SshWorld {
             _keys: keys,
         }
     }
+
+    /// The SSH example, its `private:` section naming this world's git server and host key.
+    fn project(&self, env: &Env) -> Project {
+        let project = Project::example(env, "private-ssh");
+        set_private_section(
+            &project,
+            &ssh_section(&self.sshd.url(), &self.sshd.known_hosts_line()),
+        );
+        project
+    }
 }
 
 /// The token example's servers: the module proxy, the HTTP git server, the token in a file.
@@ -225,6 +235,16 @@ impl TokenWorld {
     /// `id=git_token,src=<file>`.
     fn secret_flag(&self) -> String {
         format!("id=git_token,src={}", self.token_file().display())
+    }
+
+    /// The token example, its `private:` section naming this world's git server.
+    fn project(&self, env: &Env) -> Project {
+        let project = Project::example(env, "private-token");
+        set_private_section(
+            &project,
+            &token_section(&self.http.url(), "git_token", TOKEN_USER),
+        );
+        project
     }
 }
 
@@ -711,11 +731,7 @@ fn go_reaches_only_loopback_and_hides_git_errors() {
 fn ssh_private_module_builds_with_the_agent() {
     let env = Env::get();
     let world = SshWorld::start();
-    let project = Project::example(&env, "private-ssh");
-    set_private_section(
-        &project,
-        &ssh_section(&world.sshd.url(), &world.sshd.known_hosts_line()),
-    );
+    let project = world.project(&env);
     let tag = ImageTag::new(&env, "private-ssh");
     // As a user runs it: `--ssh default` with SSH_AUTH_SOCK in docker's environment.
     let build = build_private_env(
@@ -782,11 +798,7 @@ fn assert_ssh_build(env: &Env, world: &SshWorld, build: &Build, tag: &ImageTag) 
 fn ssh_build_without_the_flag_names_it() {
     let env = Env::get();
     let world = SshWorld::start();
-    let project = Project::example(&env, "private-ssh");
-    set_private_section(
-        &project,
-        &ssh_section(&world.sshd.url(), &world.sshd.known_hosts_line()),
-    );
+    let project = world.project(&env);
     let build = build_private(&env, &project, &world.proxy, None, &[]);
     assert!(
         !build.success,
@@ -867,11 +879,7 @@ fn ssh_wrong_known_hosts_fails_naming_host_and_field() {
 fn token_private_module_builds_with_the_secret() {
     let env = Env::get();
     let world = TokenWorld::start();
-    let project = Project::example(&env, "private-token");
-    set_private_section(
-        &project,
-        &token_section(&world.http.url(), "git_token", TOKEN_USER),
-    );
+    let project = world.project(&env);
     let tag = ImageTag::new(&env, "private-token");
     let secret = world.secret_flag();
     // A current BuildKit also exports the build cache (deps layer included), uncompressed so
@@ -953,11 +961,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn token_build_without_the_secret_names_it() {
     let env = Env::get();
     let world = TokenWorld::start();
-    let project = Project::example(&env, "private-token");
-    set_private_section(
-        &project,
-        &token_section(&world.http.url(), "git_token", TOKEN_USER),
-    );
+    let project = world.project(&env);
     let build = build_private(&env, &project, &world.proxy, None, &[]);
     assert!(
         !build.success,
@@ -1068,11 +1072,7 @@ fn missing_credentials_fail_with_advice_about_private() {
 fn token_private_module_ejects_to_a_dockerfile_that_builds() {
     let env = Env::get();
     let world = TokenWorld::start();
-    let project = Project::example(&env, "private-token");
-    set_private_section(
-        &project,
-        &token_section(&world.http.url(), "git_token", TOKEN_USER),
-    );
+    let project = world.project(&env);
     let dockerfile = super::eject::eject_into(&project);
     assert!(
         dockerfile.contains(
@@ -1135,11 +1135,7 @@ fn assert_token_build(
 fn ssh_private_module_ejects_to_a_dockerfile_that_builds() {
     let env = Env::get();
     let world = SshWorld::start();
-    let project = Project::example(&env, "private-ssh");
-    set_private_section(
-        &project,
-        &ssh_section(&world.sshd.url(), &world.sshd.known_hosts_line()),
-    );
+    let project = world.project(&env);
     let dockerfile = super::eject::eject_into(&project);
     assert!(
         dockerfile.contains("COPY <<'EOF' /run/gobuild/ssh/known_hosts"),
