@@ -109,7 +109,8 @@ fn wrong_types_are_reported_where_they_are() {
 
     let message = problem("build:\n  compiled_deps: maybe\n");
     assert!(
-        message.starts_with("go-build.yaml:2:") && message.contains("build.compiled_deps: "),
+        message
+            .starts_with("go-build.yaml:2:3: build.compiled_deps: invalid value: string \"maybe\""),
         "{message}"
     );
     assert!(message.contains("true, false or auto"), "{message}");
