@@ -70,7 +70,7 @@ pub fn dockerfile(plan: &Plan, effective: &[Setting], spec_file: &str) -> Result
     out.comment("(field: value (where it was set)).");
 
     let builder = word(&plan.builder.reference, "builder")?;
-    match &plan.deps {
+    match plan.module_fetch() {
         Some(deps) => {
             deps_stage(&mut out, plan, deps, &format!("{from_platform}{builder}"))?;
             out.blank();
@@ -154,7 +154,7 @@ fn build_stage(out: &mut Dockerfile, plan: &Plan, step: &Step, scratch: bool) ->
         false,
     );
     out.line("ARG TARGETOS TARGETARCH TARGETVARIANT");
-    if plan.deps.is_none() {
+    if plan.module_fetch().is_none() {
         out.line(&format!("WORKDIR {}", word(&step.cwd, "module")?));
     }
     let (flags, guards) = go_build_flags(out, plan)?;
@@ -165,7 +165,7 @@ fn build_stage(out: &mut Dockerfile, plan: &Plan, step: &Step, scratch: bool) ->
         bind_mount(&[("target", SRC)])?,
         format!("--mount=type=cache,target={GOCACHE}"),
     ];
-    if plan.deps.is_some() {
+    if plan.module_fetch().is_some() {
         mounts.insert(1, format!("--mount=type=cache,target={GOMODCACHE}"));
     }
     if offline {
@@ -308,7 +308,10 @@ fn runtime_stage(
 /// `docker build` with the flags the Dockerfile needs: credentials and platforms.
 fn build_command(plan: &Plan, effective: &[Setting]) -> String {
     let mut command = String::from("docker buildx build");
-    let steps = plan.deps.iter().chain(plan.targets.iter().map(|t| &t.step));
+    let steps = plan
+        .module_fetch()
+        .into_iter()
+        .chain(plan.targets.iter().map(|t| &t.step));
     let mut flags: Vec<String> = Vec::new();
     for mount in steps.flat_map(|s| &s.mounts) {
         let flag = match &mount.source {
@@ -399,9 +402,8 @@ impl Dockerfile<'_> {
                 | MountSource::Cache { .. }
                 | MountSource::ReadOnlyCache { .. }
                 | MountSource::Output
-                | MountSource::Fetched
                 | MountSource::CompiledDeps { .. }
-                | MountSource::ModuleLayer(_)
+                | MountSource::ModuleLayer { .. }
                 | MountSource::ModuleLinks
                 | MountSource::SeededCache { .. } => {}
                 other => bail!("eject cannot write the mount {other:?} at {}", mount.dest),

@@ -85,7 +85,7 @@ impl Known<'_> {
 pub struct Daemon {
     /// Mounts keyed by their definition (cap `exec.mount.cache.content`): the compiled
     /// dependencies and the module layers, mounted into the build step, are never
-    /// checksummed; `layer` mode in parts ([`layers`]) needs it.
+    /// checksummed. Elsewhere (BuildKit v0.8) the module layers are mounted writable.
     pub mounts_by_definition: bool,
 }
 
@@ -180,10 +180,11 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// How `sources` are copied out of the context, in parts by directory (see `select`).
     pub source_parts: Vec<select::SourcePart>,
-    /// `None` when building from `vendor/`.
+    /// The step that downloads the modules (and fills the one-step layer); `None` when
+    /// building from `vendor/` and when the module layers are in parts (their steps download).
     pub deps: Option<Step>,
     /// `layer` mode in parts ([`layers`]): the layers and their links are mounted into the
-    /// build steps, which then run on the builder instead of on the deps step's root.
+    /// build steps, which then run on the builder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module_layers: Option<layers::ModuleLayers>,
     pub output: Output,
@@ -191,6 +192,16 @@ pub struct Plan {
     /// The `go build` every target runs, for renderers that write their own steps (`eject`).
     #[serde(skip)]
     pub go_build: GoBuild,
+}
+
+impl Plan {
+    /// The step whose environment, directory and credentials fetch the modules: the deps
+    /// step, or the module graph's when the layers are in parts; `None` from `vendor/`.
+    pub fn module_fetch(&self) -> Option<&Step> {
+        self.deps
+            .as_ref()
+            .or_else(|| self.module_layers.as_ref()?.steps.first())
+    }
 }
 
 /// What `go build` is asked, whatever the step around it.
@@ -264,11 +275,9 @@ pub enum MountSource {
     SeededCache { id: String, image: String },
     /// An empty, writable directory whose contents are the step's result.
     Output,
-    /// The deps step's output (empty), read-only: orders a step after the download without
-    /// keying it on the download.
-    Fetched,
-    /// Layer `i` of the module cache ([`layers`]), read-only, keyed by its definition.
-    ModuleLayer(usize),
+    /// Layer `index` of the module cache ([`layers`]), read-only; keyed by its definition
+    /// where the daemon can.
+    ModuleLayer { index: usize, by_definition: bool },
     /// The module cache's links in a layer of their own ([`layers::ModuleLayers::links_step`]).
     ModuleLinks,
     /// The client's SSH agent (`--ssh ID`), if it forwards one.
@@ -609,18 +618,10 @@ pub fn plan(
     mod_files.retain(|file| inputs.context_files.contains(file));
     let settings = &inputs.spec.modules;
     let module_layers = match settings.cache.value {
-        // BuildKit v0.8 keeps the one-step layer: it checksums read-only layers for a step's
-        // cache key (seconds per edit on Gitea) and fails the parallel group steps now and
-        // then ("flightcontrol: exceeded retry timeout").
-        ModuleCache::Layer
-            if inputs.daemon.mounts_by_definition && !shared.vendor && !settings.verify =>
-        {
-            layers::plan(inputs, &shared)
-        }
+        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(inputs, &shared),
         _ => None,
     };
-    let layer_steps = module_layers.as_ref().map_or(&[][..], |l| &l.steps[..]);
-    let deps = (!shared.vendor).then(|| deps_step(inputs, &shared, layer_steps));
+    let deps = (!shared.vendor && module_layers.is_none()).then(|| deps_step(inputs, &shared));
     let (command, targets) = build_command(inputs, &shared)?;
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
     let sources = sources(inputs, shared.vendor, command.output == Output::Test);
@@ -636,9 +637,14 @@ pub fn plan(
         .collect::<Result<Vec<_>, Diagnostic>>()?;
     if let Some(layers) = &module_layers {
         for target in &mut targets {
-            target.step.mounts.extend(layers.mounts());
+            target
+                .step
+                .mounts
+                .extend(layers.mounts(inputs.daemon.mounts_by_definition));
             if let Some(compile) = &mut target.compile {
-                compile.mounts.extend(layers.mounts());
+                compile
+                    .mounts
+                    .extend(layers.mounts(inputs.daemon.mounts_by_definition));
             }
         }
     }
@@ -707,27 +713,12 @@ fn fill_layer_from_download_cache() -> Line {
         .then("; }")
 }
 
-/// The step that downloads the modules go.mod and go.sum name (`[deps 1/N]`). With `layers`
-/// after it, it only downloads; they fill the layers.
-fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
+/// The step that downloads the modules go.mod and go.sum name (`[deps 1/1]`).
+fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
     let settings = &inputs.spec.modules;
     let env = shared.fetching_env();
     let verify = settings.verify.then(|| Line::syntax("go mod verify"));
     let (lines, mounts) = match settings.cache.value {
-        ModuleCache::Layer if !layers.is_empty() => (
-            vec![
-                Line::default()
-                    .assign("GOMODCACHE", DOWNLOAD_CACHE)
-                    .then("go mod download"),
-            ],
-            vec![
-                shared.cache(DOWNLOAD_CACHE, "gomod-download"),
-                StepMount {
-                    dest: layers::FETCHED.to_string(),
-                    source: MountSource::Output,
-                },
-            ],
-        ),
         // Download into the persistent cache mount, then fill the layer from it: the layer
         // survives cache-mount GC and is what --cache-to exports; the mount keeps a go.mod
         // change from downloading everything again.
@@ -754,7 +745,7 @@ fn deps_step(inputs: &Inputs, shared: &Shared, layers: &[Step]) -> Step {
             vec![shared.cache(GOMODCACHE, "gomodcache")],
         ),
     };
-    let mut name = format!("[deps 1/{}] go mod download", layers.len() + 1);
+    let mut name = "[deps 1/1] go mod download".to_string();
     if settings.verify {
         name.push_str(" && go mod verify");
     }

@@ -309,20 +309,12 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             )],
         },
         context,
-        fetched: State::scratch(),
         module_layers: Vec::new(),
         module_links: State::scratch(),
         compiled: None,
     };
-    let (after_deps, stages) = match (&plan.deps, &plan.module_layers) {
-        (Some(step), None) => (r.exec(step, &stages, &stages.builder).root(), stages),
-        (Some(step), Some(layers)) => {
-            let stages = Stages {
-                fetched: r
-                    .exec(step, &stages, &stages.builder)
-                    .output(layers::FETCHED),
-                ..stages
-            };
+    let (after_deps, stages) = match (&plan.module_layers, &plan.deps) {
+        (Some(layers), _) => {
             let module_layers = layers
                 .steps
                 .iter()
@@ -343,7 +335,8 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                 },
             )
         }
-        (None, _) => (stages.builder.clone(), stages),
+        (None, Some(step)) => (r.exec(step, &stages, &stages.builder).root(), stages),
+        (None, None) => (stages.builder.clone(), stages),
     };
 
     plan.targets
@@ -388,8 +381,6 @@ struct Stages {
     /// The build step's files, part by part: (directory under the mount, part).
     sources: Vec<(String, State)>,
     context: State,
-    /// The deps step's output when module layers follow it.
-    fetched: State,
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
     /// The layer of the module cache's links ([`layers::ModuleLayers::links_step`]).
@@ -408,7 +399,6 @@ impl Stages {
             mod_files: State::scratch(),
             sources: Vec::new(),
             context: State::scratch(),
-            fetched: State::scratch(),
             module_layers: Vec::new(),
             module_links: State::scratch(),
             compiled: None,
@@ -502,15 +492,24 @@ impl Renderer<'_> {
                 Mount::seeded_cache(&mount.dest, id, CacheSharing::Shared, &image)
             }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
-            MountSource::Fetched => Mount::bind(&stages.fetched, &mount.dest).readonly(),
             // The layers' own keys already say what they hold.
             // The layers' own keys already say what they hold.
-            MountSource::ModuleLayer(i) => Mount::bind(
-                stages.module_layers.get(*i).unwrap_or(&State::scratch()),
-                &mount.dest,
-            )
-            .readonly()
-            .keyed_by_definition(),
+            MountSource::ModuleLayer {
+                index,
+                by_definition,
+            } => {
+                let scratch = State::scratch();
+                let layer = stages.module_layers.get(*index).unwrap_or(&scratch);
+                match by_definition {
+                    true => Mount::bind(layer, &mount.dest)
+                        .readonly()
+                        .keyed_by_definition(),
+                    // BuildKit v0.8 checksums a read-only mount's whole layer for its cache
+                    // key (seconds for Gitea's modules, on edits too), but never a writable
+                    // one: an unused copy-on-write output is the cheaper key.
+                    false => Mount::bind(layer, &mount.dest),
+                }
+            }
             MountSource::ModuleLinks => Mount::bind(&stages.module_links, &mount.dest).readonly(),
             // Optional: the step's own check names the missing --ssh / --secret flag.
             MountSource::Ssh { id } => Mount::ssh(&mount.dest, id, true),

@@ -2,23 +2,23 @@
 //! plus one for the module graph and checksums, each mounted into the build, with symlinks
 //! that make one module cache of them — instead of one layer filled from scratch for every
 //! go.mod change. A step makes the symlinks into a layer mounted at [`GOMODCACHE`], in a
-//! third of a file op's time (Gitea's 272 links: 0.3–0.4 s against 1.1–1.3 s). On daemons
-//! that key mounts by definition (`exec.mount.cache.content`); BuildKit v0.8 keeps the
-//! one-step layer.
+//! third of a file op's time (Gitea's 272 links: 0.3–0.4 s against 1.1–1.3 s), and on
+//! BuildKit v0.8 too, whose file ops make no symlinks.
 //!
-//! A new requirement then copies only the group it joins (from the download cache, where the
-//! deps step extracted it): each group's step is keyed by its own module list and go.sum
-//! lines, and it waits for the download step through that step's output, an empty directory
-//! — BuildKit keys a read-only mount by its content, so a new download does not re-key the
-//! groups. (A merge op would rebuild the whole merged tree by hard links on every change:
-//! seconds for a large module graph.) The layers stay ordinary cache records: immune to
-//! cache-mount GC and exported by `--cache-to`, each on its own.
+//! A new requirement then copies only the group it joins: each group's step is keyed by its
+//! own module list and go.sum lines (in its script: no file op, no mount to checksum), and
+//! downloads its modules into the shared download cache (a no-op for those already there)
+//! before it copies their trees. No step waits for another: the graph and the groups run side
+//! by side, and no separate download step runs first. (A merge op would rebuild the whole
+//! merged tree by hard links on every change: seconds for a large module graph.) The layers
+//! stay ordinary cache records: immune to cache-mount GC and exported by `--cache-to`, each
+//! on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use super::script::{Line, say};
+use super::script::Line;
 use super::{
     DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Script, Shared, Step, StepMount,
     StepRoot,
@@ -28,16 +28,10 @@ use serde::Serialize;
 
 /// Where a layer step writes its part of the module cache.
 pub const LAYER_DIR: &str = "/gobuild/layer";
-/// Where layer steps mount the download step's (empty) output.
-pub const FETCHED: &str = "/gobuild/fetched";
 /// Where build steps mount layer `i`, at `MODULES_DIR/i`.
 pub const MODULES_DIR: &str = "/gobuild/modules";
-/// Where a group's go.sum lines are mounted.
-const SUMS_DIR: &str = "/gobuild/sums";
-/// Where a group step lists the modules it has to download.
-const MISSING: &str = "/tmp/gobuild-missing";
-/// What a group step says before it downloads them.
-const NOT_IN_CACHE: &str = "gobuild-frontend: not in the download cache, downloading:";
+/// Where a group step writes the go.mod and go.sum of the module it downloads in.
+const GROUP_MODULE: &str = "/tmp/gobuild-modules";
 /// Modules per group before the groups double (at most [`MAX_GROUPS`]).
 const GROUP_SIZE: usize = 16;
 const MAX_GROUPS: usize = 16;
@@ -58,11 +52,15 @@ pub struct ModuleLayers {
 }
 
 impl ModuleLayers {
-    /// The mounts a step needs to read the module cache.
-    pub fn mounts(&self) -> impl Iterator<Item = StepMount> {
-        let layers = (0..self.steps.len()).map(|i| StepMount {
-            dest: format!("{MODULES_DIR}/{i}"),
-            source: MountSource::ModuleLayer(i),
+    /// The mounts a step needs to read the module cache; the layers keyed `by_definition`
+    /// where the daemon can.
+    pub fn mounts(&self, by_definition: bool) -> impl Iterator<Item = StepMount> {
+        let layers = (0..self.steps.len()).map(move |index| StepMount {
+            dest: format!("{MODULES_DIR}/{index}"),
+            source: MountSource::ModuleLayer {
+                index,
+                by_definition,
+            },
         });
         layers.chain(std::iter::once(StepMount {
             dest: GOMODCACHE.to_string(),
@@ -94,6 +92,11 @@ impl Module {
         )
     }
 
+    /// `path@version`, as `go mod download` takes it.
+    fn at_version(&self) -> String {
+        format!("{}@{}", self.path, self.version)
+    }
+
     /// The zip's hash from its go.sum line (`h1:…`).
     fn zip_hash(&self) -> &str {
         self.sums[0].rsplit(' ').next().unwrap_or_default()
@@ -106,8 +109,8 @@ impl Module {
 pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
     let modules = build_modules(inputs).filter(|m| !m.is_empty())?;
     let groups = groups(modules);
-    // The deps step, the graph, the groups.
-    let count = groups.len() + 2;
+    // The graph, the groups.
+    let count = groups.len() + 1;
     let mut links = vec![(
         format!("{GOMODCACHE}/cache"),
         format!("{MODULES_DIR}/0/cache"),
@@ -126,7 +129,7 @@ pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
             groups
                 .iter()
                 .enumerate()
-                .map(|(i, group)| group_step(inputs, shared, group, i + 3, count)),
+                .map(|(i, group)| group_step(inputs, shared, group, i + 2, count)),
         )
         .collect();
     Some(ModuleLayers {
@@ -252,9 +255,9 @@ fn groups(modules: Vec<Module>) -> Vec<Vec<Module>> {
     groups
 }
 
-/// A layer step reads the download cache the deps step has just filled, and falls back to
-/// the step's own proxy: BuildKit may collect the cache mount between the two steps (its GC
-/// keeps cache mounts small), and a build must not fail for that.
+/// The graph step reads the go.mod files the download cache holds, and fetches the others
+/// (a new requirement's, or all of them after BuildKit's GC emptied the cache) from the
+/// step's own proxy.
 fn from_download_cache(line: Line) -> Line {
     line.assign("GOMODCACHE", LAYER_DIR).then(concat!(
         "GOPROXY=\"file:///var/cache/gobuild/gomod/cache/download,",
@@ -272,10 +275,6 @@ fn fetching_step(
     mut mounts: Vec<StepMount>,
 ) -> Step {
     mounts.extend([
-        StepMount {
-            dest: FETCHED.to_string(),
-            source: MountSource::Fetched,
-        },
         shared.cache(DOWNLOAD_CACHE, "gomod-download"),
         StepMount {
             dest: LAYER_DIR.to_string(),
@@ -297,7 +296,7 @@ fn fetching_step(
 
 /// Every go.mod of the module graph (`go mod graph` reads them all and no zip), and the
 /// `.ziphash` file Go checks beside each extracted module: the go.sum line's hash, which the
-/// group steps verified. Keyed by go.mod and go.sum.
+/// group steps verify. Keyed by go.mod and go.sum.
 fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
     let mut script = vec![from_download_cache(Line::default()).then("go mod graph >/dev/null")];
     for module in groups.iter().flatten() {
@@ -315,19 +314,17 @@ fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: u
     fetching_step(
         inputs,
         shared,
-        format!("[deps 2/{count}] module graph"),
+        format!("[deps 1/{count}] module graph"),
         script,
         shared.workdir.clone(),
         vec![module_files],
     )
 }
 
-/// One group's extracted modules. The deps step has just extracted them into the download
-/// cache, checked against go.sum, so they are copied from there when the `.ziphash` beside
-/// them is this go.sum line's; what the cache lacks (BuildKit may collect it between the
-/// steps) is downloaded and checked here (the Go command verifies a download against go.sum
-/// in the module it runs in). Only the extracted trees stay: the graph layer holds what Go
-/// keeps beside them.
+/// One group's extracted modules: downloaded into the shared download cache (Go checks each
+/// against the group's go.sum lines, those already there too, through the hash it keeps
+/// beside them), then their trees copied into the layer. Only the trees stay: the graph
+/// layer holds what Go keeps beside them.
 fn group_step(
     inputs: &Inputs,
     shared: &Shared,
@@ -335,71 +332,45 @@ fn group_step(
     index: usize,
     count: usize,
 ) -> Step {
-    let sums: String = group
-        .iter()
-        .flat_map(|m| m.sums.iter())
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let mut script = vec![Line::syntax(": >").value(MISSING)];
-    script.extend(group.iter().map(copy_extracted));
-    script.extend([
-        Line::syntax("mkdir -p /tmp/gobuild-modules && cd /tmp/gobuild-modules"),
+    let mut script = vec![
+        Line::command("mkdir", ["-p", GROUP_MODULE]),
+        Line::command("cd", [GROUP_MODULE]),
         Line::syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod"),
-        Line::command("cp", [format!("{SUMS_DIR}/go.sum"), "go.sum".into()]),
-        Line::syntax("[ ! -s")
-            .value(MISSING)
-            .then("] || {")
-            .line(say(NOT_IN_CACHE))
-            .then("; cat")
-            .value(MISSING)
-            .then(">&2 ;")
-            .line(from_download_cache(Line::default()).then("xargs go mod download --"))
-            .then("<")
-            .value(MISSING)
-            .then("; }"),
-        Line::command("rm", ["-rf".to_string(), format!("{LAYER_DIR}/cache")]),
-    ]);
+        Line::syntax("printf '%s\\n'")
+            .values(group.iter().flat_map(|m| m.sums.iter()))
+            .then(">go.sum"),
+        Line::default()
+            .assign("GOMODCACHE", DOWNLOAD_CACHE)
+            .then("GOFLAGS= go mod download --")
+            .values(group.iter().map(Module::at_version)),
+    ];
+    let parents: BTreeSet<String> = group
+        .iter()
+        .filter_map(|m| {
+            let copy = format!("{LAYER_DIR}/{}", m.dir());
+            copy.rsplit_once('/').map(|(parent, _)| parent.to_string())
+        })
+        .collect();
+    script.push(Line::command(
+        "mkdir",
+        ["-p".to_string()].into_iter().chain(parents),
+    ));
+    script.extend(group.iter().map(|m| {
+        Line::command(
+            "cp",
+            [
+                "-a".to_string(),
+                format!("{DOWNLOAD_CACHE}/{}", m.dir()),
+                format!("{LAYER_DIR}/{}", m.dir()),
+            ],
+        )
+    }));
     let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
     let name = match group.len() {
         1 => format!("[deps {index}/{count}] modules: {first}"),
         n => format!("[deps {index}/{count}] modules: {first} and {} more", n - 1),
     };
-    let sums = StepMount {
-        dest: SUMS_DIR.to_string(),
-        source: MountSource::File {
-            name: "go.sum".to_string(),
-            contents: sums,
-        },
-    };
-    fetching_step(inputs, shared, name, script, "/".to_string(), vec![sums])
-}
-
-/// Copies `module`'s tree from the download cache into the layer if the deps step extracted
-/// it from the zip go.sum names; else lists it in [`MISSING`].
-fn copy_extracted(module: &Module) -> Line {
-    let extracted = format!("{DOWNLOAD_CACHE}/{}", module.dir());
-    let copy = format!("{LAYER_DIR}/{}", module.dir());
-    let parent = copy
-        .rsplit_once('/')
-        .map_or(LAYER_DIR, |(parent, _)| parent);
-    Line::syntax("grep -qsxF")
-        .value(module.zip_hash())
-        .value(format!("{DOWNLOAD_CACHE}/{}", module.ziphash_file()))
-        .then("&& [ -d")
-        .value(&extracted)
-        .then("] && [ ! -e")
-        .value(format!("{extracted}.partial"))
-        .then("] && mkdir -p")
-        .value(parent)
-        .then("&& cp -a")
-        .values([&extracted, &copy])
-        .then("|| { rm -rf")
-        .value(&copy)
-        .then("; echo")
-        .value(format!("{}@{}", module.path, module.version))
-        .then(">>")
-        .value(MISSING)
-        .then("; }")
+    fetching_step(inputs, shared, name, script, "/".to_string(), Vec::new())
 }
 
 /// A module path or version as the module cache writes it: each capital letter becomes `!`

@@ -239,27 +239,30 @@ fn layered_fixture() -> Fixture {
 #[test]
 fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
     let plan = layered_fixture().plan();
-    let deps = plan.deps.as_ref().expect("a deps step");
-    assert_eq!(deps.name, "[deps 1/3] go mod download");
     assert!(
-        deps.args[2].starts_with(
-            "( set -e\nGOMODCACHE='/var/cache/gobuild/gomod' go mod download\n) 2>/tmp/gobuild-fetch"
-        ),
-        "only downloads: {}",
-        deps.args[2]
+        plan.deps.is_none(),
+        "the layer steps download: no step before them"
     );
-    assert!(deps.mounts.contains(&StepMount {
-        dest: layers::FETCHED.into(),
-        source: MountSource::Output
-    }));
     let layers = plan.module_layers.as_ref().expect("module layers");
     let [graph, group] = layers.steps.as_slice() else {
         panic!("a graph and one group: {:#?}", layers.steps)
     };
-    assert_eq!(graph.name, "[deps 2/3] module graph");
+    assert_eq!(
+        plan.module_fetch().map(|s| &s.name),
+        Some(&graph.name),
+        "eject fetches like the graph step"
+    );
+    assert_eq!(graph.name, "[deps 1/2] module graph");
     assert!(
         graph.args[2].contains("go mod graph >/dev/null\n"),
         "{}",
+        graph.args[2]
+    );
+    assert!(
+        graph.args[2].contains(
+            "GOPROXY=\"file:///var/cache/gobuild/gomod/cache/download,${GOPROXY:-https://proxy.golang.org,direct}\""
+        ),
+        "the graph reads the download cache, then the proxy: {}",
         graph.args[2]
     );
     assert!(
@@ -269,6 +272,10 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         "Go finds the verified hash beside each extracted module: {}",
         graph.args[2]
     );
+    assert!(graph.mounts.contains(&StepMount {
+        dest: SRC.into(),
+        source: MountSource::ModFiles
+    }));
     assert_eq!(
         layers.links,
         [
@@ -289,58 +296,54 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         assert!(
             build.mounts.contains(&StepMount {
                 dest: format!("/gobuild/modules/{i}"),
-                source: MountSource::ModuleLayer(i)
+                source: MountSource::ModuleLayer {
+                    index: i,
+                    by_definition: true
+                }
             }),
             "the build reads layer {i}"
         );
     }
-    assert_eq!(group.name, "[deps 3/3] modules: example.com/a and 1 more");
+    assert_eq!(group.name, "[deps 2/2] modules: example.com/a and 1 more");
     assert!(
         group.args[2].contains(
-            "grep -qsxF 'h1:BBB=' '/var/cache/gobuild/gomod/cache/download/example.com/b/@v/v1.1.0.ziphash' \
-&& [ -d '/var/cache/gobuild/gomod/example.com/b@v1.1.0' ] \
-&& [ ! -e '/var/cache/gobuild/gomod/example.com/b@v1.1.0.partial' ] \
-&& mkdir -p '/gobuild/layer/example.com' && cp -a '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0' \
-|| { rm -rf '/gobuild/layer/example.com/b@v1.1.0' ; echo 'example.com/b@v1.1.0' >> '/tmp/gobuild-missing' ; }\n"
+            "printf '%s\\n' 'example.com/a v1.0.0 h1:AAA=' 'example.com/a v1.0.0/go.mod h1:AAM=' \
+'example.com/b v1.1.0 h1:BBB=' 'example.com/b v1.1.0/go.mod h1:BBM=' >go.sum\n\
+GOMODCACHE='/var/cache/gobuild/gomod' GOFLAGS= go mod download -- 'example.com/a@v1.0.0' 'example.com/b@v1.1.0'\n\
+mkdir '-p' '/gobuild/layer/example.com'\n\
+cp '-a' '/var/cache/gobuild/gomod/example.com/a@v1.0.0' '/gobuild/layer/example.com/a@v1.0.0'\n\
+cp '-a' '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0'\n"
         ),
-        "the replacement's version, not the directory, copied if the deps step extracted \
-         the zip this go.sum names: {}",
+        "exactly the group's go.sum lines (a go.mod change elsewhere leaves the group cached), \
+         downloaded into the download cache and copied; the replacement's version, not the \
+         directory: {}",
         group.args[2]
     );
-    assert!(
-        group.args[2].contains("xargs go mod download -- < '/tmp/gobuild-missing' ; }\n"),
-        "what the download cache lacks is downloaded: {}",
-        group.args[2]
-    );
-    let sums = group.mounts.iter().find_map(|m| match &m.source {
-        MountSource::File { contents, .. } => Some(contents.clone()),
-        _ => None,
-    });
-    assert_eq!(
-        sums.as_deref(),
-        Some(
-            "example.com/a v1.0.0 h1:AAA=\nexample.com/a v1.0.0/go.mod h1:AAM=\n\
-example.com/b v1.1.0 h1:BBB=\nexample.com/b v1.1.0/go.mod h1:BBM=\n"
-        ),
-        "exactly the group's go.sum lines: a go.mod change elsewhere leaves the group cached"
-    );
+    let mut one_step = layered_fixture();
+    one_step.modules.go_sum = one_step
+        .modules
+        .go_sum
+        .replace("example.com/a v1.0.0 h1:AAA=", "");
+    let one_step = one_step.plan().deps.expect("the one-step deps step");
     for step in &layers.steps {
-        // They read the cache the deps step filled, and fetch like it when GC emptied it.
-        assert_eq!(step.network, deps.network, "{}", step.name);
-        assert!(
-            step.args[2].contains("GOPROXY=\"file:///var/cache/gobuild/gomod/cache/download,"),
-            "{}",
-            step.args[2]
-        );
+        // Both fetch like the one-step deps step: its environment, network and cache.
+        assert_eq!(step.env, one_step.env, "{}", step.name);
+        assert_eq!(step.network, one_step.network, "{}", step.name);
         assert_eq!(step.root, StepRoot::Builder, "{}", step.name);
         assert!(step.mounts.contains(&StepMount {
-            dest: layers::FETCHED.into(),
-            source: MountSource::Fetched
+            dest: DOWNLOAD_CACHE.into(),
+            source: MountSource::Cache {
+                id: "gobuild/gomod-download".into()
+            }
         }));
         assert!(
-            !step.mounts.iter().any(|m| m.source == MountSource::Sources),
-            "{} sees no sources",
-            step.name
+            step.mounts.iter().all(|m| matches!(
+                m.source,
+                MountSource::ModFiles | MountSource::Cache { .. } | MountSource::Output
+            )),
+            "{}: no other step's output, no file op: nothing orders or re-keys it: {:?}",
+            step.name,
+            step.mounts
         );
     }
 }
@@ -368,11 +371,39 @@ fn a_step_makes_the_module_cache_links_into_a_layer_of_their_own() {
 }
 
 #[test]
-fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
+fn buildkit_v0_8_mounts_the_module_layers_writable() {
     let mut old_daemon = layered_fixture();
     old_daemon.daemon = Daemon {
         mounts_by_definition: false,
     };
+    let plan = old_daemon.plan();
+    assert!(
+        plan.deps.is_none() && plan.module_layers.is_some(),
+        "in parts"
+    );
+    let layer_mounts: Vec<&MountSource> = plan.targets[0]
+        .step
+        .mounts
+        .iter()
+        .map(|m| &m.source)
+        .filter(|source| matches!(source, MountSource::ModuleLayer { .. }))
+        .collect();
+    assert_eq!(
+        layer_mounts,
+        (0..2)
+            .map(|index| MountSource::ModuleLayer {
+                index,
+                by_definition: false
+            })
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>(),
+        "v0.8 would checksum read-only layers for the build step's key"
+    );
+}
+
+#[test]
+fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut missing_sum = layered_fixture();
     missing_sum.modules.go_sum = missing_sum
         .modules
@@ -381,7 +412,6 @@ fn layer_mode_keeps_one_step_where_parts_cannot_be_known() {
     let mut mount_mode = layered_fixture();
     mount_mode.spec.modules.cache.value = ModuleCache::Mount;
     for (why, fixture) in [
-        ("no mounts keyed by definition (BuildKit v0.8)", old_daemon),
         ("a requirement without its zip sum", missing_sum),
         ("modules.cache: mount", mount_mode),
     ] {
@@ -1436,7 +1466,7 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
         compile
             .mounts
             .iter()
-            .any(|m| matches!(m.source, MountSource::ModuleLayer(_)))
+            .any(|m| matches!(m.source, MountSource::ModuleLayer { .. }))
     );
 }
 
