@@ -97,23 +97,28 @@ pub async fn plan(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Planned> {
-    let read = read(host, options, org, true).await?;
+    // 2. decide, and resolve the builder image while the context still moves.
+    let (read, (needs, builder)) = read(host, options, org, true, async |read: &Read| {
+        let needs = decide(read, &read.known(options, org, build_platform, daemon), org)?;
+        let builder = host
+            .resolve_image(&needs.builder.reference, build_platform)
+            .await?;
+        anyhow::Ok((needs, builder))
+    })
+    .await?;
     let known = read.known(options, org, build_platform, daemon);
-    let needs = &decide(&read, &known, org)?;
+    let needs = &needs;
     let dockerignore = &read.dockerignore;
 
     // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
     //    seed meanwhile.
     let scan = async {
-        let builder = host
-            .resolve_image(&needs.builder.reference, build_platform)
-            .await?;
         let scan = host
             .scan(&builder, build_platform, dockerignore, &read.spec_file)
             .await?;
-        anyhow::Ok((builder, scan))
+        anyhow::Ok(scan)
     };
-    let ((builder, scan), runtime_bases, gocache_seeds) = tokio::try_join!(
+    let (scan, runtime_bases, gocache_seeds) = tokio::try_join!(
         scan,
         per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
         per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
@@ -159,17 +164,11 @@ pub async fn lint(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Lint> {
-    let checked = async {
-        let read = read(host, options, org, false).await?;
-        decide(
-            &read,
-            &read.known(options, org, build_platform, daemon),
-            org,
-        )?;
-        anyhow::Ok(read)
-    };
+    let checked = read(host, options, org, false, async |read: &Read| {
+        decide(read, &read.known(options, org, build_platform, daemon), org).map(drop)
+    });
     match checked.await {
-        Ok(read) => {
+        Ok((read, ())) => {
             let known = read.known(options, org, build_platform, daemon);
             let findings = plan::lint::findings(&known);
             let mut files = vec![(read.spec_file.filename.clone(), read.spec_file.data.clone())];
@@ -236,12 +235,14 @@ impl Read {
 
 /// Phase 1: the spec, the ignore file and the module files; with `move_context`, the
 /// context moves to the daemon meanwhile.
-async fn read(
+/// Phase 1, then `then` on what it read; with `move_context`, both while the context moves.
+async fn read<T>(
     host: &impl Host,
     options: &Options,
     org: Option<&Org>,
     move_context: bool,
-) -> Result<Read> {
+    then: impl AsyncFnOnce(&Read) -> Result<T>,
+) -> Result<(Read, T)> {
     // 1. read
     let filename = &options.filename;
     let (spec, spec_file, shared) = read_spec(host, options, org).await?;
@@ -275,27 +276,30 @@ async fn read(
     let read_module_files = async {
         let (go_mod_text, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file).await?;
         let facts = modules::gather(&files, go_mod).await?;
-        anyhow::Ok((go_mod_text, facts))
+        // From here on a diagnostic may point into go.mod too.
+        let mut excerpts = vec![(go_mod_path.clone(), go_mod_text.into_bytes())];
+        excerpts.extend(defaults.iter().cloned());
+        let read = Read {
+            spec: spec.clone(),
+            spec_file: spec_file.clone(),
+            dockerignore: dockerignore.clone(),
+            facts,
+            excerpts,
+        };
+        let then = then(&read).await?;
+        anyhow::Ok((read, then))
     };
     // The context transfer needs only the ignore file: it runs while go.mod, go.sum and
-    // go.work are read (a few round trips), and the scan finds it done.
+    // go.work are read (a few round trips) and `then` resolves images, and the scan finds
+    // it done.
     let move_context = async {
         match move_context {
             true => host.load_context(&dockerignore).await,
             false => Ok(()),
         }
     };
-    let ((go_mod_text, facts), ()) = tokio::try_join!(read_module_files, move_context)?;
-    // From here on a diagnostic may point into go.mod too.
-    let mut excerpts = vec![(go_mod_path, go_mod_text.into_bytes())];
-    excerpts.extend(defaults);
-    Ok(Read {
-        spec,
-        spec_file,
-        dockerignore,
-        facts,
-        excerpts,
-    })
+    let (read, ()) = tokio::try_join!(read_module_files, move_context)?;
+    Ok(read)
 }
 
 /// Phase 2: the images and platforms the build needs, and the org's minimum Go.
