@@ -233,9 +233,8 @@ impl Read {
     }
 }
 
-/// Phase 1: the spec, the ignore file and the module files; with `move_context`, the
-/// context moves to the daemon meanwhile.
-/// Phase 1, then `then` on what it read; with `move_context`, both while the context moves.
+/// Phase 1: the spec, the ignore file and the module files, then `then` on what was read;
+/// with `move_context`, the context moves to the daemon meanwhile.
 async fn read<T>(
     host: &impl Host,
     options: &Options,
