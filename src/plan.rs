@@ -636,15 +636,11 @@ pub fn plan(
         .map(|(platform, go_env)| target(inputs, &shared, &common, platform, go_env))
         .collect::<Result<Vec<_>, Diagnostic>>()?;
     if let Some(layers) = &module_layers {
+        let by_definition = inputs.daemon.mounts_by_definition;
         for target in &mut targets {
-            target
-                .step
-                .mounts
-                .extend(layers.mounts(inputs.daemon.mounts_by_definition));
+            target.step.mounts.extend(layers.mounts(by_definition));
             if let Some(compile) = &mut target.compile {
-                compile
-                    .mounts
-                    .extend(layers.mounts(inputs.daemon.mounts_by_definition));
+                compile.mounts.extend(layers.mounts(by_definition));
             }
         }
     }

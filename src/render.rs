@@ -493,7 +493,6 @@ impl Renderer<'_> {
             }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
             // The layers' own keys already say what they hold.
-            // The layers' own keys already say what they hold.
             MountSource::ModuleLayer {
                 index,
                 by_definition,

@@ -381,11 +381,11 @@ fn buildkit_v0_8_mounts_the_module_layers_writable() {
         plan.deps.is_none() && plan.module_layers.is_some(),
         "in parts"
     );
-    let layer_mounts: Vec<&MountSource> = plan.targets[0]
+    let layer_mounts: Vec<MountSource> = plan.targets[0]
         .step
         .mounts
         .iter()
-        .map(|m| &m.source)
+        .map(|m| m.source.clone())
         .filter(|source| matches!(source, MountSource::ModuleLayer { .. }))
         .collect();
     assert_eq!(
@@ -395,8 +395,6 @@ fn buildkit_v0_8_mounts_the_module_layers_writable() {
                 index,
                 by_definition: false
             })
-            .collect::<Vec<_>>()
-            .iter()
             .collect::<Vec<_>>(),
         "v0.8 would checksum read-only layers for the build step's key"
     );
