@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::image::{REVISION_LABEL, SOURCE_LABEL, VERSION_LABEL};
 use crate::options::GO_ENV_ARGS;
-use crate::plan::build::{build_commands, expanding};
+use crate::plan::build::{build_commands, expanding, in_work_dir};
 use crate::plan::effective::Setting;
 use crate::plan::script::{Line, Parameter, Piece, Script, Word};
 use crate::plan::{
@@ -181,11 +181,11 @@ fn build_stage(out: &mut Dockerfile, plan: &Plan, step: &Step, scratch: bool) ->
         .syntax("export GOOS=\"$TARGETOS\" GOARCH=\"$TARGETARCH\"")
         .syntax("case \"$TARGETARCH/$TARGETVARIANT\" in arm/v[567]) export GOARM=\"${TARGETVARIANT#v}\" ;; amd64/v[234]) export GOAMD64=\"$TARGETVARIANT\" ;; esac")
         .lines(guards)
-        .lines(build_commands(
+        .lines(in_work_dir(build_commands(
             &plan.go_build.binaries,
             &flags,
             &format!("{OUT}{BIN_DIR}"),
-        ))
+        )))
         // Scratch has no /tmp: the runtime copies this one (world-writable, sticky).
         .lines(scratch.then(|| Line::syntax("mkdir -m 1777").value(format!("{OUT}/tmp"))));
     out.run(&mounts, &script)

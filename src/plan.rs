@@ -906,6 +906,7 @@ fn target(
         private::add_git_config(&mut env, "safe.directory", "*");
     }
     env.insert("GOFLAGS".into(), command.goflags.clone());
+    env.insert("GOTMPDIR".into(), build::WORK_DIR.into());
     let mut mounts = vec![StepMount {
         dest: SRC.to_string(),
         source: MountSource::Sources,
@@ -996,11 +997,7 @@ fn target(
     }
     let compiled_seed = compile.as_ref().map(|_| compiled::take_compiled());
     let export = (command.output == Output::GoCache).then(compiled::export_gocache);
-    let commands = compiled_seed
-        .into_iter()
-        .chain(commands)
-        .chain(export)
-        .collect();
+    let commands = build::in_work_dir(compiled_seed.into_iter().chain(commands).chain(export));
     step.args = build::offline_script(commands).argv();
     if let Some(long) = step.args.iter().find(|a| a.len() >= MAX_ARG_BYTES) {
         return Err(diagnostic(

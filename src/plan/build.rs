@@ -210,9 +210,23 @@ pub fn flags_before_ldflags(settings: &BuildSettings) -> Vec<String> {
     flags
 }
 
+/// Go's work directory (`GOTMPDIR`), on the build step's output mount: the linked binary is
+/// renamed into place there, not copied across mounts (Gitea's is 155 MB). The step removes
+/// it before it ends.
+pub const WORK_DIR: &str = "/out/.gobuild-work";
+
+/// `commands` with Go's work directory ([`WORK_DIR`]) made before them and removed after,
+/// so it never reaches the output.
+pub fn in_work_dir(commands: impl IntoIterator<Item = Line>) -> Vec<Line> {
+    std::iter::once(Line::command("mkdir", ["-p", WORK_DIR]))
+        .chain(commands)
+        .chain([Line::command("rm", ["-rf", WORK_DIR])])
+        .collect()
+}
+
 /// Where a multi-binary `go build` writes before each binary gets its name in `/out`: renames
 /// out of another directory cannot chain (`mv a b; mv b c`).
-const STAGING: &str = "/tmp/gobuild-out";
+const STAGING: &str = "/out/.gobuild-work/staged";
 
 /// Command lines that build `binaries` (`(name, package, default name)`) into `dir`: one
 /// `go build` for all of them when their default names differ (Go then parallelises over
@@ -414,10 +428,10 @@ mod tests {
         assert_eq!(
             render(commands),
             [
-                "go build '-trimpath' -o '/tmp/gobuild-out/' './cmd/api' './cmd/worker'",
+                "go build '-trimpath' -o '/out/.gobuild-work/staged/' './cmd/api' './cmd/worker'",
                 "mkdir '-p' '/out'",
-                "if [ ! -e '/tmp/gobuild-out/api' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/api' '/out/api'",
-                "if [ ! -e '/tmp/gobuild-out/worker' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/tmp/gobuild-out/worker' '/out/wk'",
+                "if [ ! -e '/out/.gobuild-work/staged/api' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/out/.gobuild-work/staged/api' '/out/api'",
+                "if [ ! -e '/out/.gobuild-work/staged/worker' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/api' './cmd/worker' >&2; exit 1; fi; mv '/out/.gobuild-work/staged/worker' '/out/wk'",
             ]
         );
         // Names that swap defaults cannot clobber each other: renames leave the staging dir.
@@ -432,8 +446,8 @@ mod tests {
         assert_eq!(
             moves,
             [
-                "mv '/tmp/gobuild-out/a' '/out/b'",
-                "mv '/tmp/gobuild-out/b' '/out/a'"
+                "mv '/out/.gobuild-work/staged/a' '/out/b'",
+                "mv '/out/.gobuild-work/staged/b' '/out/a'"
             ]
         );
         let clash = build_commands(

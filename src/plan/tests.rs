@@ -437,11 +437,17 @@ fn build_step_is_offline_static_and_reproducible() {
     assert_eq!(step.args[..2], ["sh", "-c"]);
     assert!(
         step.args[2].starts_with(
-            "( set -e\ngo build '-trimpath' '-buildvcs=false' -o '/out/usr/local/bin/shop' './cmd/shop'\n\
-for f in '/out/usr/local/bin/shop' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/shop' >&2; exit 1; fi; done\n) 2>/tmp/gobuild-stderr"
+            "( set -e\nmkdir '-p' '/out/.gobuild-work'\n\
+go build '-trimpath' '-buildvcs=false' -o '/out/usr/local/bin/shop' './cmd/shop'\n\
+for f in '/out/usr/local/bin/shop' ; do if [ \"$(head -c 7 \"$f\")\" = '!<arch>' ]; then go list -f '{{if ne .Name \"main\"}}{{.ImportPath}} is package {{.Name}}, not a main package: binaries[].package must name a program{{end}}' './cmd/shop' >&2; exit 1; fi; done\n\
+rm '-rf' '/out/.gobuild-work'\n) 2>/tmp/gobuild-stderr"
         ),
         "{}",
         step.args[2]
+    );
+    assert_eq!(
+        step.env["GOTMPDIR"], "/out/.gobuild-work",
+        "Go's work directory on the output mount: the binary moves into place by a rename"
     );
     assert!(
         step.args[2].contains("this step builds offline"),
@@ -652,7 +658,8 @@ fn binary_names_follow_go_build_and_must_be_unique() {
         "one go build for all binaries"
     );
     assert!(
-        target.step.args[2].contains(" mv '/tmp/gobuild-out/x' '/out/usr/local/bin/xtool'\n"),
+        target.step.args[2]
+            .contains(" mv '/out/.gobuild-work/staged/x' '/out/usr/local/bin/xtool'\n"),
         "{}",
         target.step.args[2]
     );
@@ -1453,7 +1460,7 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
     );
     assert!(
         target.step.args[2].starts_with(
-            "( set -e\ncmp -s '/gobuild/compiled/gobuild-compiled-id' '/root/.cache/go-build/gobuild-compiled-id' || cp -au '/gobuild/compiled/.' '/root/.cache/go-build' || true\n"
+            "( set -e\nmkdir '-p' '/out/.gobuild-work'\ncmp -s '/gobuild/compiled/gobuild-compiled-id' '/root/.cache/go-build/gobuild-compiled-id' || cp -au '/gobuild/compiled/.' '/root/.cache/go-build' || true\n"
         ),
         "the build takes the layer first: {}",
         target.step.args[2]
@@ -1511,7 +1518,9 @@ fn the_build_cache_is_a_target_and_a_seed() {
     let script = &exported.targets[0].step.args[2];
     assert!(
         script.contains("-o '/tmp/gobuild-binaries/")
-            && script.contains("cp -a '/root/.cache/go-build/.' '/out'\n)"),
+            && script.contains(
+                "cp -a '/root/.cache/go-build/.' '/out'\nrm '-rf' '/out/.gobuild-work'\n)"
+            ),
         "the binaries are discarded, the cache is the output: {script}"
     );
 
