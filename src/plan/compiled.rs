@@ -226,6 +226,8 @@ pub fn step(
         );
     let mut env = build.env.clone();
     env.insert("GOCACHE".into(), STEP_GOCACHE.into());
+    // Go's work directory is on the build's output, which this step does not mount.
+    env.remove("GOTMPDIR");
     let mut mounts: Vec<StepMount> = build
         .mounts
         .iter()

@@ -1448,6 +1448,10 @@ fn dependencies_compile_ahead_into_a_layer_that_seeds_the_build_cache() {
     assert_eq!(compile.env["GOPROXY"], "off");
     assert_eq!(compile.env["GOCACHE"], compiled::STEP_GOCACHE);
     assert!(
+        !compile.env.contains_key("GOTMPDIR"),
+        "the build's work directory is on its output, which the compile step lacks"
+    );
+    assert!(
         target
             .step
             .mounts
