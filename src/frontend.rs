@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use sha2::Digest as _;
+use tracing::Instrument as _;
 
 use crate::gateway::{FrontendResult, PlatformResult, Ref, Session, UnsupportedSubrequest};
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
@@ -48,7 +49,12 @@ async fn serve() -> i32 {
         Err(error) => Err(error),
     };
     let returned = match outcome {
-        Ok(result) => session.return_result(result).await,
+        Ok(result) => {
+            session
+                .return_result(result)
+                .instrument(tracing::debug_span!("return"))
+                .await
+        }
         Err(error) => {
             tracing::info!("build failed: {error:#}");
             session.return_error(&error).await
@@ -125,9 +131,11 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     // Where the daemon takes attestations from frontends; dockerd 20.10's does not.
     let sbom_wanted = options.sbom && session.caps.gateway.contains(CAP_ATTESTATIONS);
     let mut platforms = Vec::new();
-    for (target, rendered) in plan.targets.iter().zip(render::render(&plan, &ctx)?) {
+    let rendered = tracing::debug_span!("render").in_scope(|| render::render(&plan, &ctx))?;
+    for (target, rendered) in plan.targets.iter().zip(rendered) {
         let reference = session
             .solve(rendered.state.marshal(), &options.cache_imports, false)
+            .instrument(tracing::debug_span!("solve", platform = %rendered.platform))
             .await?;
         let sbom = match sbom_wanted && rendered.config.is_some() {
             true => Some(sbom(session, &plan, &ctx, &options, target, &rendered.state).await?),
@@ -504,6 +512,7 @@ impl<'a> Host for GatewayHost<'a> {
 
     /// Reads the spec the way the Dockerfile frontend reads a Dockerfile, so BuildKit reuses
     /// the transfer it already made for `# syntax=` detection.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn read_spec(&self, filename: &str) -> Result<Vec<u8>> {
         let state = Local::new(&self.options.spec_local)
             .session(&self.env.session_id)
@@ -524,6 +533,7 @@ impl<'a> Host for GatewayHost<'a> {
         Ok(bytes)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     async fn read_context_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let state = Local::new(CONTEXT_LOCAL)
             .session(&self.env.session_id)
@@ -536,6 +546,7 @@ impl<'a> Host for GatewayHost<'a> {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn read_dockerignore(&self, filename: &str) -> Result<Option<Vec<u8>>> {
         let beside_spec = format!("{filename}.dockerignore");
         if let Some(spec_ref) = self.spec_ref.get()
@@ -552,6 +563,7 @@ impl<'a> Host for GatewayHost<'a> {
         self.session.read_file(&context_ref, ".dockerignore").await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn module_files(&self, module_dir: &str) -> Result<GatewayFiles<'a>> {
         let reference = self
             .solve(render::module_facts(module_dir, &self.env.session_id))
@@ -564,6 +576,7 @@ impl<'a> Host for GatewayHost<'a> {
 
     /// Evaluated now (a solve is lazy otherwise); the scan's solve then finds the transfer
     /// done (same vertex).
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn load_context(&self, dockerignore: &[String]) -> Result<()> {
         let state = render::context(dockerignore, &self.env.session_id);
         self.session
@@ -572,6 +585,7 @@ impl<'a> Host for GatewayHost<'a> {
             .map(drop)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn scan(
         &self,
         builder: &ResolvedImage,
@@ -618,6 +632,7 @@ impl<'a> Host for GatewayHost<'a> {
 
     /// Pinned to its digest when BuildKit gives one (dockerd's local store does not), with
     /// the config facts the plan uses.
+    #[tracing::instrument(level = "debug", skip_all, fields(reference))]
     async fn resolve_image(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage> {
         let (digest, config) = self
             .session

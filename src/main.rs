@@ -9,6 +9,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         // In frontend mode stderr is the daemon's log file, not a terminal.
         .with_ansi(false)
+        // `GOBUILD_LOG=gobuild_frontend=debug`: how long each read, the scan and the solve took.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GOBUILD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

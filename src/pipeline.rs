@@ -137,7 +137,9 @@ pub async fn plan(
         runtime_bases: &runtime_bases,
         gocache_seeds: &gocache_seeds,
     };
-    let plan = plan::plan(&inputs, &needs.builder, builder).map_err(|d| read.error(d))?;
+    let plan = tracing::debug_span!("plan")
+        .in_scope(|| plan::plan(&inputs, &needs.builder, builder))
+        .map_err(|d| read.error(d))?;
     Ok(Planned {
         plan,
         spec: read.spec_file.clone(),
