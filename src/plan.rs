@@ -275,6 +275,9 @@ pub enum MountSource {
     SeededCache { id: String, image: String },
     /// An empty, writable directory whose contents are the step's result.
     Output,
+    /// The target's scratch runtime base (users, CA bundle, /tmp), writable: the step's
+    /// result is the image, with the binaries in a layer of their own.
+    ScratchRuntime,
     /// Layer `index` of the module cache ([`layers`]), read-only; keyed by its definition
     /// where the daemon can.
     ModuleLayer { index: usize, by_definition: bool },
@@ -1029,6 +1032,9 @@ fn target(
         )?),
         _ => None,
     };
+    if let Some(runtime) = &runtime {
+        write_binaries_in_place(runtime, &mut step);
+    }
     Ok(Target {
         platform: platform.clone(),
         binaries: names,
@@ -1133,6 +1139,16 @@ fn compile_step(
         },
     });
     Some(step)
+}
+
+/// Gives the build step the runtime as its output where the binaries go in place.
+fn write_binaries_in_place(runtime: &Runtime, build: &mut Step) {
+    if !runtime.binaries_in_place {
+        return;
+    }
+    for mount in build.mounts.iter_mut().filter(|m| m.dest == OUT) {
+        mount.source = MountSource::ScratchRuntime;
+    }
 }
 
 /// Where the build step writes the binaries. For an image, the output already has the

@@ -312,6 +312,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         module_layers: Vec::new(),
         module_links: State::scratch(),
         compiled: None,
+        runtime_base: State::scratch(),
     };
     let (after_deps, stages) = match (&plan.module_layers, &plan.deps) {
         (Some(layers), _) => {
@@ -346,18 +347,32 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                 r.exec(step, &stages, &after_deps)
                     .output(compiled::LAYER_GOCACHE)
             });
+            let runtime_base = target
+                .runtime
+                .as_ref()
+                .map(|runtime| r.runtime_base(runtime, &target.platform, &stages.builder));
             let stages = Stages {
                 compiled,
+                runtime_base: runtime_base.clone().unwrap_or_else(State::scratch),
                 ..stages.clone()
             };
             let out = r.exec(&target.step, &stages, &after_deps).output(OUT);
-            let (state, config) = match (plan.output, &target.runtime) {
-                (Output::Image, Some(runtime)) => (
-                    r.runtime(runtime, &target.platform, &stages.builder, &out),
+            let (state, config) = match (plan.output, &target.runtime, runtime_base) {
+                (Output::Image, Some(runtime), Some(base)) => (
+                    match runtime.binaries_in_place {
+                        true => out,
+                        false => r.settle(
+                            runtime,
+                            &target.platform,
+                            &base,
+                            &out,
+                            &runtime.binaries_name,
+                        ),
+                    },
                     Some(runtime.config.to_json()?),
                 ),
                 // Only the built files, at the root.
-                (Output::Binaries, _) => (out, None),
+                (Output::Binaries, ..) => (out, None),
                 // The build cache (`--target gocache`), or the test step's (empty) output:
                 // the build succeeds only when the tests do.
                 _ => (out, None),
@@ -387,6 +402,8 @@ struct Stages {
     module_links: State,
     /// The target's compiled dependencies ([`compiled`]).
     compiled: Option<State>,
+    /// The target's runtime base, for a build step writing the binaries into it.
+    runtime_base: State,
 }
 
 impl Stages {
@@ -402,6 +419,7 @@ impl Stages {
             module_layers: Vec::new(),
             module_links: State::scratch(),
             compiled: None,
+            runtime_base: State::scratch(),
         }
     }
 }
@@ -492,6 +510,7 @@ impl Renderer<'_> {
                 Mount::seeded_cache(&mount.dest, id, CacheSharing::Shared, &image)
             }
             MountSource::Output => Mount::bind(&State::scratch(), &mount.dest),
+            MountSource::ScratchRuntime => Mount::bind(&stages.runtime_base, &mount.dest),
             // The layers' own keys already say what they hold.
             MountSource::ModuleLayer {
                 index,
@@ -524,31 +543,14 @@ impl Renderer<'_> {
         vec![one]
     }
 
-    /// The runtime image: the base (scratch with users, CA bundle and /tmp, or an image), then
-    /// one layer with the binaries. Each layer is assembled in a staging state (for the
-    /// binaries: the build step's output) and copied in whole with the spec's timestamp: a
-    /// copy sets a directory's time after filling it, so every path of the layer (directories
-    /// too) gets that time and the layers are reproducible.
-    fn runtime(
-        &self,
-        runtime: &Runtime,
-        platform: &Platform,
-        builder: &State,
-        out: &State,
-    ) -> State {
+    /// The runtime image's base: scratch with users, CA bundle and /tmp, or an image. The
+    /// binaries' layer goes on top ([`Self::settle`], or the build step writes it). Each
+    /// layer of ours is assembled in a staging state and copied in whole with the spec's
+    /// timestamp: a copy sets a directory's time after filling it, so every path of the layer
+    /// (directories too) gets that time and the layers are reproducible.
+    fn runtime_base(&self, runtime: &Runtime, platform: &Platform, builder: &State) -> State {
         let meta = |name: &str| self.meta(Pos::default(), platform).name(name.to_string());
-        let settle = |onto: &State, staging: &State, name: &str| {
-            onto.file(
-                FileOp::new().timestamp(runtime.timestamp).copy(
-                    staging,
-                    "/",
-                    "/",
-                    CopyOptions::default(),
-                ),
-                meta(name),
-            )
-        };
-        let base = match &runtime.base {
+        match &runtime.base {
             RuntimeBase::Scratch {
                 name,
                 passwd,
@@ -573,14 +575,32 @@ impl Renderer<'_> {
                         ),
                     meta("[runtime] stage users, CA certificates and /tmp"),
                 );
-                settle(&State::scratch(), &staging, name)
+                self.settle(runtime, platform, &State::scratch(), &staging, name)
             }
             RuntimeBase::Image { reference } => Image::new(reference)
                 .resolve_mode(self.ctx.resolve_mode)
                 .state(meta(&format!("[runtime] FROM {reference}"))),
-        };
-        // The build step's output already holds the binaries at their place in the image.
-        settle(&base, out, &runtime.binaries_name)
+        }
+    }
+
+    /// `staging` copied onto `onto` in whole, as one layer with the spec's timestamp.
+    fn settle(
+        &self,
+        runtime: &Runtime,
+        platform: &Platform,
+        onto: &State,
+        staging: &State,
+        name: &str,
+    ) -> State {
+        onto.file(
+            FileOp::new().timestamp(runtime.timestamp).copy(
+                staging,
+                "/",
+                "/",
+                CopyOptions::default(),
+            ),
+            self.meta(Pos::default(), platform).name(name.to_string()),
+        )
     }
 }
 

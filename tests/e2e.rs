@@ -153,6 +153,10 @@ fn hello_image_is_minimal_nonroot_and_rebuild_is_fully_cached() {
     );
     assert!(binary > 0, "the binary is in the image");
     assert!(
+        !files.iter().any(|f| f.contains(".gobuild-work")),
+        "the build writes into the image: Go's work directory must be gone; files: {files:?}"
+    );
+    assert!(
         overhead < 300 * 1024,
         "the image is the binary plus less than 300 KB, but the rest is {overhead} bytes"
     );

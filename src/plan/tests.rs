@@ -476,9 +476,15 @@ rm '-rf' '/out/.gobuild-work'\n) 2>/tmp/gobuild-stderr"
                     id: "gobuild/gocache/1.26/linux-amd64".into()
                 }
             ),
-            (OUT, &MountSource::Output),
+            (OUT, &MountSource::ScratchRuntime),
         ]
     );
+    let runtime = target.runtime.as_ref().expect("an image");
+    assert!(
+        runtime.binaries_in_place,
+        "the build writes the binary into the scratch runtime: no copy after it"
+    );
+    assert_eq!(runtime.binaries_name, "[runtime] shop from the build step");
     assert_eq!(step.at.line, 2, "points at the binary entry");
     assert_eq!(
         plan.sources,
@@ -697,13 +703,13 @@ fn runtime_is_scratch_with_a_nonroot_user_by_default() {
     assert_eq!(runtime.config.user, "65532:65532");
     assert!(passwd.contains("nonroot:x:65532:65532:"));
     assert!(group.contains("nonroot:x:65532:"));
-    assert_eq!(runtime.binaries_name, "[runtime 2/2] copy shop");
     assert_eq!(
         runtime.config.history,
         [
-            "[runtime 1/2] users, CA certificates and /tmp",
-            "[runtime 2/2] copy shop"
-        ]
+            "[runtime 1/1] users, CA certificates and /tmp",
+            "[runtime] shop from the build step"
+        ],
+        "one history entry per layer"
     );
     assert_eq!(runtime.timestamp, None);
     assert_eq!(runtime.config.created, None);
@@ -923,6 +929,18 @@ fn image_config_comes_from_the_spec_build_args_and_labels() {
     assert_eq!(config.stop_signal.as_deref(), Some("SIGINT"));
     assert_eq!(config.created.as_deref(), Some("2023-11-14T22:13:20Z"));
     assert_eq!(runtime.timestamp, Some(1_700_000_000_000_000_000));
+    assert!(
+        !runtime.binaries_in_place,
+        "a copy sets the epoch's times: a new epoch must not re-run the build"
+    );
+    assert!(
+        plan.targets[0]
+            .step
+            .mounts
+            .iter()
+            .any(|m| m.dest == OUT && m.source == MountSource::Output)
+    );
+    assert_eq!(runtime.binaries_name, "[runtime 2/2] copy shop");
     assert_eq!(
         config.labels["team"], "platform",
         "--label wins over the spec"
@@ -989,6 +1007,10 @@ fn a_base_image_is_merged_under_our_config() {
     );
     assert_eq!(runtime.config.labels["vendor"], "debian");
     assert_eq!(runtime.binaries_name, "[runtime 1/1] copy shop");
+    assert!(
+        !runtime.binaries_in_place,
+        "the build never writes into an image base: its symlinks could lead out of it"
+    );
 }
 
 #[test]
