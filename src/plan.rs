@@ -1152,7 +1152,8 @@ fn write_binaries_in_place(runtime: &Runtime, build: &mut Step) {
 }
 
 /// Where the build step writes the binaries. For an image, the output already has the
-/// runtime layer's layout, so one copy (which also sets every time) makes the layer; for
+/// runtime layer's layout: it is the image (binaries in place), or one copy (which also sets
+/// every time) makes the layer; for
 /// `--target binaries`, the output is the result.
 fn binaries_dir(output: Output) -> String {
     match output {
