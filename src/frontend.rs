@@ -10,11 +10,11 @@ use tracing::Instrument as _;
 use crate::gateway::{FrontendResult, PlatformResult, Ref, Session, UnsupportedSubrequest};
 use crate::image::{ImageFacts, ResolvedImage, pin_reference};
 use crate::llb::{FileOp, Local, OpMeta, SourceFile, State};
-use crate::options::{FrontendEnv, Options};
+use crate::options::{CacheImport, FrontendEnv, Options};
 use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan;
 use crate::plan::lint::Finding;
-use crate::plan::modules::ContextFiles;
+use crate::plan::modules::{self, ContextFiles};
 use crate::plan::{Daemon, Plan, Target};
 use crate::platform::Platform;
 use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
@@ -565,12 +565,20 @@ impl<'a> Host for GatewayHost<'a> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn module_files(&self, module_dir: &str) -> Result<GatewayFiles<'a>> {
-        let reference = self
-            .solve(render::module_facts(module_dir, &self.env.session_id))
+        let held = modules::fact_paths(module_dir);
+        let fetched = self
+            .solve(render::module_files(
+                &held,
+                "gobuild-modulefacts",
+                &self.env.session_id,
+            ))
             .await?;
         Ok(GatewayFiles {
             session: self.session,
-            reference,
+            session_id: &self.env.session_id,
+            cache_imports: &self.options.cache_imports,
+            held,
+            fetched,
         })
     }
 
@@ -650,15 +658,49 @@ impl<'a> Host for GatewayHost<'a> {
     }
 }
 
-/// Context files through a solved local source.
+/// Module files through the gateway: those at the paths fetched first (`held`), and others
+/// (a workspace's modules) fetched when asked for.
 struct GatewayFiles<'a> {
     session: &'a Session,
-    reference: Ref,
+    session_id: &'a str,
+    cache_imports: &'a [CacheImport],
+    /// The exact paths `fetched` was asked for, found or not.
+    held: Vec<String>,
+    fetched: Ref,
 }
 
 impl ContextFiles for GatewayFiles<'_> {
     async fn read(&self, path: &str) -> Result<Option<String>> {
-        let bytes = self.session.read_file(&self.reference, path).await?;
-        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(self.read_all(&[path.to_string()]).await?.pop().flatten())
+    }
+
+    /// The paths not held come in one more transfer.
+    async fn read_all(&self, paths: &[String]) -> Result<Vec<Option<String>>> {
+        let others: Vec<String> = paths
+            .iter()
+            .filter(|path| !self.held.contains(path))
+            .cloned()
+            .collect();
+        let more = match others.is_empty() {
+            true => None,
+            false => {
+                let state =
+                    render::module_files(&others, "gobuild-more-module-files", self.session_id);
+                let solved = self
+                    .session
+                    .solve(state.marshal(), self.cache_imports, false);
+                Some(solved.await?)
+            }
+        };
+        let mut texts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let reference = match &more {
+                Some(more) if !self.held.contains(path) => more,
+                _ => &self.fetched,
+            };
+            let bytes = self.session.read_file(reference, path).await?;
+            texts.push(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()));
+        }
+        Ok(texts)
     }
 }

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
+use tracing::Instrument as _;
 
 use crate::gomod::{GoMod, GoModError};
 use crate::gosource;
@@ -33,7 +34,7 @@ use crate::spec::{self, Diagnostic, Located, Pos, SharedSpec, Spec, SpecError};
 
 /// Where a build's inputs come from.
 pub trait Host {
-    /// Reads module files (go.mod, go.work, vendor/modules.txt) of the context.
+    /// Reads the context's module files (go.mod, go.sum, go.work, vendor/modules.txt).
     type ModuleFiles: ContextFiles;
 
     /// The spec file's bytes.
@@ -45,11 +46,12 @@ pub trait Host {
     /// `<spec>.dockerignore` beside the spec, else the context's `.dockerignore`, if any.
     fn read_dockerignore(&self, filename: &str) -> impl Future<Output = Result<Option<Vec<u8>>>>;
 
-    /// Access to the module files for a module in `module_dir`.
+    /// Access to the module files for a module in `module_dir`: those at
+    /// [`modules::fact_paths`], and any other file on request.
     fn module_files(&self, module_dir: &str) -> impl Future<Output = Result<Self::ModuleFiles>>;
 
-    /// Starts moving the context (minus `dockerignore`) to where [`Host::scan`] reads it, so
-    /// the transfer overlaps the module files' reads.
+    /// Moves the context (minus `dockerignore`) to where [`Host::scan`] reads it, so the
+    /// transfer overlaps the module files' reads.
     fn load_context(&self, dockerignore: &[String]) -> impl Future<Output = Result<()>>;
 
     /// What the source scan finds in the context minus `dockerignore`.
@@ -99,7 +101,8 @@ pub async fn plan(
 ) -> Result<Planned> {
     // 2. decide, and resolve the builder image while the context still moves.
     let (read, (needs, builder)) = read(host, options, org, true, async |read: &Read| {
-        let needs = decide(read, &read.known(options, org, build_platform, daemon), org)?;
+        let needs = tracing::debug_span!("decide")
+            .in_scope(|| decide(read, &read.known(options, org, build_platform, daemon), org))?;
         let builder = host
             .resolve_image(&needs.builder.reference, build_platform)
             .await?;
@@ -256,12 +259,9 @@ async fn read<T>(
         .chain(org.map(|o| (o.file.clone(), o.source.clone())))
         .collect();
     let in_spec = |diagnostic: Diagnostic| at_origin(diagnostic, &spec_file, &defaults);
-    // Two independent transfers from the client: one round trip instead of two.
-    let (dockerignore, module_files) = tokio::try_join!(
-        host.read_dockerignore(filename),
-        host.module_files(&spec.module.value)
-    )?;
-    let dockerignore = dockerignore
+    let dockerignore = host
+        .read_dockerignore(filename)
+        .await?
         .map(|bytes| ignore::parse(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
     let ignored = ignore::Matcher::new(&dockerignore);
@@ -269,14 +269,18 @@ async fn read<T>(
     if ignored.excludes(&go_mod_path) {
         return Err(in_spec(excluded_go_mod(filename, &spec, &go_mod_path)));
     }
-    // The module files as the build sees them: an ignored go.work does not exist for it.
-    let files = Unignored {
-        files: module_files,
-        ignored: &ignored,
-    };
     let read_module_files = async {
-        let (go_mod_text, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file).await?;
-        let facts = modules::gather(&files, go_mod).await?;
+        // The module files as the build sees them: an ignored go.work does not exist for it.
+        let files = Unignored {
+            files: host.module_files(&spec.module.value).await?,
+            ignored: &ignored,
+        };
+        let (go_mod_text, go_mod) = read_go_mod(&files, &go_mod_path, &spec, &spec_file)
+            .instrument(tracing::debug_span!("read_go_mod"))
+            .await?;
+        let facts = modules::gather(&files, go_mod)
+            .instrument(tracing::debug_span!("gather"))
+            .await?;
         // From here on a diagnostic may point into go.mod too.
         let mut excerpts = vec![(go_mod_path.clone(), go_mod_text.into_bytes())];
         excerpts.extend(defaults.iter().cloned());
@@ -290,9 +294,9 @@ async fn read<T>(
         let then = then(&read).await?;
         anyhow::Ok((read, then))
     };
-    // The context transfer needs only the ignore file: it runs while go.mod, go.sum and
-    // go.work are read (a few round trips) and `then` resolves images, and the scan finds
-    // it done.
+    // The context transfer needs only the ignore file: it runs while the module files are
+    // fetched and read and `then` resolves images, and the scan finds it done. It is the
+    // longest read (0.4 s for Gitea unchanged), so nothing else goes before it.
     let move_context = async {
         match move_context {
             true => host.load_context(&dockerignore).await,
@@ -494,6 +498,22 @@ impl<F: ContextFiles> ContextFiles for Unignored<'_, F> {
             return Ok(None);
         }
         self.files.read(path).await
+    }
+
+    async fn read_all(&self, paths: &[String]) -> Result<Vec<Option<String>>> {
+        let wanted: Vec<String> = paths
+            .iter()
+            .filter(|path| !self.ignored.excludes(path))
+            .cloned()
+            .collect();
+        let mut texts = self.files.read_all(&wanted).await?.into_iter();
+        Ok(paths
+            .iter()
+            .map(|path| match self.ignored.excludes(path) {
+                true => None,
+                false => texts.next().flatten(),
+            })
+            .collect())
     }
 }
 

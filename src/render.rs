@@ -12,7 +12,7 @@ use crate::llb::{
 use crate::plan::select::{ContextCopy, SourcePart};
 use crate::plan::{
     self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepMount,
-    StepRoot, compiled, layers, modules,
+    StepRoot, compiled, layers,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -206,13 +206,14 @@ fn literal_pattern(path: &str) -> String {
     pattern
 }
 
-/// Every file that could define the module graph (go.mod and go.work files, the module's
-/// vendor manifest), which the frontend reads before planning.
-pub fn module_facts(module_dir: &str, session_id: &str) -> State {
+/// Module files of the context at exactly `paths` (those that exist), which the frontend reads
+/// before planning. `shared_key` names the transfer BuildKit may update incrementally.
+pub fn module_files(paths: &[String], shared_key: &str, session_id: &str) -> State {
+    let patterns: Vec<String> = paths.iter().map(|path| literal_pattern(path)).collect();
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .include_patterns(&modules::fact_patterns(module_dir))
-        .shared_key_hint("gobuild-modulefacts")
+        .include_patterns(&patterns)
+        .shared_key_hint(shared_key)
         .state(OpMeta::new().name("[internal] load module files"))
 }
 

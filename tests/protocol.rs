@@ -653,8 +653,8 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         json_list(spec_source.attrs.get("local.followpaths"))
             .contains(&"go-build.yaml".to_string())
     );
-    // The ignore file and the module files are read at the same time: which solve is which
-    // shows in what was read from it.
+    // The ignore file comes first (the context transfer needs it), then the module files and
+    // the context at the same time: which solve is which shows in what was read from it.
     let reads: Vec<(&str, &str)> = run
         .log
         .reads
@@ -673,6 +673,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
             .unwrap_or_else(|| panic!("{file} read from an unknown ref"))
     };
     let (ignore_solve, modules_solve) = (read_from(".dockerignore"), read_from("go.mod"));
+    assert_eq!(ignore_solve, 1, "the ignore file right after the spec");
     let mut early = [ignore_solve, modules_solve, *context_solve];
     early.sort();
     assert_eq!(
@@ -709,6 +710,12 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     assert_eq!(
         read_files, expected,
         "the spec (and its ignore file) from the spec solve, .dockerignore from the context, go.mod and go.sum from the module-files solve"
+    );
+    // Exact paths: a `**/go.mod` pattern made the client walk the whole context.
+    let modules_source = first_source(run.solved(modules_solve));
+    assert_eq!(
+        json_list(modules_source.attrs.get("local.includepattern")),
+        ["go.mod", "go.sum", "vendor/modules.txt", "go.work"]
     );
 
     // 2. The builder image is resolved for the build platform.

@@ -9,18 +9,18 @@ use serde::Serialize;
 
 use crate::gomod::{GoMod, GoModError, GoWork, Replace};
 
-/// Include patterns that find every file the module graph could depend on, for a module in
-/// `module_dir`; the frontend reads the graph from this small transfer before planning.
-pub fn fact_patterns(module_dir: &str) -> Vec<String> {
-    let mut patterns: Vec<String> = ["**/go.mod", "**/go.work"]
+/// The files [`gather`] reads first, for a module in `module_dir`: its go.mod, go.sum and
+/// vendor manifest, and every place a go.work may be. The frontend fetches exactly these
+/// before planning; a workspace's module go.mod files follow in a second fetch. Exact paths
+/// let the transfer skip every other directory, where `**/go.mod` walked the whole context
+/// (0.2 s on Gitea, ahead of every build).
+pub fn fact_paths(module_dir: &str) -> Vec<String> {
+    let mut paths: Vec<String> = ["go.mod", "go.sum", "vendor/modules.txt"]
         .iter()
-        .map(|p| p.to_string())
+        .map(|file| in_dir(module_dir, file))
         .collect();
-    // Exact, not `**/vendor/modules.txt`: BuildKit v0.8 does not descend into directories for
-    // a multi-part `**` pattern.
-    patterns.push(in_dir(module_dir, "vendor/modules.txt"));
-    patterns.push(in_dir(module_dir, "go.sum"));
-    patterns
+    paths.extend(workspace_candidates(module_dir));
+    paths
 }
 
 /// What the context says about the module graph. File names are relative to the context.
@@ -55,6 +55,20 @@ impl ModuleFacts {
 pub trait ContextFiles {
     /// A file's text; `None` when it does not exist.
     fn read(&self, path: &str) -> impl Future<Output = anyhow::Result<Option<String>>>;
+
+    /// Several files' texts, in order. A host that fetches files may fetch these at once.
+    fn read_all(
+        &self,
+        paths: &[String],
+    ) -> impl Future<Output = anyhow::Result<Vec<Option<String>>>> {
+        async move {
+            let mut texts = Vec::with_capacity(paths.len());
+            for path in paths {
+                texts.push(self.read(path).await?);
+            }
+            Ok(texts)
+        }
+    }
 }
 
 /// The module graph's facts, starting from the main module's go.mod: the workspace it belongs to
@@ -70,9 +84,13 @@ pub async fn gather(files: &impl ContextFiles, main: GoMod) -> anyhow::Result<Mo
     }
     let mut work_modules = Vec::new();
     if let Some(work) = &work {
-        for (dir, (written, line)) in use_dirs(work)?.into_iter().zip(&work.uses) {
-            let file = in_dir(&dir, "go.mod");
-            let text = files.read(&file).await?.ok_or_else(|| GoModError {
+        let go_mods: Vec<String> = use_dirs(work)?
+            .iter()
+            .map(|dir| in_dir(dir, "go.mod"))
+            .collect();
+        let texts = files.read_all(&go_mods).await?;
+        for ((file, text), (written, line)) in go_mods.into_iter().zip(texts).zip(&work.uses) {
+            let text = text.ok_or_else(|| GoModError {
                 file: work.file.clone(),
                 line: *line,
                 message: format!("`use {written}`: the build context has no {file}"),
