@@ -296,7 +296,7 @@ async fn read<T>(
     };
     // The context transfer needs only the ignore file: it runs while the module files are
     // fetched and read and `then` resolves images, and the scan finds it done. It is the
-    // longest read (0.4 s for Gitea unchanged), so nothing else goes before it.
+    // longest read (0.4 s for Gitea unchanged), so only the ignore file goes before it.
     let move_context = async {
         match move_context {
             true => host.load_context(&dockerignore).await,

@@ -13,7 +13,7 @@ use crate::gomod::{GoMod, GoModError, GoWork, Replace};
 /// vendor manifest, and every place a go.work may be. The frontend fetches exactly these
 /// before planning; a workspace's module go.mod files follow in a second fetch. Exact paths
 /// let the transfer skip every other directory, where `**/go.mod` walked the whole context
-/// (0.2 s on Gitea, ahead of every build).
+/// (0.15 s on Gitea, beside every context transfer).
 pub fn fact_paths(module_dir: &str) -> Vec<String> {
     let mut paths: Vec<String> = ["go.mod", "go.sum", "vendor/modules.txt"]
         .iter()
