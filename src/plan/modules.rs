@@ -371,6 +371,7 @@ pub fn embedded_files<'a>(embeds: &[EmbedDirective], files: &'a [String]) -> BTr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn gomod(file: &str, text: &str) -> GoMod {
         GoMod::parse(file, text).expect("valid go.mod")
@@ -388,6 +389,56 @@ mod tests {
             ["services/api/go.work", "services/go.work", "go.work"]
         );
         assert_eq!(workspace_candidates("."), ["go.work"]);
+    }
+
+    /// Context files in memory, logging every `read_all`.
+    struct Logged {
+        files: BTreeMap<&'static str, &'static str>,
+        calls: std::cell::RefCell<Vec<Vec<String>>>,
+    }
+
+    impl ContextFiles for Logged {
+        async fn read(&self, path: &str) -> anyhow::Result<Option<String>> {
+            Ok(self.read_all(&[path.to_string()]).await?.pop().flatten())
+        }
+
+        async fn read_all(&self, paths: &[String]) -> anyhow::Result<Vec<Option<String>>> {
+            self.calls.borrow_mut().push(paths.to_vec());
+            let text = |path: &String| self.files.get(path.as_str()).map(|t| t.to_string());
+            Ok(paths.iter().map(text).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn gather_reads_the_fact_paths_and_a_workspaces_modules_at_once() {
+        let files = Logged {
+            files: BTreeMap::from([
+                ("svc/api/go.mod", "module example.com/api\ngo 1.27\n"),
+                (
+                    "go.work",
+                    "go 1.27\nuse (\n\t./svc/api\n\t./lib\n\t./tools\n)\n",
+                ),
+                ("lib/go.mod", "module example.com/lib\ngo 1.27\n"),
+                ("tools/go.mod", "module example.com/tools\ngo 1.27\n"),
+            ]),
+            calls: Default::default(),
+        };
+        let main = gomod("svc/api/go.mod", files.files["svc/api/go.mod"]);
+        let facts = gather(&files, main).await.expect("a workspace");
+        assert_eq!(facts.work_modules.len(), 3);
+        // Everything but the workspace's modules is among the paths fetched first.
+        let first = fact_paths("svc/api");
+        let later: Vec<Vec<String>> = files
+            .calls
+            .into_inner()
+            .into_iter()
+            .filter(|call| call.iter().any(|path| !first.contains(path)))
+            .collect();
+        assert_eq!(
+            later,
+            [["svc/api/go.mod", "lib/go.mod", "tools/go.mod"]],
+            "one read for the workspace's modules"
+        );
     }
 
     #[test]
