@@ -37,10 +37,7 @@ pub fn normalize_reference(reference: &str) -> Result<String, String> {
     // The registry may be written in any case; repository paths are lower case (the
     // grammar refuses them without saying why).
     let name = reference.split('@').next().unwrap_or(reference);
-    let path = match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
-        _ => name,
-    };
+    let (_, path) = registry_and_path(name);
     let path = path.rsplit_once(':').map_or(path, |(p, _)| p);
     if path.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(invalid("repository names are lower case"));
@@ -56,7 +53,8 @@ pub fn normalize_reference(reference: &str) -> Result<String, String> {
     }
     let mut normalized = format!("{domain}/{path}");
     if let Some(tag) = parts.get(2) {
-        normalized = format!("{normalized}:{}", tag.as_str());
+        normalized.push(':');
+        normalized.push_str(tag.as_str());
     }
     match parts.get(3) {
         Some(digest) => {
@@ -69,7 +67,8 @@ pub fn normalize_reference(reference: &str) -> Result<String, String> {
             if hex.len() != length {
                 return Err(invalid("the digest has the wrong length"));
             }
-            normalized = format!("{normalized}@{}", digest.as_str());
+            normalized.push('@');
+            normalized.push_str(digest.as_str());
         }
         None if parts.get(2).is_none() => normalized.push_str(":latest"),
         None => {}
@@ -77,15 +76,22 @@ pub fn normalize_reference(reference: &str) -> Result<String, String> {
     Ok(normalized)
 }
 
-/// The registry and the repository path of a reference's name, as Docker splits them: the
-/// first component is a registry when it has a `.` or `:` or is `localhost`; Docker Hub's
-/// official images are under `library/`.
+/// The registry (`None`: Docker Hub) and the rest of a reference's name, as Docker splits
+/// them: the first component is a registry when it has a `.` or `:` or is `localhost`.
+fn registry_and_path(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (Some(first), rest)
+        }
+        _ => (None, name),
+    }
+}
+
+/// The registry and the repository path of a reference's name, normalized: Docker Hub is
+/// `docker.io`, and its official images are under `library/`.
 fn split_domain(name: &str) -> (&str, String) {
-    let (domain, path) = match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
-        _ => ("docker.io", name),
-    };
-    let domain = match domain {
+    let (registry, path) = registry_and_path(name);
+    let domain = match registry.unwrap_or("docker.io") {
         "index.docker.io" => "docker.io",
         other => other,
     };
