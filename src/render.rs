@@ -9,7 +9,7 @@ use crate::llb::{
     CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
     SourceLocation, State,
 };
-use crate::plan::select::{ContextCopy, SourcePart};
+use crate::plan::select::{ContextCopy, SourcePart, most_files_first};
 use crate::plan::{
     self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepMount,
     StepRoot, compiled, layers,
@@ -153,17 +153,20 @@ fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
 /// The build step's files as a local source filtered by `copies` as include patterns
 /// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
 /// change.
-fn pattern_local(parts: &[SourcePart], files: usize, session_id: &str) -> State {
-    let patterns: Vec<String> = parts
-        .iter()
-        .flat_map(|part| &part.copies)
+fn pattern_local(parts: &[SourcePart], files: &[String], session_id: &str) -> State {
+    let copies = parts.iter().flat_map(|part| &part.copies);
+    let patterns: Vec<String> = most_files_first(files, copies)
+        .into_iter()
         .map(|copy| copy_pattern(copy, ""))
         .collect();
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .include_patterns(&patterns)
         .shared_key_hint("gobuild-sources")
-        .state(OpMeta::new().name(format!("[internal] load Go sources ({files} files)")))
+        .state(OpMeta::new().name(format!(
+            "[internal] load Go sources ({} files)",
+            files.len()
+        )))
 }
 
 /// The include pattern that selects what `copy` copies, relative to the context's directory
@@ -306,7 +309,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             }
             Selection::PatternLocal => vec![(
                 String::new(),
-                pattern_local(&plan.source_parts, plan.sources.len(), &ctx.session_id),
+                pattern_local(&plan.source_parts, &plan.sources, &ctx.session_id),
             )],
         },
         context,
