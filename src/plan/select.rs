@@ -45,9 +45,8 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
     let in_context = group_sizes(context);
     let in_selection = group_sizes(selected);
     // A directory whose name matches `*.EXT` would be copied whole by the wildcard.
-    let dirs_matching: BTreeSet<(&str, &str)> = context
-        .iter()
-        .flat_map(|file| ancestors(file))
+    let dirs_matching: BTreeSet<(&str, &str)> = directories(context)
+        .into_iter()
         .filter_map(glob_key)
         .collect();
     let whole = |key: (&str, &str)| {
@@ -55,23 +54,37 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
             && in_context.get(&key) == in_selection.get(&key)
             && !dirs_matching.contains(&key)
     };
+    let mut globs: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut out: BTreeSet<ContextCopy> = BTreeSet::new();
     for file in selected {
         match glob_key(file) {
-            Some(key @ (dir, ext)) if whole(key) => {
-                let prefix = if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                };
-                out.insert(ContextCopy::Glob(format!("{prefix}*.{ext}")));
+            Some(key) if whole(key) => {
+                globs.insert(key);
             }
             _ => {
                 out.insert(ContextCopy::File(file.clone()));
             }
         }
     }
+    out.extend(globs.into_iter().map(|(dir, ext)| match dir {
+        "" => ContextCopy::Glob(format!("*.{ext}")),
+        dir => ContextCopy::Glob(format!("{dir}/*.{ext}")),
+    }));
     out.into_iter().collect()
+}
+
+/// Every directory above a file of `files`, once: a large context's 6,000 files have 1,400.
+fn directories(files: &[String]) -> BTreeSet<&str> {
+    let mut dirs = BTreeSet::new();
+    for file in files {
+        for dir in ancestors(file) {
+            // Its ancestors went in with it.
+            if !dirs.insert(dir) {
+                break;
+            }
+        }
+    }
+    dirs
 }
 
 /// `copies` (which select `files`), those that take the most files first. fsutil in docker
