@@ -128,12 +128,22 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
 /// context.
 fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
     let mut names_by_dir: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // BuildKit trims a pattern's surrounding whitespace: a name that begins or ends with a
+    // space is copied by its path, unfiltered.
+    let mut by_path: Vec<&str> = Vec::new();
     for copy in &part.copies {
-        names_by_dir
-            .entry(copy.dir())
-            .or_default()
-            .push(copy_pattern(copy, copy.dir()));
+        let name = copy_pattern(copy, copy.dir());
+        match copy {
+            ContextCopy::File(path) if name.trim() != name => by_path.push(path),
+            _ => names_by_dir.entry(copy.dir()).or_default().push(name),
+        }
     }
+    let literally = |include_patterns| CopyOptions {
+        follow_symlinks: false,
+        wildcard: false,
+        include_patterns,
+        ..CopyOptions::default()
+    };
     let op = names_by_dir
         .into_iter()
         .fold(FileOp::new(), |op, (dir, names)| {
@@ -141,14 +151,17 @@ fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
                 context,
                 format!("/{dir}"),
                 format!("/{}", relative_to(dir, &part.dir)),
-                CopyOptions {
-                    follow_symlinks: false,
-                    wildcard: false,
-                    include_patterns: names,
-                    ..CopyOptions::default()
-                },
+                literally(names),
             )
         });
+    let op = by_path.into_iter().fold(op, |op, path| {
+        op.copy(
+            context,
+            format!("/{path}"),
+            format!("/{}", relative_to(path, &part.dir)),
+            literally(Vec::new()),
+        )
+    });
     let op = part
         .mountpoints
         .iter()
@@ -639,6 +652,38 @@ mod tests {
         assert_eq!(literal_pattern("!bang.txt"), r"\!bang.txt");
         assert_eq!(literal_pattern("dir/!x"), "dir/!x");
         assert_eq!(literal_pattern("new\nline.txt"), "new?line.txt");
+    }
+
+    #[test]
+    fn a_part_is_one_filtered_copy_per_directory() {
+        let part = SourcePart {
+            dir: "svc".into(),
+            copies: vec![
+                ContextCopy::File("svc/api/ lead.go".into()),
+                ContextCopy::File("svc/api/x[1].go".into()),
+                ContextCopy::Glob("svc/*.go".into()),
+                ContextCopy::Glob("svc/api/v1/*.go".into()),
+            ],
+            mountpoints: vec!["deep".into()],
+        };
+        let context = context(&[], "session");
+        let dump = crate::llb::dump(&super::part(&context, &part, OpMeta::new()).marshal());
+        let actions: Vec<&str> = dump
+            .lines()
+            .filter(|line| line.trim_start().starts_with('['))
+            .map(|line| line.split_once("] ").map_or(line, |(_, action)| action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "copy input 0:/svc -> / include=*.go",
+                r"copy input 0:/svc/api -> /api include=x\[1\].go",
+                "copy input 0:/svc/api/v1 -> /api/v1 include=*.go",
+                // Whitespace around a pattern is trimmed: copied by path instead.
+                "copy input 0:/svc/api/ lead.go -> /api/ lead.go",
+                "mkdir /deep mode=755",
+            ]
+        );
     }
 
     #[test]
