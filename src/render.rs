@@ -128,13 +128,15 @@ fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> 
 /// context.
 fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
     let mut names_by_dir: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    // BuildKit trims a pattern's surrounding whitespace: a name that begins or ends with a
-    // space is copied by its path, unfiltered.
+    // Copied by path, unfiltered: the root's files (a filter there walks the whole context),
+    // and names that begin or end with a space (BuildKit trims a pattern's whitespace).
     let mut by_path: Vec<&str> = Vec::new();
     for copy in &part.copies {
         let name = copy_pattern(copy, copy.dir());
         match copy {
-            ContextCopy::File(path) if name.trim() != name => by_path.push(path),
+            ContextCopy::File(path) if copy.dir().is_empty() || name.trim() != name => {
+                by_path.push(path)
+            }
             _ => names_by_dir.entry(copy.dir()).or_default().push(name),
         }
     }
@@ -666,15 +668,8 @@ mod tests {
             ],
             mountpoints: vec!["deep".into()],
         };
-        let context = context(&[], "session");
-        let dump = crate::llb::dump(&super::part(&context, &part, OpMeta::new()).marshal());
-        let actions: Vec<&str> = dump
-            .lines()
-            .filter(|line| line.trim_start().starts_with('['))
-            .map(|line| line.split_once("] ").map_or(line, |(_, action)| action))
-            .collect();
         assert_eq!(
-            actions,
+            actions(&part),
             [
                 "copy input 0:/svc -> / include=*.go",
                 r"copy input 0:/svc/api -> /api include=x\[1\].go",
@@ -684,6 +679,34 @@ mod tests {
                 "mkdir /deep mode=755",
             ]
         );
+        // The root's own files by path: a filter at the root walks the whole context.
+        let root = SourcePart {
+            dir: String::new(),
+            copies: vec![
+                ContextCopy::File("go.mod".into()),
+                ContextCopy::File("main.go".into()),
+                ContextCopy::Glob("cmd/*.go".into()),
+            ],
+            mountpoints: vec![],
+        };
+        assert_eq!(
+            actions(&root),
+            [
+                "copy input 0:/cmd -> /cmd include=*.go",
+                "copy input 0:/go.mod -> /go.mod",
+                "copy input 0:/main.go -> /main.go",
+            ]
+        );
+    }
+
+    /// The actions of `part`'s file op, as the LLB dump shows them.
+    fn actions(part: &SourcePart) -> Vec<String> {
+        let context = context(&[], "session");
+        let dump = crate::llb::dump(&super::part(&context, part, OpMeta::new()).marshal());
+        dump.lines()
+            .filter(|line| line.trim_start().starts_with('['))
+            .map(|line| line.split_once("] ").map_or(line, |(_, a)| a).to_string())
+            .collect()
     }
 
     #[test]

@@ -1150,7 +1150,14 @@ async fn a_big_selection_is_one_filtered_copy_per_directory_in_parts() {
             .find(|(_, o)| std::ptr::eq(o, op))
             .map(|(d, _)| d.clone())
             .expect("the op's digest");
-        assert!(def.metadata[&digest].caps.contains_key(COPY_PATTERNS_CAP));
+        let filtered = file.actions.iter().any(|action| {
+            matches!(&action.action, Some(pb::file_action::Action::Copy(c)) if !c.include_patterns.is_empty())
+        });
+        assert_eq!(
+            def.metadata[&digest].caps.contains_key(COPY_PATTERNS_CAP),
+            filtered,
+            "{dest}: the cap exactly where a copy is filtered"
+        );
         file
     };
     let copies = |file: &pb::FileOp| -> Vec<(String, String, Vec<String>)> {
@@ -1170,14 +1177,14 @@ async fn a_big_selection_is_one_filtered_copy_per_directory_in_parts() {
     let root = part("/src");
     assert_eq!(
         copies(root),
-        [(
-            "/".into(),
-            "/".into(),
-            vec!["go.mod".into(), "main.go".into()]
-        )]
+        [
+            ("/go.mod".into(), "/go.mod".into(), vec![]),
+            ("/main.go".into(), "/main.go".into(), vec![]),
+        ],
+        "the root's files by path: a filter at the root walks the whole context"
     );
-    let Some(pb::file_action::Action::Mkdir(mkdir)) = &root.actions[1].action else {
-        panic!("the copy, then a mount point")
+    let Some(pb::file_action::Action::Mkdir(mkdir)) = &root.actions[2].action else {
+        panic!("the copies, then a mount point")
     };
     assert_eq!(mkdir.path, "/pkg");
 

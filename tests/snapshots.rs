@@ -104,7 +104,10 @@ fn render_applies_dockerignore_like_the_frontend() {
 
     std::fs::write(dir.path().join("go-build.yaml.dockerignore"), "*.md\n").expect("write");
     let beside_spec = render();
-    assert!(beside_spec.contains("- Glob: \"*.go\""), "{beside_spec}");
+    assert!(
+        beside_spec.contains("- File: generated.go"),
+        "{beside_spec}"
+    );
 }
 
 /// `.dockerignore` decides which module files exist: excluding go.mod is an error that says

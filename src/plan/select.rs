@@ -8,8 +8,8 @@
 //! clients refuse beyond ~16 KB (a few hundred files).
 //!
 //! To keep the graph small on large repositories, a directory's files with one extension
-//! become one wildcard copy (`cmd/api/*.go`) when every such file there is selected; all other
-//! files are copied by exact path.
+//! become one wildcard copy (`cmd/api/*.go`) when every such file there is selected, except
+//! at the context root; all other files are copied by exact path.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,8 +49,11 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
         .into_iter()
         .filter_map(glob_key)
         .collect();
+    // Not at the root: a copy filtered there makes BuildKit walk the whole context on every
+    // build (`render::part`), while the root's own files are few.
     let whole = |key: (&str, &str)| {
-        in_selection.get(&key).is_some_and(|&n| n >= 2)
+        !key.0.is_empty()
+            && in_selection.get(&key).is_some_and(|&n| n >= 2)
             && in_context.get(&key) == in_selection.get(&key)
             && !dirs_matching.contains(&key)
     };
@@ -292,7 +295,8 @@ mod tests {
             [
                 "file go.mod",
                 "file go.sum",
-                "glob *.go",
+                "file main.go",
+                "file util.go",
                 "glob cmd/api/*.go",
                 "glob internal/db/*.go",
             ]
