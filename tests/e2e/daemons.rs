@@ -393,6 +393,7 @@ fn odd_file_names_reach_the_build() {
         "!bang.txt",
         " lead.txt",
         "trail .txt",
+        "ends in a space ",
         "[x].txt",
         "$dollar.txt",
         "it's.txt",
