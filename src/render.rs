@@ -209,8 +209,10 @@ fn copy_pattern(copy: &ContextCopy, base: &str) -> String {
 
 /// `path` relative to its ancestor directory `base` (`""`: the context root).
 fn relative_to<'a>(path: &'a str, base: &str) -> &'a str {
+    if base.is_empty() {
+        return path;
+    }
     match path.strip_prefix(base) {
-        _ if base.is_empty() => path,
         Some("") => "",
         Some(rest) => rest.strip_prefix('/').unwrap_or(path),
         None => path,

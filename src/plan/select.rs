@@ -69,10 +69,11 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
             }
         }
     }
-    out.extend(globs.into_iter().map(|(dir, ext)| match dir {
-        "" => ContextCopy::Glob(format!("*.{ext}")),
-        dir => ContextCopy::Glob(format!("{dir}/*.{ext}")),
-    }));
+    out.extend(
+        globs
+            .into_iter()
+            .map(|(dir, ext)| ContextCopy::Glob(format!("{dir}/*.{ext}"))),
+    );
     out.into_iter().collect()
 }
 
