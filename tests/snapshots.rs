@@ -99,13 +99,13 @@ fn render_applies_dockerignore_like_the_frontend() {
         .expect("render")
     };
     let ignored = render();
-    assert!(ignored.contains("- File: main.go"), "{ignored}");
-    assert!(!ignored.contains("File: generated.go"), "{ignored}");
+    assert!(ignored.contains("- ByPath: main.go"), "{ignored}");
+    assert!(!ignored.contains(": generated.go"), "{ignored}");
 
     std::fs::write(dir.path().join("go-build.yaml.dockerignore"), "*.md\n").expect("write");
     let beside_spec = render();
     assert!(
-        beside_spec.contains("- File: generated.go"),
+        beside_spec.contains("- ByPath: generated.go"),
         "{beside_spec}"
     );
 }

@@ -54,6 +54,14 @@ fn large_program() -> (Vec<(String, String)>, String, String) {
             excluded.push(format!("{dir}/excluded.go"));
         }
     }
+    // Fixtures below the main package's one Go file: a filtered copy of `cmd/big` would walk
+    // all of them on every build, so its file is copied by path (`ContextCopy::ByPath`).
+    files.extend((0..64).map(|i| {
+        (
+            format!("cmd/big/testdata/golden/case_{i}.txt"),
+            format!("case {i}\n"),
+        )
+    }));
     files.push((
         "cmd/big/main.go".to_string(),
         format!("package main\n\nimport (\n\t\"fmt\"\n\n{imports})\n\nfunc main() {{\n\tn := 0\n{calls}\tfmt.Println(\"big\", n)\n}}\n"),
@@ -66,8 +74,8 @@ fn large_program() -> (Vec<(String, String)>, String, String) {
     (files, spec, format!("big {total}"))
 }
 
-/// More than 3,000 Go files in many directories build on both daemons; a README or CI-file
-/// edit leaves every step CACHED, a .go edit re-runs the build step only.
+/// More than 3,000 Go files in many directories build on both daemons; a README, CI-file or
+/// test-fixture edit leaves every step CACHED, a .go edit re-runs the build step only.
 #[test]
 fn a_large_context_builds_and_caches_by_content() {
     let env = Env::get();
@@ -83,13 +91,17 @@ fn a_large_context_builds_and_caches_by_content() {
 
     project.write("README.md", &format!("edited {}\n", unique()));
     project.write("ci/pipeline.yml", &format!("# {}\n", unique()));
+    project.write(
+        "cmd/big/testdata/golden/case_7.txt",
+        &format!("case {}\n", unique()),
+    );
     let docs = env.build(&project, &tag);
     docs.assert_success();
-    super::print_stages("after README and CI edits", &docs);
+    super::print_stages("after README, CI and fixture edits", &docs);
     for stage in ["[deps ", "[build ", "[runtime "] {
         assert!(
             super::all_cached(&docs, stage),
-            "{stage}… must stay CACHED after README/CI edits:\n{}",
+            "{stage}… must stay CACHED after README/CI/fixture edits:\n{}",
             docs.output
         );
     }
