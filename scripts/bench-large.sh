@@ -5,7 +5,10 @@
 #   best: tests/bench/expert.Dockerfile — the best hand-written Dockerfile (deps step on
 #         bind-mounted go.mod/go.sum, module and build cache mounts, context bind-mounted into
 #         the compile, scratch runtime, non-root);
-#   ours: go-build.yaml through the frontend image.
+#   ours: go-build.yaml through the frontend image;
+#   syntax (only where BENCH_WAYS names it): the best Dockerfile behind
+#         `# syntax=docker/dockerfile:1` — what the Dockerfile frontend costs as a gateway
+#         frontend image, as ours is.
 # Scenarios (each sample re-creates its starting state first): cold (cache pruned), no change,
 # one .go edit, a new .go file, a new requirement (a fresh module version in the proxy, its
 # go.mod/go.sum lines and an import), a README edit, and (issue 12) a fresh-runner edit: a .go
@@ -28,6 +31,7 @@
 #                   builder's cache mounts empty (its state came from an import): a local
 #                   scenario after them measures a fresh runner, so the default order puts
 #                   them last.
+#   BENCH_WAYS      best,ours (default) or best,syntax,ours
 #   RUNS            samples per scenario and way (default 3)
 #   BENCH_OUT       directory for the raw progress logs (default: a temporary one)
 # Markdown on stdout, progress on stderr. Prunes the daemons' whole BuildKit cache.
@@ -41,7 +45,7 @@ BENCH_DAEMONS=${BENCH_DAEMONS:-dockerd,buildkit}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-cold,no-change,go-edit,new-file,requirement,readme,fresh-edit,seeded-edit,ci-edit,fresh-requirement}
 BENCH_PROXY_PORT=${BENCH_PROXY_PORT:-3142}
 PROXY=http://127.0.0.1:$BENCH_PROXY_PORT
-WAYS=(best ours)
+IFS=, read -ra WAYS <<<"${BENCH_WAYS:-best,ours}"
 
 work=$(mktemp -d)
 out=${BENCH_OUT:-$work/logs}
@@ -72,6 +76,9 @@ for way in "${WAYS[@]}"; do
   (cd "$work/$way" && cp -p "${EDITED[@]}" "$work/$way.pristine/")
 done
 cp "$GOBUILD_ROOT/tests/bench/expert.Dockerfile" "$work/best/Dockerfile"
+if [ -d "$work/syntax" ]; then
+  { echo '# syntax=docker/dockerfile:1'; cat "$work/best/Dockerfile"; } >"$work/syntax/Dockerfile"
+fi
 
 # --- starting states and edits; each prints the version the image will report
 
@@ -127,13 +134,17 @@ edit_readme() { # WAY
 # --- daemons
 
 daemon=
+build_file() { # WAY : the file WAY builds
+  case $1 in
+    ours) echo "$work/ours/go-build.yaml" ;;
+    best | syntax) echo "$work/$1/Dockerfile" ;;
+    *) die "BENCH_WAYS: unknown way $1 (best, syntax, ours)" ;;
+  esac
+}
 build_cmd() { # WAY LOGFILE [ARGS...] : one build of WAY's context on $daemon
   local way=$1 log=$2 file
   shift 2
-  case $way in
-    ours) file=$work/ours/go-build.yaml ;;
-    best) file=$work/best/Dockerfile ;;
-  esac
+  file=$(build_file "$way")
   local common=(--progress=plain --network=host --build-arg "GOPROXY=$PROXY"
     --build-arg GOSUMDB=off -f "$file" "$@")
   case $daemon in
@@ -205,8 +216,8 @@ prune_cache_mounts() {
 # (now cached) build is loaded into dockerd first, untimed.
 image_version() { # WAY
   if [ "$daemon" = buildkit ]; then
-    local file=$work/ours/go-build.yaml
-    [ "$1" = best ] && file=$work/best/Dockerfile
+    local file
+    file=$(build_file "$1")
     "$DOCKER" buildx build --builder "$GOBUILD_BUILDX_BUILDER" -q --network=host \
       --build-arg "GOPROXY=$PROXY" --build-arg GOSUMDB=off -f "$file" --load \
       -t "gobuild-bench-$1" "$work/$1" >/dev/null
@@ -342,8 +353,9 @@ for daemon in ${BENCH_DAEMONS//,/ }; do
   log "$daemon: builds refused right after reading their file: ${floors[$daemon]}"
   for scenario in ${BENCH_SCENARIOS//,/ }; do
     for ((round = 1; round <= RUNS; round++)); do
-      order=("${WAYS[@]}")
-      (( round % 2 == 0 )) && order=("${WAYS[1]}" "${WAYS[0]}")
+      # Each round starts with the next way: every way goes first as often.
+      k=$(( (round - 1) % ${#WAYS[@]} ))
+      order=("${WAYS[@]:k}" "${WAYS[@]:0:k}")
       for way in "${order[@]}"; do
         s=$(sample "$scenario" "$way" "$round")
         times[$daemon,$scenario,$way]+="$s "
@@ -353,15 +365,31 @@ for daemon in ${BENCH_DAEMONS//,/ }; do
   done
 done
 
-echo "| daemon | scenario | best hand-written (s) | ours (s) | ours ÷ best | runs best / ours |"
-echo "|---|---|---:|---:|---:|---|"
+syntax=false
+[[ " ${WAYS[*]} " == *" syntax "* ]] && syntax=true
+median_of() { tr ' ' '\n' <<<"${times[$1]}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+if $syntax; then
+  echo "| daemon | scenario | best hand-written (s) | the same behind \`# syntax=\` (s) | ours (s) | ours ÷ best | ours ÷ behind \`# syntax=\` | runs best / behind \`# syntax=\` / ours |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
+else
+  echo "| daemon | scenario | best hand-written (s) | ours (s) | ours ÷ best | runs best / ours |"
+  echo "|---|---|---:|---:|---:|---|"
+fi
 for daemon in ${BENCH_DAEMONS//,/ }; do
   for scenario in ${BENCH_SCENARIOS//,/ }; do
-    b=$(tr ' ' '\n' <<<"${times[$daemon,$scenario,best]}" | grep . | median)
-    o=$(tr ' ' '\n' <<<"${times[$daemon,$scenario,ours]}" | grep . | median)
-    printf '| %s | %s | %.2f | %.2f | %.2f | %s/ %s|\n' "$daemon" "$scenario" "$b" "$o" \
-      "$(awk -v a="$o" -v b="$b" 'BEGIN {print a / b}')" \
-      "${times[$daemon,$scenario,best]}" "${times[$daemon,$scenario,ours]}"
+    b=$(median_of "$daemon,$scenario,best")
+    o=$(median_of "$daemon,$scenario,ours")
+    if $syntax; then
+      y=$(median_of "$daemon,$scenario,syntax")
+      printf '| %s | %s | %.2f | %.2f | %.2f | %s | %s | %s/ %s/ %s|\n' "$daemon" "$scenario" \
+        "$b" "$y" "$o" "$(ratio "$o" "$b")" "$(ratio "$o" "$y")" \
+        "${times[$daemon,$scenario,best]}" "${times[$daemon,$scenario,syntax]}" \
+        "${times[$daemon,$scenario,ours]}"
+    else
+      printf '| %s | %s | %.2f | %.2f | %s | %s/ %s|\n' "$daemon" "$scenario" "$b" "$o" \
+        "$(ratio "$o" "$b")" "${times[$daemon,$scenario,best]}" "${times[$daemon,$scenario,ours]}"
+    fi
   done
 done
 echo
