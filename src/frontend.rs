@@ -582,8 +582,8 @@ impl<'a> Host for GatewayHost<'a> {
         })
     }
 
-    /// Evaluated now (a solve is lazy otherwise); the scan's solve then finds the transfer
-    /// done (same vertex).
+    /// Evaluated now (a solve is lazy otherwise), so the transfer starts while images
+    /// resolve; the scan, asked for before it ends, shares its vertex.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn load_context(&self, dockerignore: &[String]) -> Result<()> {
         let state = render::context(dockerignore, &self.env.session_id);

@@ -99,33 +99,32 @@ pub async fn plan(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Planned> {
-    // 2. decide, and resolve the builder image while the context still moves.
-    let (read, (needs, builder)) = read(host, options, org, true, async |read: &Read| {
-        let needs = tracing::debug_span!("decide")
-            .in_scope(|| decide(read, &read.known(options, org, build_platform, daemon), org))?;
-        let builder = host
-            .resolve_image(&needs.builder.reference, build_platform)
-            .await?;
-        anyhow::Ok((needs, builder))
-    })
-    .await?;
+    // 2. decide, and 3. resolve, while the context still moves: the builder image, then at
+    //    once the scan on it (BuildKit runs it the moment the transfer ends, no round trip
+    //    to us in between), the runtime bases and the build-cache seed.
+    let (read, (needs, builder, (scan, runtime_bases, gocache_seeds))) =
+        read(host, options, org, true, async |read: &Read| {
+            let needs = tracing::debug_span!("decide").in_scope(|| {
+                decide(read, &read.known(options, org, build_platform, daemon), org)
+            })?;
+            let builder = host
+                .resolve_image(&needs.builder.reference, build_platform)
+                .await?;
+            let resolved = tokio::try_join!(
+                host.scan(
+                    &builder,
+                    build_platform,
+                    &read.dockerignore,
+                    &read.spec_file
+                ),
+                per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
+                per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
+            )?;
+            anyhow::Ok((needs, builder, resolved))
+        })
+        .await?;
     let known = read.known(options, org, build_platform, daemon);
     let needs = &needs;
-    let dockerignore = &read.dockerignore;
-
-    // 3. resolve: the scan runs on the builder image; the runtime bases and the build-cache
-    //    seed meanwhile.
-    let scan = async {
-        let scan = host
-            .scan(&builder, build_platform, dockerignore, &read.spec_file)
-            .await?;
-        anyhow::Ok(scan)
-    };
-    let (scan, runtime_bases, gocache_seeds) = tokio::try_join!(
-        scan,
-        per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
-        per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
-    )?;
     let embeds = modules::parse_embed_scan(&scan.embeds, ".");
     let headers = gosource::parse_scan(&scan.headers);
 

@@ -115,6 +115,9 @@ struct Fake {
     /// Fails the solve of any definition that runs a container (the main build graph).
     fail_build_solve: Option<Status>,
     fail_resolve: Option<Status>,
+    /// Holds the context transfer (the evaluated solve of `local://context`) until the
+    /// source scan is asked for, as a real transfer takes time; fails it after 5 s.
+    hold_transfer_for_the_scan: bool,
     log: Arc<Mutex<Log>>,
 }
 
@@ -137,6 +140,7 @@ impl Fake {
             files: BTreeMap::new(),
             fail_build_solve: None,
             fail_resolve: None,
+            hold_transfer_for_the_scan: false,
             log: Arc::default(),
         }
     }
@@ -207,6 +211,26 @@ impl LlbBridge for Fake {
         request: Request<gw::SolveRequest>,
     ) -> Result<Response<gw::SolveResponse>, Status> {
         let request = request.into_inner();
+        let transfer = || {
+            request.evaluate
+                && request.definition.as_ref().is_some_and(|def| {
+                    decode(def).iter().any(|(_, op)| {
+                        source(op).is_some_and(|src| src.identifier == "local://context")
+                    })
+                })
+        };
+        if self.hold_transfer_for_the_scan && transfer() {
+            let asked = || self.log().solves.iter().any(|(r, _)| is_scan(r));
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !asked() {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(Status::deadline_exceeded(
+                        "the context transfer ended before the scan was asked for",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
         let builds_go = request.definition.as_ref().is_some_and(|def| {
             execs(&decode(def))
                 .iter()
@@ -520,6 +544,17 @@ fn source(op: &pb::Op) -> Option<&pb::SourceOp> {
 }
 
 /// The first source op of a solve's graph: the local itself, for a solve of one local.
+/// Whether `request` solves the source scan (its script greps for `//go:embed`).
+fn is_scan(request: &gw::SolveRequest) -> bool {
+    request.definition.as_ref().is_some_and(|def| {
+        execs(&decode(def)).iter().any(|(_, exec)| {
+            exec.meta
+                .as_ref()
+                .is_some_and(|meta| meta.args.iter().any(|arg| arg.contains("//go:embed")))
+        })
+    })
+}
+
 fn first_source(def: &pb::Definition) -> pb::SourceOp {
     decode(def)
         .iter()
@@ -606,6 +641,25 @@ fn assert_well_formed(def: &pb::Definition) {
 }
 
 // ---- the tests ----
+
+/// The scan is asked for while the context still moves (BuildKit then runs it the moment
+/// the transfer ends, with no round trip to the frontend in between): the fake holds the
+/// transfer until the scan's solve arrives.
+#[tokio::test]
+async fn the_scan_is_asked_for_while_the_context_moves() {
+    let fake = Fake {
+        hold_transfer_for_the_scan: true,
+        ..Fake::hello()
+    };
+    let run = run(fake, &[]).await;
+    assert!(run.error.is_none(), "build failed: {:?}", run.error);
+    let scan = run.log.solves.iter().position(|(r, _)| is_scan(r));
+    let transfer = run.log.solves.iter().position(|(r, _)| r.evaluate);
+    assert!(
+        matches!((scan, transfer), (Some(scan), Some(transfer)) if scan < transfer),
+        "the scan's solve is answered before the transfer ends: {scan:?}, {transfer:?}"
+    );
+}
 
 #[tokio::test]
 async fn hello_builds_one_image_from_a_pinned_builder() {
