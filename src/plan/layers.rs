@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use super::script::Line;
+use super::select::ancestors;
 use super::{
     DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Script, Shared, Step, StepMount,
     StepRoot,
@@ -141,13 +142,8 @@ fn links(groups: &[Vec<Module>]) -> Vec<(String, String)> {
                 .flat_map(|(i, group)| group.iter().map(move |module| (module.dir(), i + 1))),
         )
         .collect();
-    let ancestors = |dir: &str| -> Vec<String> {
-        dir.match_indices('/')
-            .map(|(at, _)| dir[..at].to_string())
-            .collect()
-    };
     // The one layer below each directory, or None where several are.
-    let mut below: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    let mut below: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     for (dir, layer) in &entries {
         for ancestor in ancestors(dir) {
             let one = below.entry(ancestor).or_insert(Some(*layer));
@@ -160,9 +156,9 @@ fn links(groups: &[Vec<Module>]) -> Vec<(String, String)> {
         .iter()
         .map(|(dir, layer)| {
             let highest = ancestors(dir)
-                .into_iter()
-                .find(|ancestor| below.get(ancestor) == Some(&Some(*layer)));
-            (highest.unwrap_or_else(|| dir.clone()), *layer)
+                .filter(|ancestor| below.get(ancestor) == Some(&Some(*layer)))
+                .last();
+            (highest.unwrap_or(dir).to_string(), *layer)
         })
         .collect();
     linked

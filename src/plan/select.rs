@@ -273,8 +273,8 @@ fn glob_key(path: &str) -> Option<(&str, &str)> {
     (!ext.is_empty() && plain(ext) && plain(dir)).then_some((dir, ext))
 }
 
-/// The directories above `path` (`a/b/c` → `a/b`, `a`).
-fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+/// The directories above `path`, nearest first (`a/b/c` → `a/b`, `a`).
+pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     let mut rest = path;
     std::iter::from_fn(move || {
         let (dir, _) = rest.rsplit_once('/')?;
