@@ -543,7 +543,6 @@ fn source(op: &pb::Op) -> Option<&pb::SourceOp> {
     }
 }
 
-/// The first source op of a solve's graph: the local itself, for a solve of one local.
 /// Whether `request` solves the source scan (its script greps for `//go:embed`).
 fn is_scan(request: &gw::SolveRequest) -> bool {
     request.definition.as_ref().is_some_and(|def| {
@@ -555,6 +554,7 @@ fn is_scan(request: &gw::SolveRequest) -> bool {
     })
 }
 
+/// The first source op of a solve's graph: the local itself, for a solve of one local.
 fn first_source(def: &pb::Definition) -> pb::SourceOp {
     decode(def)
         .iter()
