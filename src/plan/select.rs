@@ -57,7 +57,8 @@ const WALK_PER_COPY: usize = 8;
 /// `tests/`: one file, 2,180 paths). So are names BuildKit's pattern matcher would trim
 /// (leading or trailing whitespace).
 pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
-    let walked = walked_below(context);
+    let context_dirs = directories(context);
+    let walked = walked_below(context, &context_dirs);
     let mut selected_in: BTreeMap<&str, usize> = BTreeMap::new();
     for file in selected {
         *selected_in.entry(parent(file)).or_default() += 1;
@@ -74,10 +75,8 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
     let in_context = group_sizes(context);
     let in_selection = group_sizes(selected);
     // A directory whose name matches `*.EXT` would be copied whole by the wildcard.
-    let dirs_matching: BTreeSet<(&str, &str)> = directories(context)
-        .into_iter()
-        .filter_map(glob_key)
-        .collect();
+    let dirs_matching: BTreeSet<(&str, &str)> =
+        context_dirs.iter().copied().filter_map(glob_key).collect();
     // Not at the root: a copy filtered there makes BuildKit walk the whole context on every
     // build (`render::part`), while the root's own files are few.
     let whole = |key: (&str, &str)| {
@@ -112,16 +111,17 @@ pub fn copies(context: &[String], selected: &[String]) -> Vec<ContextCopy> {
     out.into_iter().collect()
 }
 
-/// How many paths BuildKit's checksum walks below each directory of `context`: every file
-/// and symlink, and every directory twice (its entry and its header).
-fn walked_below(context: &[String]) -> BTreeMap<&str, usize> {
+/// How many paths BuildKit's checksum walks below each directory of `context` (whose
+/// directories are `dirs`): every file and symlink, and every directory twice (its entry and
+/// its header).
+fn walked_below<'a>(context: &'a [String], dirs: &BTreeSet<&'a str>) -> BTreeMap<&'a str, usize> {
     let mut walked: BTreeMap<&str, usize> = BTreeMap::new();
     for file in context {
         for dir in ancestors(file) {
             *walked.entry(dir).or_default() += 1;
         }
     }
-    for dir in directories(context) {
+    for dir in dirs {
         for above in ancestors(dir) {
             *walked.entry(above).or_default() += 2;
         }
