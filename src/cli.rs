@@ -13,8 +13,8 @@ use crate::image::{ImageFacts, ResolvedImage};
 use crate::llb::{self, ResolveMode, SourceFile};
 use crate::options::Options;
 use crate::pipeline::{self, Host, Planned, Scan};
-use crate::plan::Daemon;
 use crate::plan::modules::ContextFiles;
+use crate::plan::{self, Daemon};
 use crate::platform::Platform;
 use crate::render::{self, RenderContext, Selection};
 use crate::spec;
@@ -370,6 +370,18 @@ impl<'a> Host for DiskHost<'a> {
             embeds,
             headers,
         })
+    }
+
+    /// Nothing runs offline: the plan is all the CLI shows.
+    async fn fetch_modules(
+        &self,
+        _deps: &plan::Deps,
+        _builder: &ResolvedImage,
+        _build_platform: &Platform,
+        _dockerignore: &[String],
+        _spec: &Arc<SourceFile>,
+    ) -> Result<()> {
+        Ok(())
     }
 
     /// Offline there is no registry to ask: images stay unpinned, their config unknown.

@@ -109,9 +109,11 @@ fn deps_stage(out: &mut Dockerfile, plan: &Plan, deps: &Step, from: &str) -> Res
     out.line(&format!("FROM {from} AS deps"));
     go_env_args(out, &deps.env)?;
     out.line(&format!("WORKDIR {}", word(&deps.cwd, "module")?));
+    // A bind mount needs its source: only the module files the context has.
     let mut mounts = plan
         .mod_files
         .iter()
+        .filter(|file| plan.sources.contains(file))
         .map(|file| bind_mount(&[("source", file), ("target", &format!("{SRC}/{file}"))]))
         .collect::<Result<Vec<_>>>()?;
     mounts.push(format!("--mount=type=cache,target={GOMODCACHE}"));

@@ -505,6 +505,16 @@ impl GatewayHost<'_> {
             .solve(state.marshal(), &self.options.cache_imports, false)
             .await
     }
+
+    fn render_context(&self, spec: &Arc<SourceFile>) -> RenderContext {
+        RenderContext {
+            session_id: self.env.session_id.clone(),
+            spec: spec.clone(),
+            resolve_mode: self.options.image_resolve_mode,
+            no_cache: self.options.no_cache,
+            selection: Selection::for_llb_caps(&self.session.caps.llb),
+        }
+    }
 }
 
 impl<'a> Host for GatewayHost<'a> {
@@ -601,13 +611,7 @@ impl<'a> Host for GatewayHost<'a> {
         dockerignore: &[String],
         spec: &Arc<SourceFile>,
     ) -> Result<Scan> {
-        let ctx = RenderContext {
-            session_id: self.env.session_id.clone(),
-            spec: spec.clone(),
-            resolve_mode: self.options.image_resolve_mode,
-            no_cache: self.options.no_cache,
-            selection: Selection::for_llb_caps(&self.session.caps.llb),
-        };
+        let ctx = self.render_context(spec);
         let scan = self
             .solve(render::source_scan(
                 builder,
@@ -636,6 +640,32 @@ impl<'a> Host for GatewayHost<'a> {
             embeds: String::from_utf8_lossy(&embeds).into_owned(),
             headers: String::from_utf8_lossy(&headers.unwrap_or_default()).into_owned(),
         })
+    }
+
+    /// Each evaluated now and side by side: a changed module group runs while the context
+    /// moves, and what is cached is found before the build needs it. With an imported cache
+    /// only the module files move early: a layer found there is fetched only if the build
+    /// step misses.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn fetch_modules(
+        &self,
+        deps: &plan::Deps,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> Result<()> {
+        let ctx = self.render_context(spec);
+        let mut states = render::deps(deps, builder, build_platform, dockerignore, &ctx);
+        if !self.options.cache_imports.is_empty() {
+            states.truncate(1);
+        }
+        let solves = states.into_iter().map(|state| {
+            self.session
+                .solve(state.marshal(), &self.options.cache_imports, true)
+        });
+        futures_util::future::try_join_all(solves).await?;
+        Ok(())
     }
 
     /// Pinned to its digest when BuildKit gives one (dockerd's local store does not), with

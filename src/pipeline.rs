@@ -63,6 +63,17 @@ pub trait Host {
         spec: &Arc<SourceFile>,
     ) -> impl Future<Output = Result<Scan>>;
 
+    /// Runs what fetches the modules ([`plan::deps`]), on `builder`, to its end: with the
+    /// context still moving, that is no longer the build step's wait.
+    fn fetch_modules(
+        &self,
+        deps: &plan::Deps,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> impl Future<Output = Result<()>>;
+
     /// An image's digest-pinned reference and config facts for a platform.
     fn resolve_image(
         &self,
@@ -101,17 +112,25 @@ pub async fn plan(
 ) -> Result<Planned> {
     // 2. decide, and 3. resolve, while the context still moves: the builder image, then at
     //    once the scan on it (BuildKit runs it the moment the transfer ends, no round trip
-    //    to us in between), the runtime bases and the build-cache seed.
-    let (read, (needs, builder, (scan, runtime_bases, gocache_seeds))) =
+    //    to us in between), the modules' steps (planned from go.mod and go.sum alone), the
+    //    runtime bases and the build-cache seed.
+    let (read, (needs, builder, deps, (scan, (), runtime_bases, gocache_seeds))) =
         read(host, options, org, true, async |read: &Read| {
-            let needs = tracing::debug_span!("decide").in_scope(|| {
-                decide(read, &read.known(options, org, build_platform, daemon), org)
-            })?;
+            let known = read.known(options, org, build_platform, daemon);
+            let needs = tracing::debug_span!("decide").in_scope(|| decide(read, &known, org))?;
             let builder = host
                 .resolve_image(&needs.builder.reference, build_platform)
                 .await?;
+            let deps = plan::deps(&known, &builder).map_err(|d| read.error(d))?;
             let resolved = tokio::try_join!(
                 host.scan(
+                    &builder,
+                    build_platform,
+                    &read.dockerignore,
+                    &read.spec_file
+                ),
+                host.fetch_modules(
+                    &deps,
                     &builder,
                     build_platform,
                     &read.dockerignore,
@@ -120,7 +139,7 @@ pub async fn plan(
                 per_platform(host, needs.runtime_base.as_deref(), &needs.platforms),
                 per_platform(host, needs.gocache_from.as_deref(), &needs.platforms)
             )?;
-            anyhow::Ok((needs, builder, resolved))
+            anyhow::Ok((needs, builder, deps, resolved))
         })
         .await?;
     let known = read.known(options, org, build_platform, daemon);
@@ -140,7 +159,7 @@ pub async fn plan(
         gocache_seeds: &gocache_seeds,
     };
     let plan = tracing::debug_span!("plan")
-        .in_scope(|| plan::plan(&inputs, &needs.builder, builder))
+        .in_scope(|| plan::plan(&inputs, &needs.builder, builder, deps))
         .map_err(|d| read.error(d))?;
     Ok(Planned {
         plan,

@@ -173,7 +173,8 @@ pub struct Plan {
     pub module_dir: String,
     /// `.dockerignore` patterns: the context transfer leaves these files out.
     pub dockerignore: Vec<String>,
-    /// Context paths the deps step sees; editing anything else leaves it cached.
+    /// Context paths the deps steps see, whether or not they exist ([`Deps::mod_files`]);
+    /// editing anything else leaves them cached.
     pub mod_files: Vec<String>,
     /// The context files the build step sees: what Go reads, nothing else.
     #[serde(skip)]
@@ -549,7 +550,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(inputs: &Inputs, builder: &ResolvedImage) -> Result<Shared, Diagnostic> {
+    fn new(inputs: &Known, builder: &ResolvedImage) -> Result<Shared, Diagnostic> {
         let spec = inputs.spec;
         let module_dir = &spec.module.value;
         let ns = inputs
@@ -607,14 +608,25 @@ impl Shared {
     }
 }
 
-/// Plans the whole build once the builder image is resolved.
-pub fn plan(
-    inputs: &Inputs,
-    choice: &BuilderChoice,
-    builder: ResolvedImage,
-) -> Result<Plan, Diagnostic> {
-    let shared = Shared::new(inputs, &builder)?;
-    let mut mod_files = modules::mod_files(inputs.modules).map_err(|e| Diagnostic {
+/// What fetches the modules: planned from go.mod and go.sum alone (no source scan), so the
+/// frontend can run it while the context still moves.
+pub struct Deps {
+    shared: Shared,
+    /// Context paths the deps steps see, whether or not they exist (a go.sum without
+    /// requirements does not); their own transfer ([`crate::render::mod_files`]) takes
+    /// those that do.
+    pub mod_files: Vec<String>,
+    /// The step that downloads the modules (and fills the one-step layer), when there is
+    /// one ([`Plan::deps`]).
+    pub step: Option<Step>,
+    /// The module cache in layers ([`Plan::module_layers`]).
+    pub module_layers: Option<layers::ModuleLayers>,
+}
+
+/// Plans the steps that fetch the modules once the builder image is resolved.
+pub fn deps(known: &Known, builder: &ResolvedImage) -> Result<Deps, Diagnostic> {
+    let shared = Shared::new(known, builder)?;
+    let mod_files = modules::mod_files(known.modules).map_err(|e| Diagnostic {
         file: e.file.clone(),
         pos: Pos::at(e.line, 1),
         path: String::new(),
@@ -622,14 +634,34 @@ pub fn plan(
         hint: None,
         broken_rule: None,
     })?;
-    // Copies need files that exist: go.sum is absent without requirements.
-    mod_files.retain(|file| inputs.context_files.contains(file));
-    let settings = &inputs.spec.modules;
+    let settings = &known.spec.modules;
     let module_layers = match settings.cache.value {
-        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(inputs, &shared),
+        ModuleCache::Layer if !shared.vendor && !settings.verify => layers::plan(known, &shared),
         _ => None,
     };
-    let deps = (!shared.vendor && module_layers.is_none()).then(|| deps_step(inputs, &shared));
+    let step = (!shared.vendor && module_layers.is_none()).then(|| deps_step(known, &shared));
+    Ok(Deps {
+        shared,
+        mod_files,
+        step,
+        module_layers,
+    })
+}
+
+/// Plans the whole build once the builder image is resolved and the modules' steps are
+/// planned ([`deps`]).
+pub fn plan(
+    inputs: &Inputs,
+    choice: &BuilderChoice,
+    builder: ResolvedImage,
+    deps: Deps,
+) -> Result<Plan, Diagnostic> {
+    let Deps {
+        shared,
+        mod_files,
+        step: deps,
+        module_layers,
+    } = deps;
     let (command, targets) = build_command(inputs, &shared)?;
     let named = targets.len() > 1 || targets[0].0 != *inputs.build_platform;
     let sources = sources(inputs, shared.vendor, command.output == Output::Test);
@@ -718,7 +750,7 @@ fn fill_layer_from_download_cache() -> Line {
 }
 
 /// The step that downloads the modules go.mod and go.sum name (`[deps 1/1]`).
-fn deps_step(inputs: &Inputs, shared: &Shared) -> Step {
+fn deps_step(inputs: &Known, shared: &Shared) -> Step {
     let settings = &inputs.spec.modules;
     let env = shared.fetching_env();
     let verify = settings.verify.then(|| Line::syntax("go mod verify"));
@@ -1207,7 +1239,7 @@ pub fn rfc3339(epoch: i64) -> String {
 
 /// Whether the build uses `vendor/`: the spec decides, else the Go command's own rule (a
 /// vendor/modules.txt and `go 1.14` or later, outside workspaces).
-fn vendoring(inputs: &Inputs) -> Result<bool, Diagnostic> {
+fn vendoring(inputs: &Known) -> Result<bool, Diagnostic> {
     let facts = inputs.modules;
     let setting = &inputs.spec.modules.vendor;
     match setting.value {

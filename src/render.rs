@@ -68,7 +68,7 @@ pub struct RenderedTarget {
 }
 
 /// The build context minus `.dockerignore`, transferred whole (incrementally). Steps see
-/// parts of it through [`select`], never the local itself, except the source scan.
+/// parts of it through [`part`], never the local itself, except the source scan.
 pub fn context(dockerignore: &[String], session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
@@ -77,50 +77,9 @@ pub fn context(dockerignore: &[String], session_id: &str) -> State {
         .state(OpMeta::new().name("[internal] load build context"))
 }
 
-/// Copy actions per file op. BuildKit computes the content key of every copy of one op at
-/// once; v0.8 (dockerd 20.10) fails with "flightcontrol: exceeded retry timeout" on a few
-/// hundred at a time (seen with Gitea's 380 copies), so a big selection becomes a short chain
-/// of ops. Past `MAX_CHAIN` ops the ops grow instead, so the graph stays shallow.
-const COPIES_PER_OP: usize = 32;
-const MAX_CHAIN: usize = 64;
-
-/// The context files `copies` select, at their context paths. Content-keyed: editing a file
-/// they do not select leaves the result (and every step using it) cached.
-fn select(context: &State, copies: &[ContextCopy], meta: OpMeta, name: &str) -> State {
-    let per_op = COPIES_PER_OP.max(copies.len().div_ceil(MAX_CHAIN));
-    let chunks: Vec<&[ContextCopy]> = copies.chunks(per_op).collect();
-    let parts = chunks.len();
-    chunks
-        .iter()
-        .enumerate()
-        .fold(State::scratch(), |state, (i, chunk)| {
-            let op = chunk.iter().fold(FileOp::new(), |op, copy| {
-                let dest = match copy.dir() {
-                    "" => "/".to_string(),
-                    dir => format!("/{dir}/"),
-                };
-                op.copy(
-                    context,
-                    format!("/{}", copy.pattern()),
-                    dest,
-                    CopyOptions {
-                        follow_symlinks: false,
-                        wildcard: matches!(copy, ContextCopy::Glob(_)),
-                        ..CopyOptions::default()
-                    },
-                )
-            });
-            let name = match parts {
-                1 => name.to_string(),
-                _ => format!("{name} {}/{parts}", i + 1),
-            };
-            state.file(op, meta.clone().name(name))
-        })
-}
-
 /// One part of the build step's files: one copy per context directory its files come from,
 /// filtered by their names (BuildKit v0.9+), plus the mount points of deeper parts.
-/// Content-keyed like [`select`]. BuildKit keys a filtered copy on every build, even a cached
+/// Content-keyed: an edit to a file it does not take leaves it cached. BuildKit keys a filtered copy on every build, even a cached
 /// one, by matching every path under the copy's source against every one of its patterns:
 /// one copy per directory, with that directory's few names, walks each of Gitea's paths once
 /// or twice instead of matching them 420,000 times; `ContextCopy::ByPath` copies (where a
@@ -237,6 +196,18 @@ fn literal_pattern(path: &str) -> String {
     pattern
 }
 
+/// What the deps steps see of the context: the module files at `paths` that exist, minus
+/// `dockerignore`. A transfer of its own, so those steps can run while the context moves.
+pub fn mod_files(paths: &[String], dockerignore: &[String], session_id: &str) -> State {
+    let patterns: Vec<String> = paths.iter().map(|path| literal_pattern(path)).collect();
+    Local::new(CONTEXT_LOCAL)
+        .session(session_id)
+        .include_patterns(&patterns)
+        .exclude_patterns(dockerignore)
+        .shared_key_hint("gobuild-mod-files")
+        .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
+}
+
 /// Module files of the context at exactly `paths` (those that exist), which the frontend reads
 /// before planning. `shared_key` names the transfer BuildKit may update incrementally.
 pub fn module_files(paths: &[String], shared_key: &str, session_id: &str) -> State {
@@ -246,6 +217,37 @@ pub fn module_files(paths: &[String], shared_key: &str, session_id: &str) -> Sta
         .include_patterns(&patterns)
         .shared_key_hint(shared_key)
         .state(OpMeta::new().name("[internal] load module files"))
+}
+
+/// What fetches the modules, as [`render`] makes it from the same [`plan::Deps`]: the
+/// module-files transfer, then each module layer and the links, or the deps step.
+pub fn deps(
+    deps: &plan::Deps,
+    builder: &ResolvedImage,
+    build_platform: &Platform,
+    dockerignore: &[String],
+    ctx: &RenderContext,
+) -> Vec<State> {
+    let r = Renderer {
+        build_platform,
+        ctx,
+    };
+    let stages = Stages {
+        mod_files: mod_files(&deps.mod_files, dockerignore, &ctx.session_id),
+        ..Stages::on(r.builder(builder))
+    };
+    let (after_deps, stages) = r.deps(deps.module_layers.as_ref(), deps.step.as_ref(), stages);
+    let mut states = vec![stages.mod_files];
+    match (&deps.module_layers, &deps.step) {
+        (Some(_), _) => {
+            states.extend(stages.module_layers);
+            states.push(stages.module_links);
+        }
+        (None, Some(_)) => states.push(after_deps),
+        // Vendoring: nothing to fetch.
+        (None, None) => {}
+    }
+    states
 }
 
 /// The output directory of the source scan (files `files`, `embeds` and `headers`), run on the builder
@@ -303,21 +305,10 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         ctx,
     };
     let context = context(&plan.dockerignore, &ctx.session_id);
-    let mod_files: Vec<ContextCopy> = plan
-        .mod_files
-        .iter()
-        .cloned()
-        .map(ContextCopy::File)
-        .collect();
     let stages = Stages {
         builder: r.builder(&plan.builder),
         target: State::scratch(),
-        mod_files: select(
-            &context,
-            &mod_files,
-            r.meta(Pos::default(), &plan.build_platform),
-            "[internal] select go.mod and go.sum",
-        ),
+        mod_files: mod_files(&plan.mod_files, &plan.dockerignore, &ctx.session_id),
         sources: match ctx.selection {
             Selection::Copies => {
                 let n = plan.source_parts.len();
@@ -346,31 +337,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         compiled: None,
         runtime_base: State::scratch(),
     };
-    let (after_deps, stages) = match (&plan.module_layers, &plan.deps) {
-        (Some(layers), _) => {
-            let module_layers = layers
-                .steps
-                .iter()
-                .map(|step| {
-                    r.exec(step, &stages, &stages.builder)
-                        .output(layers::LAYER_DIR)
-                })
-                .collect();
-            let module_links = r
-                .exec(&layers.links_step, &stages, &stages.builder)
-                .output(layers::LINKS_DIR);
-            (
-                stages.builder.clone(),
-                Stages {
-                    module_layers,
-                    module_links,
-                    ..stages
-                },
-            )
-        }
-        (None, Some(step)) => (r.exec(step, &stages, &stages.builder).root(), stages),
-        (None, None) => (stages.builder.clone(), stages),
-    };
+    let (after_deps, stages) = r.deps(plan.module_layers.as_ref(), plan.deps.as_ref(), stages);
 
     plan.targets
         .iter()
@@ -462,6 +429,41 @@ struct Renderer<'a> {
 }
 
 impl Renderer<'_> {
+    /// The module steps over `stages`: the state later steps run on (the deps step's root,
+    /// else the builder) and the stages with the module layers.
+    fn deps(
+        &self,
+        module_layers: Option<&layers::ModuleLayers>,
+        deps: Option<&Step>,
+        stages: Stages,
+    ) -> (State, Stages) {
+        match (module_layers, deps) {
+            (Some(layers), _) => {
+                let module_layers = layers
+                    .steps
+                    .iter()
+                    .map(|step| {
+                        self.exec(step, &stages, &stages.builder)
+                            .output(layers::LAYER_DIR)
+                    })
+                    .collect();
+                let module_links = self
+                    .exec(&layers.links_step, &stages, &stages.builder)
+                    .output(layers::LINKS_DIR);
+                (
+                    stages.builder.clone(),
+                    Stages {
+                        module_layers,
+                        module_links,
+                        ..stages
+                    },
+                )
+            }
+            (None, Some(step)) => (self.exec(step, &stages, &stages.builder).root(), stages),
+            (None, None) => (stages.builder.clone(), stages),
+        }
+    }
+
     fn meta(&self, at: Pos, platform: &Platform) -> OpMeta {
         let location = (at.line > 0).then(|| SourceLocation {
             file: self.ctx.spec.clone(),

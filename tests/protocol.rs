@@ -116,8 +116,9 @@ struct Fake {
     fail_build_solve: Option<Status>,
     fail_resolve: Option<Status>,
     /// Holds the context transfer (the evaluated solve of `local://context`) until the
-    /// source scan is asked for, as a real transfer takes time; fails it after 5 s.
-    hold_transfer_for_the_scan: bool,
+    /// source scan and the deps step are asked for, as a real transfer takes time; fails it
+    /// after 5 s.
+    hold_transfer_for_scan_and_deps: bool,
     log: Arc<Mutex<Log>>,
 }
 
@@ -140,7 +141,7 @@ impl Fake {
             files: BTreeMap::new(),
             fail_build_solve: None,
             fail_resolve: None,
-            hold_transfer_for_the_scan: false,
+            hold_transfer_for_scan_and_deps: false,
             log: Arc::default(),
         }
     }
@@ -215,17 +216,25 @@ impl LlbBridge for Fake {
             request.evaluate
                 && request.definition.as_ref().is_some_and(|def| {
                     decode(def).iter().any(|(_, op)| {
-                        source(op).is_some_and(|src| src.identifier == "local://context")
+                        source(op).is_some_and(|src| {
+                            src.identifier == "local://context"
+                                && src.attrs.get("local.sharedkeyhint").map(String::as_str)
+                                    == Some("context")
+                        })
                     })
                 })
         };
-        if self.hold_transfer_for_the_scan && transfer() {
-            let asked = || self.log().solves.iter().any(|(r, _)| is_scan(r));
+        if self.hold_transfer_for_scan_and_deps && transfer() {
+            let asked = || {
+                let log = self.log();
+                log.solves.iter().any(|(r, _)| is_scan(r))
+                    && log.solves.iter().any(|(r, _)| is_deps(r))
+            };
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
             while !asked() {
                 if tokio::time::Instant::now() > deadline {
                     return Err(Status::deadline_exceeded(
-                        "the context transfer ended before the scan was asked for",
+                        "the context transfer ended before the scan and the deps step were asked for",
                     ));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -543,6 +552,15 @@ fn source(op: &pb::Op) -> Option<&pb::SourceOp> {
     }
 }
 
+/// Whether `request` solves the deps step.
+fn is_deps(request: &gw::SolveRequest) -> bool {
+    request.definition.as_ref().is_some_and(|def| {
+        execs(&decode(def))
+            .iter()
+            .any(|(_, exec)| args(exec).join(" ").contains("go mod download"))
+    })
+}
+
 /// Whether `request` solves the source scan (its script greps for `//go:embed`).
 fn is_scan(request: &gw::SolveRequest) -> bool {
     request.definition.as_ref().is_some_and(|def| {
@@ -589,31 +607,6 @@ fn exec_with<'a>(ops: &'a [(String, pb::Op)], prefix: &[&str]) -> (&'a pb::Op, &
     }
 }
 
-/// The local source a selecting file op copies from, and the sources of its copies
-/// (`/path` exactly, `/dir/*.ext` as a wildcard).
-fn copies<'a>(ops: &'a [(String, pb::Op)], op: &'a pb::Op) -> (&'a pb::SourceOp, Vec<String>) {
-    let Some(pb::op::Op::File(file)) = &op.op else {
-        panic!("not a file op");
-    };
-    let mut from = None;
-    let mut srcs = Vec::new();
-    for action in &file.actions {
-        let Some(pb::file_action::Action::Copy(copy)) = &action.action else {
-            panic!("a selection only copies");
-        };
-        let input = usize::try_from(action.secondary_input).expect("copies from an input");
-        let local = source(op_at(ops, &op.inputs[input].digest)).expect("copies from a source");
-        assert!(
-            from.is_none_or(|f| f == local),
-            "one context for every copy"
-        );
-        from = Some(local);
-        assert_eq!(copy.allow_wildcard, copy.src.contains('*'), "{}", copy.src);
-        srcs.push(copy.src.clone());
-    }
-    (from.expect("at least one copy"), srcs)
-}
-
 fn json_list(attr: Option<&String>) -> Vec<String> {
     serde_json::from_str(attr.expect("the attribute is set")).expect("the attribute is a JSON list")
 }
@@ -643,22 +636,35 @@ fn assert_well_formed(def: &pb::Definition) {
 // ---- the tests ----
 
 /// The scan is asked for while the context still moves (BuildKit then runs it the moment
-/// the transfer ends, with no round trip to the frontend in between): the fake holds the
-/// transfer until the scan's solve arrives.
+/// the transfer ends, with no round trip to the frontend in between), and so is the deps
+/// step (it needs go.mod and go.sum only): the fake holds the transfer until both arrive.
 #[tokio::test]
-async fn the_scan_is_asked_for_while_the_context_moves() {
+async fn the_scan_and_the_deps_step_are_asked_for_while_the_context_moves() {
     let fake = Fake {
-        hold_transfer_for_the_scan: true,
+        hold_transfer_for_scan_and_deps: true,
         ..Fake::hello()
     };
     let run = run(fake, &[]).await;
     assert!(run.error.is_none(), "build failed: {:?}", run.error);
-    let scan = run.log.solves.iter().position(|(r, _)| is_scan(r));
-    let transfer = run.log.solves.iter().position(|(r, _)| r.evaluate);
-    assert!(
-        matches!((scan, transfer), (Some(scan), Some(transfer)) if scan < transfer),
-        "the scan's solve is answered before the transfer ends: {scan:?}, {transfer:?}"
-    );
+    let solves = &run.log.solves;
+    let transfer = solves.iter().position(|(r, _)| {
+        r.evaluate
+            && first_source(r.definition.as_ref().expect("a definition"))
+                .attrs
+                .get("local.sharedkeyhint")
+                .map(String::as_str)
+                == Some("context")
+    });
+    for (what, asked) in [
+        ("scan", is_scan as fn(&gw::SolveRequest) -> bool),
+        ("deps step", is_deps),
+    ] {
+        let asked = solves.iter().position(|(r, _)| asked(r));
+        assert!(
+            matches!((asked, transfer), (Some(asked), Some(transfer)) if asked < transfer),
+            "the {what}'s solve is answered before the transfer ends: {asked:?}, {transfer:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -668,12 +674,15 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     let solves = &run.log.solves;
     assert_eq!(
         solves.len(),
-        6,
-        "spec, .dockerignore, module files, context, embed scan, build"
+        8,
+        "spec, .dockerignore, module files, context, embed scan, the deps step's module files, the deps step, build"
     );
+    let scan = solves.iter().position(|(r, _)| is_scan(r)).expect("a scan");
+    let build = solves.len() - 1;
 
-    // Every solve asks for a result back; only the context transfer is evaluated (solves are
-    // lazy), so that it runs while the module files are read.
+    // Every solve asks for a result back; the context transfer is evaluated first (solves
+    // are lazy), so that it runs while the module files are read, then the deps step and
+    // its module files, so that they run while the context moves.
     for (request, _) in solves {
         assert!(request.allow_result_return && request.allow_result_array_ref);
         assert!(request.cache_imports.is_empty());
@@ -682,9 +691,25 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     let evaluated: Vec<usize> = (0..solves.len())
         .filter(|&i| solves[i].0.evaluate)
         .collect();
-    let [context_solve] = evaluated.as_slice() else {
-        panic!("one evaluated solve, not {evaluated:?}")
+    let [context_solve, fetches @ ..] = evaluated.as_slice() else {
+        panic!("no evaluated solve")
     };
+    let fetched: Vec<String> = fetches
+        .iter()
+        .map(|&i| match execs(&decode(run.solved(i))).first() {
+            Some((_, exec)) => args(exec).join(" "),
+            None => first_source(run.solved(i)).attrs["local.sharedkeyhint"].clone(),
+        })
+        .collect();
+    assert_eq!(fetched.len(), 2, "{fetched:?}");
+    assert!(
+        fetched.contains(&"gobuild-mod-files".to_string()),
+        "{fetched:?}"
+    );
+    assert!(
+        fetched.iter().any(|f| f.contains("go mod download")),
+        "{fetched:?}"
+    );
     let context_source = first_source(run.solved(*context_solve));
     assert_eq!(context_source.identifier, "local://context");
     assert_eq!(
@@ -756,9 +781,9 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         (modules_solve, "go.sum"),
         (modules_solve, "go.work"),
         (modules_solve, "vendor/modules.txt"),
-        (4, "embeds"),
-        (4, "files"),
-        (4, "headers"),
+        (scan, "embeds"),
+        (scan, "files"),
+        (scan, "headers"),
     ];
     expected.sort();
     assert_eq!(
@@ -786,7 +811,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     // 3. The result is one ref: the last solve's.
     let result = run.returned_result();
     match &result.result {
-        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[5].1),
+        Some(gw::result::Result::Ref(reference)) => assert_eq!(reference.id, solves[build].1),
         other => panic!("expected Result.ref, got {other:?}"),
     }
     let config: Value = serde_json::from_slice(
@@ -805,7 +830,7 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
     assert_eq!(config["os"], "linux");
 
     // 4. The build graph.
-    let def = run.solved(5);
+    let def = run.solved(build);
     let ops = decode(def);
     let images: Vec<&pb::SourceOp> = ops
         .iter()
@@ -844,16 +869,34 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
 
     // The deps step runs on the pinned builder and sees only go.mod and go.sum.
     assert_eq!(source(mount_source(&ops, deps_op, "/")), Some(*builder));
-    let (context, mod_files) = copies(&ops, mount_source(&ops, deps_op, "/src"));
-    assert_eq!(context.identifier, "local://context");
-    assert_eq!(mod_files, ["/go.mod"], "hello has no go.sum");
+    // Those come in a transfer of their own, which takes what exists of them.
+    let mod_files = source(mount_source(&ops, deps_op, "/src")).expect("/src is a source");
+    assert_eq!(mod_files.identifier, "local://context");
     assert_eq!(
-        context.attrs.get("local.session").map(String::as_str),
+        json_list(mod_files.attrs.get("local.includepattern")),
+        ["go.mod", "go.sum"]
+    );
+    assert_eq!(
+        mod_files.attrs.get("local.session").map(String::as_str),
         Some(SESSION_ID)
     );
+    // The same vertex the frontend evaluated while the context moved: BuildKit runs it once.
+    let fetched_terminals: Vec<String> = fetches
+        .iter()
+        .map(|&i| {
+            let fetched = decode(run.solved(i));
+            let (_, terminal) = fetched.last().expect("a non-empty definition");
+            terminal.inputs[0].digest.clone()
+        })
+        .collect();
     assert!(
-        !context.attrs.contains_key("local.includepattern"),
-        "no per-file patterns in the session request"
+        fetched_terminals.contains(&digest_of(&ops, deps_op).to_string()),
+        "the build graph's deps step is the one fetched early"
+    );
+    assert!(
+        fetched_terminals
+            .contains(&digest_of(&ops, mount_source(&ops, deps_op, "/src")).to_string()),
+        "and so are its module files"
     );
     // The build step sees what Go reads: sources and module files, not the spec. A v0.8
     // daemon gets them as a local with exact paths (it fails large selections by copies).
@@ -904,8 +947,8 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
     assert!(run.error.is_none(), "build failed: {:?}", run.error);
     assert_eq!(
         run.log.solves.len(),
-        7,
-        "spec, .dockerignore, module files, context, embed scan, one build per platform"
+        9,
+        "spec, .dockerignore, module files, context, embed scan, the deps step's module files, the deps step, one build per platform"
     );
     assert_eq!(run.log.resolves.len(), 1, "the builder is resolved once");
 
@@ -1325,10 +1368,12 @@ async fn missing_llb_caps_stop_the_build_before_its_graph_is_sent() {
             error.message
         );
 
-        assert_eq!(
-            run.log.solves.len(),
-            5,
-            "{what}: spec, .dockerignore, module files, context and the embed scan only"
+        // The deps step needs the cap too: its solve is never sent, the module files' for it
+        // may have been.
+        let sent = run.log.solves.len();
+        assert!(
+            (4..=6).contains(&sent),
+            "{what}: spec, .dockerignore, module files, context, perhaps the embed scan and the deps step's module files, not {sent}"
         );
         for (request, _) in &run.log.solves {
             let def = request.definition.as_ref().expect("a definition");
@@ -1370,10 +1415,10 @@ async fn buildkit_solve_errors_pass_through_unchanged() {
     assert_eq!(run.returned_error(), &details);
     assert_eq!(
         run.log.solves.len(),
-        6,
+        8,
         "the failing solve was the build graph"
     );
-    assert!(run.log.solves[5].1.is_empty());
+    assert!(run.log.solves[7].1.is_empty());
 }
 
 #[tokio::test]
@@ -1461,12 +1506,17 @@ async fn cache_network_and_no_cache_options_are_forwarded() {
         r#type: "registry".to_string(),
         attrs: BTreeMap::from([("ref".to_string(), "reg/cache:1".to_string())]),
     }];
-    assert_eq!(run.log.solves.len(), 6);
+    // With an imported cache the deps step is not evaluated early (a layer found there is
+    // fetched only if the build step misses): only its module files move early.
+    assert_eq!(run.log.solves.len(), 7);
     for (request, _) in &run.log.solves {
         assert_eq!(request.cache_imports, wanted);
+        let def = request.definition.as_ref().expect("a definition");
+        let runs = !execs(&decode(def)).is_empty();
+        assert!(!request.evaluate || !runs, "a step was evaluated");
     }
 
-    let def = run.solved(5);
+    let def = run.solved(6);
     let ops = decode(def);
     let (deps_op, deps) = exec_with(&ops, &["go", "mod", "download"]);
     let (build_op, build) = exec_with(&ops, &["go", "build"]);

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::script::Line;
 use super::select::ancestors;
 use super::{
-    DOWNLOAD_CACHE, GOMODCACHE, Inputs, MountSource, NetMode, Script, Shared, Step, StepMount,
+    DOWNLOAD_CACHE, GOMODCACHE, Known, MountSource, NetMode, Script, Shared, Step, StepMount,
     StepRoot,
 };
 use crate::gomod::GoSum;
@@ -107,7 +107,7 @@ impl Module {
 /// The layers, or none when the module set cannot be known from go.mod and go.sum alone (a
 /// workspace, go < 1.17, a requirement without both sums, an odd path): then one step fills
 /// the layer as before.
-pub(super) fn plan(inputs: &Inputs, shared: &Shared) -> Option<ModuleLayers> {
+pub(super) fn plan(inputs: &Known, shared: &Shared) -> Option<ModuleLayers> {
     let modules = build_modules(inputs).filter(|m| !m.is_empty())?;
     let groups = groups(modules);
     // The graph, the groups.
@@ -176,7 +176,7 @@ fn links(groups: &[Vec<Module>]) -> Vec<(String, String)> {
 /// keyed by it, so it runs again only when the module set changes. One `ln` per directory of
 /// links (a link and its target have the same name): an `ln` per link (272 for Gitea) took
 /// most of the step's time.
-fn links_step(inputs: &Inputs, links: &[(String, String)]) -> Step {
+fn links_step(inputs: &Known, links: &[(String, String)]) -> Step {
     let mut by_parent: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (link, target) in links {
         let name = link.strip_prefix(GOMODCACHE).unwrap_or(link);
@@ -225,7 +225,7 @@ const LINKS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// go.mod's requirements with replacements applied: from go 1.17 on, go.mod lists every
 /// module that provides a package to the build. Replacements by directories are in the
 /// context, not in the module cache.
-fn build_modules(inputs: &Inputs) -> Option<Vec<Module>> {
+fn build_modules(inputs: &Known) -> Option<Vec<Module>> {
     let facts = inputs.modules;
     let main = &facts.main;
     let modern = main
@@ -312,7 +312,7 @@ $2 ~ /\/go\.mod$/ {
 
 /// A layer step's environment, network and mounts: those of a step that fetches modules.
 fn fetching_step(
-    inputs: &Inputs,
+    inputs: &Known,
     shared: &Shared,
     name: String,
     script: Vec<Line>,
@@ -342,7 +342,7 @@ fn fetching_step(
 /// Every go.mod of the module graph (`go mod graph` reads them all and no zip), and the
 /// `.ziphash` file Go checks beside each extracted module: the go.sum line's hash, which the
 /// group steps verify. Keyed by go.mod and go.sum.
-fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
+fn graph_step(inputs: &Known, shared: &Shared, groups: &[Vec<Module>], count: usize) -> Step {
     const MOD_FILES: &str = "/tmp/gobuild-graph-mod-files";
     let downloaded = format!("{DOWNLOAD_CACHE}/cache/download");
     let in_layer = format!("{LAYER_DIR}/cache/download");
@@ -391,7 +391,7 @@ fn graph_step(inputs: &Inputs, shared: &Shared, groups: &[Vec<Module>], count: u
 /// beside them), then their trees copied into the layer. Only the trees stay: the graph
 /// layer holds what Go keeps beside them.
 fn group_step(
-    inputs: &Inputs,
+    inputs: &Known,
     shared: &Shared,
     group: &[Module],
     index: usize,

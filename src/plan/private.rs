@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::spec::{Auth, KnownHosts, Private};
 
 use super::script::{Line, say};
-use super::{Diagnostic, Inputs, MountSource, StepMount, diagnostic};
+use super::{Diagnostic, Known, MountSource, StepMount, diagnostic};
 
 /// Where the SSH agent socket is mounted.
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
@@ -33,7 +33,7 @@ pub(super) fn patterns(private: &[Private]) -> Vec<String> {
     private.iter().map(|p| p.modules.value.clone()).collect()
 }
 
-pub(super) fn access(inputs: &Inputs) -> Result<Access, Diagnostic> {
+pub(super) fn access(inputs: &Known) -> Result<Access, Diagnostic> {
     let private = &inputs.spec.private;
     let mut access = Access::default();
     let mut git_config: Vec<(String, String)> = Vec::new();

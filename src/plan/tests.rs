@@ -97,7 +97,8 @@ impl Fixture {
                 ..ImageFacts::default()
             },
         };
-        plan(&inputs, &choice, builder).expect("plan")
+        let deps = deps(&inputs, &builder).expect("deps");
+        plan(&inputs, &choice, builder, deps).expect("plan")
     }
 }
 
@@ -897,7 +898,9 @@ fn plan_error(fixture: &Fixture) -> Diagnostic {
         reference: choice.reference.clone(),
         facts: ImageFacts::default(),
     };
-    plan(&inputs, &choice, builder).expect_err("the plan must be refused")
+    deps(&inputs, &builder)
+        .and_then(|deps| plan(&inputs, &choice, builder, deps))
+        .expect_err("the plan must be refused")
 }
 
 #[test]
