@@ -79,8 +79,9 @@ pub fn context(dockerignore: &[String], session_id: &str) -> State {
 
 /// One part of the build step's files: one copy per context directory its files come from,
 /// filtered by their names (BuildKit v0.9+), plus the mount points of deeper parts.
-/// Content-keyed: an edit to a file it does not take leaves it cached. BuildKit keys a filtered copy on every build, even a cached
-/// one, by matching every path under the copy's source against every one of its patterns:
+/// Content-keyed: an edit to a file it does not take leaves it cached. BuildKit keys a
+/// filtered copy on every build, even a cached one, by matching every path under the copy's
+/// source against every one of its patterns:
 /// one copy per directory, with that directory's few names, walks each of Gitea's paths once
 /// or twice instead of matching them 420,000 times; `ContextCopy::ByPath` copies (where a
 /// filter would walk far more than it takes) are copied on their own, unfiltered. Together:
