@@ -200,24 +200,26 @@ fn literal_pattern(path: &str) -> String {
 /// What the deps steps see of the context: the module files at `paths` that exist, minus
 /// `dockerignore`. A transfer of its own, so those steps can run while the context moves.
 pub fn mod_files(paths: &[String], dockerignore: &[String], session_id: &str) -> State {
-    let patterns: Vec<String> = paths.iter().map(|path| literal_pattern(path)).collect();
-    Local::new(CONTEXT_LOCAL)
-        .session(session_id)
-        .include_patterns(&patterns)
-        .exclude_patterns(dockerignore)
-        .shared_key_hint("gobuild-mod-files")
+    exact_paths(paths, dockerignore, "gobuild-mod-files", session_id)
         .state(OpMeta::new().name("[internal] load go.mod and go.sum"))
 }
 
 /// Module files of the context at exactly `paths` (those that exist), which the frontend reads
 /// before planning. `shared_key` names the transfer BuildKit may update incrementally.
 pub fn module_files(paths: &[String], shared_key: &str, session_id: &str) -> State {
+    exact_paths(paths, &[], shared_key, session_id)
+        .state(OpMeta::new().name("[internal] load module files"))
+}
+
+/// The context's files at exactly `paths` (those that exist), minus `excludes`: a few paths
+/// only, since each travels in the session request.
+fn exact_paths(paths: &[String], excludes: &[String], shared_key: &str, session_id: &str) -> Local {
     let patterns: Vec<String> = paths.iter().map(|path| literal_pattern(path)).collect();
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .include_patterns(&patterns)
+        .exclude_patterns(excludes)
         .shared_key_hint(shared_key)
-        .state(OpMeta::new().name("[internal] load module files"))
 }
 
 /// What fetches the modules, as [`render`] makes it from the same [`plan::Deps`]: the
