@@ -275,6 +275,7 @@ fn plan_offline(
             &Platform::host(),
             Daemon {
                 mounts_by_definition: true,
+                filtered_copies: true,
             },
         ))?;
     Ok((planned, options.filename.clone()))
@@ -284,6 +285,40 @@ fn plan_offline(
 struct DiskHost<'a> {
     spec_dir: &'a Path,
     context: &'a Path,
+}
+
+impl DiskHost<'_> {
+    /// The regular files and symlinks a transfer of the context would take, as BuildKit's
+    /// client picks them: not excluded by `dockerignore`, and taken by one of `includes`
+    /// (the path or a parent directory matching) if any are given; context-relative paths
+    /// in name order.
+    fn transferred(
+        &self,
+        dockerignore: &[String],
+        includes: Option<&[String]>,
+    ) -> Result<Vec<(String, walkdir::DirEntry)>> {
+        let ignored = ignore::Matcher::new(dockerignore);
+        let included = includes.map(ignore::Matcher::new);
+        let mut taken = Vec::new();
+        for entry in walkdir::WalkDir::new(self.context).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("listing {}", self.context.display()))?;
+            let kind = entry.file_type();
+            if !(kind.is_file() || kind.is_symlink()) {
+                continue;
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(self.context)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .into_owned();
+            let wanted = included.as_ref().is_none_or(|m| m.excludes(&relative));
+            if wanted && !ignored.excludes(&relative) {
+                taken.push((relative, entry));
+            }
+        }
+        Ok(taken)
+    }
 }
 
 impl<'a> Host for DiskHost<'a> {
@@ -321,39 +356,30 @@ impl<'a> Host for DiskHost<'a> {
     }
 
     /// The scan walks the directory itself: nothing to move.
-    async fn load_context(&self, _dockerignore: &[String]) -> Result<()> {
+    async fn load_context(
+        &self,
+        _dockerignore: &[String],
+        _includes: Option<&[String]>,
+    ) -> Result<()> {
         Ok(())
     }
 
     /// Like the frontend's scan step (`find -type f -o -type l`, `grep -rH //go:embed`) over
-    /// the context minus `.dockerignore`: regular files and symlinks are listed, only regular
+    /// what the context transfer takes: regular files and symlinks are listed, only regular
     /// Go files are read (a FIFO is never opened).
     async fn scan(
         &self,
         _builder: &ResolvedImage,
         _build_platform: &Platform,
         dockerignore: &[String],
+        includes: Option<&[String]>,
         _spec: &Arc<SourceFile>,
     ) -> Result<Scan> {
-        let ignored = ignore::Matcher::new(dockerignore);
         let mut files = Vec::new();
         let mut embeds = String::new();
         let mut headers = String::new();
-        for entry in walkdir::WalkDir::new(self.context).sort_by_file_name() {
-            let entry = entry.with_context(|| format!("listing {}", self.context.display()))?;
-            let kind = entry.file_type();
-            if !(kind.is_file() || kind.is_symlink()) {
-                continue;
-            }
-            let relative = entry
-                .path()
-                .strip_prefix(self.context)
-                .unwrap_or(entry.path());
-            let relative = relative.to_string_lossy().into_owned();
-            if ignored.excludes(&relative) {
-                continue;
-            }
-            if kind.is_file() && relative.ends_with(".go") {
+        for (relative, entry) in self.transferred(dockerignore, includes)? {
+            if entry.file_type().is_file() && relative.ends_with(".go") {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 for line in text.lines().filter(|l| l.starts_with("//go:embed")) {
                     embeds.push_str(&format!("./{relative}:{line}\n"));
@@ -370,6 +396,18 @@ impl<'a> Host for DiskHost<'a> {
             embeds,
             headers,
         })
+    }
+
+    async fn list_embedded(
+        &self,
+        _builder: &ResolvedImage,
+        _build_platform: &Platform,
+        dockerignore: &[String],
+        includes: &[String],
+        _spec: &Arc<SourceFile>,
+    ) -> Result<Vec<String>> {
+        let listed = self.transferred(dockerignore, Some(includes))?;
+        Ok(listed.into_iter().map(|(relative, _)| relative).collect())
     }
 
     /// Nothing runs offline: the plan is all the CLI shows.

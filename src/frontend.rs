@@ -91,6 +91,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     let caps = &session.caps.llb;
     let daemon = Daemon {
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
+        filtered_copies: Selection::for_llb_caps(caps) == Selection::Copies,
     };
     if let Some(request) = &options.request_id {
         return match request.as_str() {
@@ -595,8 +596,12 @@ impl<'a> Host for GatewayHost<'a> {
     /// Evaluated now (a solve is lazy otherwise), so the transfer starts while images
     /// resolve; the scan, asked for before it ends, shares its vertex.
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn load_context(&self, dockerignore: &[String]) -> Result<()> {
-        let state = render::context(dockerignore, &self.env.session_id);
+    async fn load_context(
+        &self,
+        dockerignore: &[String],
+        includes: Option<&[String]>,
+    ) -> Result<()> {
+        let state = render::context(dockerignore, includes, &self.env.session_id);
         self.session
             .solve(state.marshal(), &self.options.cache_imports, true)
             .await
@@ -609,6 +614,7 @@ impl<'a> Host for GatewayHost<'a> {
         builder: &ResolvedImage,
         build_platform: &Platform,
         dockerignore: &[String],
+        includes: Option<&[String]>,
         spec: &Arc<SourceFile>,
     ) -> Result<Scan> {
         let ctx = self.render_context(spec);
@@ -617,6 +623,7 @@ impl<'a> Host for GatewayHost<'a> {
                 builder,
                 build_platform,
                 dockerignore,
+                includes,
                 &ctx,
             ))
             .await?;
@@ -625,21 +632,34 @@ impl<'a> Host for GatewayHost<'a> {
             self.session.read_file(&scan, "embeds"),
             self.session.read_file(&scan, "headers")
         )?;
-        let (files, embeds) = (files.unwrap_or_default(), embeds.unwrap_or_default());
-        let mut files: Vec<String> = files
-            .split(|b| *b == 0)
-            .filter(|name| !name.is_empty())
-            .map(|name| {
-                let name = String::from_utf8_lossy(name);
-                name.strip_prefix("./").unwrap_or(&name).to_string()
-            })
-            .collect();
-        files.sort();
         Ok(Scan {
-            files,
-            embeds: String::from_utf8_lossy(&embeds).into_owned(),
+            files: file_list(&files.unwrap_or_default()),
+            embeds: String::from_utf8_lossy(&embeds.unwrap_or_default()).into_owned(),
             headers: String::from_utf8_lossy(&headers.unwrap_or_default()).into_owned(),
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_embedded(
+        &self,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        includes: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> Result<Vec<String>> {
+        let ctx = self.render_context(spec);
+        let listing = self
+            .solve(render::embedded_listing(
+                builder,
+                build_platform,
+                dockerignore,
+                includes,
+                &ctx,
+            ))
+            .await?;
+        let files = self.session.read_file(&listing, "files").await?;
+        Ok(file_list(&files.unwrap_or_default()))
     }
 
     /// Each evaluated now and side by side: a changed module group runs while the context
@@ -733,4 +753,18 @@ impl ContextFiles for GatewayFiles<'_> {
         }
         Ok(texts)
     }
+}
+
+/// `find -print0` output as sorted context-relative paths.
+fn file_list(nul_separated: &[u8]) -> Vec<String> {
+    let mut files: Vec<String> = nul_separated
+        .split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let name = String::from_utf8_lossy(name);
+            name.strip_prefix("./").unwrap_or(&name).to_string()
+        })
+        .collect();
+    files.sort();
+    files
 }

@@ -27,7 +27,7 @@ use crate::options::Options;
 use crate::plan::effective::Setting;
 use crate::plan::lint::Finding;
 use crate::plan::modules::{self, ContextFiles, ModuleFacts};
-use crate::plan::{self, Daemon, Inputs, Known, Plan};
+use crate::plan::{self, Daemon, Inputs, Known, Plan, select};
 use crate::platform::Platform;
 use crate::spec::org::Org;
 use crate::spec::{self, Diagnostic, Located, Pos, SharedSpec, Spec, SpecError};
@@ -50,18 +50,34 @@ pub trait Host {
     /// [`modules::fact_paths`], and any other file on request.
     fn module_files(&self, module_dir: &str) -> impl Future<Output = Result<Self::ModuleFiles>>;
 
-    /// Moves the context (minus `dockerignore`) to where [`Host::scan`] reads it, so the
-    /// transfer overlaps the module files' reads.
-    fn load_context(&self, dockerignore: &[String]) -> impl Future<Output = Result<()>>;
+    /// Moves the context (minus `dockerignore`; only `includes`, if given) to where
+    /// [`Host::scan`] reads it, so the transfer overlaps the module files' reads.
+    fn load_context(
+        &self,
+        dockerignore: &[String],
+        includes: Option<&[String]>,
+    ) -> impl Future<Output = Result<()>>;
 
-    /// What the source scan finds in the context minus `dockerignore`.
+    /// What the source scan finds in the context [`Host::load_context`] moved.
     fn scan(
         &self,
         builder: &ResolvedImage,
         build_platform: &Platform,
         dockerignore: &[String],
+        includes: Option<&[String]>,
         spec: &Arc<SourceFile>,
     ) -> impl Future<Output = Result<Scan>>;
+
+    /// The files of the context (minus `dockerignore`) that `includes` take: the embedded
+    /// files' transfer ([`plan::select::embed_includes`]), moved and listed.
+    fn list_embedded(
+        &self,
+        builder: &ResolvedImage,
+        build_platform: &Platform,
+        dockerignore: &[String],
+        includes: &[String],
+        spec: &Arc<SourceFile>,
+    ) -> impl Future<Output = Result<Vec<String>>>;
 
     /// Runs what fetches the modules ([`plan::deps`]), on `builder`, to its end: with the
     /// context still moving, that is no longer the build step's wait.
@@ -115,7 +131,7 @@ pub async fn plan(
     //    to us in between), the modules' steps (planned from go.mod and go.sum alone), the
     //    runtime bases and the build-cache seed.
     let (read, (needs, builder, deps, (scan, (), runtime_bases, gocache_seeds))) =
-        read(host, options, org, true, async |read: &Read| {
+        read(host, options, org, Some(daemon), async |read: &Read| {
             let known = read.known(options, org, build_platform, daemon);
             let needs = tracing::debug_span!("decide").in_scope(|| decide(read, &known, org))?;
             let builder = host
@@ -127,6 +143,7 @@ pub async fn plan(
                     &builder,
                     build_platform,
                     &read.dockerignore,
+                    read.context_includes.as_deref(),
                     &read.spec_file
                 ),
                 host.fetch_modules(
@@ -144,15 +161,41 @@ pub async fn plan(
         .await?;
     let known = read.known(options, org, build_platform, daemon);
     let needs = &needs;
-    let embeds = modules::parse_embed_scan(&scan.embeds, ".");
     let headers = gosource::parse_scan(&scan.headers);
+    let embeds = modules::parse_embed_scan(
+        &plan::compiled_embed_lines(&known, needs, &headers, &scan.embeds),
+        ".",
+    );
+    // The files `//go:embed` lines name, where the context's transfer left them out: a
+    // second, small transfer, planned from the Go files.
+    let mut context_files = scan.files;
+    let mut embedded_files = Vec::new();
+    if read.context_includes.is_some() && !embeds.is_empty() {
+        let listed = host
+            .list_embedded(
+                &builder,
+                build_platform,
+                &read.dockerignore,
+                &select::embed_includes(&embeds),
+                &read.spec_file,
+            )
+            .await?;
+        embedded_files = listed
+            .into_iter()
+            .filter(|file| context_files.binary_search(file).is_err())
+            .collect();
+        embedded_files.sort();
+        context_files.extend(embedded_files.iter().cloned());
+        context_files.sort();
+    }
 
     // 4. plan
     let findings = plan::lint::findings(&known);
     let effective = plan::effective::settings(&known, &needs.builder);
     let inputs = Inputs {
         known,
-        context_files: &scan.files,
+        context_files: &context_files,
+        embedded_files: &embedded_files,
         embeds: &embeds,
         headers: &headers,
         runtime_bases: &runtime_bases,
@@ -187,7 +230,7 @@ pub async fn lint(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Lint> {
-    let checked = read(host, options, org, false, async |read: &Read| {
+    let checked = read(host, options, org, None, async |read: &Read| {
         decide(read, &read.known(options, org, build_platform, daemon), org).map(drop)
     });
     match checked.await {
@@ -225,6 +268,8 @@ struct Read {
     spec: Spec,
     spec_file: Arc<SourceFile>,
     dockerignore: Vec<String>,
+    /// The context transfer's include patterns (`None`: the whole context).
+    context_includes: Option<Vec<String>>,
     facts: ModuleFacts,
     /// The files besides the spec a diagnostic may point into: go.mod, the org file.
     excerpts: Vec<(String, Vec<u8>)>,
@@ -257,12 +302,12 @@ impl Read {
 }
 
 /// Phase 1: the spec, the ignore file and the module files, then `then` on what was read;
-/// with `move_context`, the context moves to the daemon meanwhile.
+/// with `move_context_to` a daemon, the context moves to it meanwhile.
 async fn read<T>(
     host: &impl Host,
     options: &Options,
     org: Option<&Org>,
-    move_context: bool,
+    move_context_to: Option<Daemon>,
     then: impl AsyncFnOnce(&Read) -> Result<T>,
 ) -> Result<(Read, T)> {
     // 1. read
@@ -287,6 +332,8 @@ async fn read<T>(
     if ignored.excludes(&go_mod_path) {
         return Err(in_spec(excluded_go_mod(filename, &spec, &go_mod_path)));
     }
+    let context_includes =
+        move_context_to.and_then(|daemon| plan::transfer_includes(&spec, options, daemon));
     let read_module_files = async {
         // The module files as the build sees them: an ignored go.work does not exist for it.
         let files = Unignored {
@@ -306,6 +353,7 @@ async fn read<T>(
             spec: spec.clone(),
             spec_file: spec_file.clone(),
             dockerignore: dockerignore.clone(),
+            context_includes: context_includes.clone(),
             facts,
             excerpts,
         };
@@ -316,9 +364,12 @@ async fn read<T>(
     // fetched and read and `then` resolves images, and the scan finds it done. It is the
     // longest read (0.4 s for Gitea unchanged), so only the ignore file goes before it.
     let move_context = async {
-        match move_context {
-            true => host.load_context(&dockerignore).await,
-            false => Ok(()),
+        match move_context_to {
+            Some(_) => {
+                host.load_context(&dockerignore, context_includes.as_deref())
+                    .await
+            }
+            None => Ok(()),
         }
     };
     let (read, ()) = tokio::try_join!(read_module_files, move_context)?;

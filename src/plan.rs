@@ -46,7 +46,7 @@ pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const DOWNLOAD_CACHE: &str = "/var/cache/gobuild/gomod";
 
 /// Extensions of the files `go build` reads besides module files and embedded files.
-const GO_SOURCE_EXTENSIONS: &[&str] = &[
+pub(crate) const GO_SOURCE_EXTENSIONS: &[&str] = &[
     "go", "s", "S", "sx", "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "m", "f", "F", "for",
     "f90", "swig", "swigcxx", "syso",
 ];
@@ -87,14 +87,31 @@ pub struct Daemon {
     /// dependencies and the module layers, mounted into the build step, are never
     /// checksummed. Elsewhere (BuildKit v0.8) the module layers are mounted writable.
     pub mounts_by_definition: bool,
+    /// Copies filtered by include patterns (cap `file.copy.includeexcludepatterns`, BuildKit
+    /// v0.9 on): steps take their files by copies, so the context transfer takes only what
+    /// Go may read ([`select::transfer_includes`]). BuildKit v0.8 gets the whole context.
+    pub filtered_copies: bool,
+}
+
+/// The context transfer's include patterns on `daemon` for `spec` (`None`: the whole
+/// context minus `.dockerignore`).
+pub fn transfer_includes(spec: &Spec, options: &Options, daemon: Daemon) -> Option<Vec<String>> {
+    let tests = options.target.as_deref() == Some(TEST_TARGET);
+    daemon
+        .filtered_copies
+        .then(|| select::transfer_includes(spec, tests))
+        .flatten()
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
 /// options, and what was resolved for [`Needs`] (the context's files, base images).
 pub struct Inputs<'a> {
     pub known: Known<'a>,
-    /// Every file of the context (minus .dockerignore), from the source scan.
+    /// Every file of the context transfer (minus .dockerignore), from the source scan, and
+    /// of the embedded files' transfer; sorted.
     pub context_files: &'a [String],
+    /// The files only the embedded files' transfer has (sorted; empty without one).
+    pub embedded_files: &'a [String],
     /// `//go:embed` directives in the context's Go files.
     pub embeds: &'a [EmbedDirective],
     /// The headers (constraints, imports) of the context's Go files, by file name.
@@ -181,6 +198,12 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// How `sources` are copied out of the context, in parts by directory (see `select`).
     pub source_parts: Vec<select::SourcePart>,
+    /// The context transfer's include patterns (`None`: the whole context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_includes: Option<Vec<String>>,
+    /// The embedded files' transfer's include patterns (empty: no such transfer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub embed_includes: Vec<String>,
     /// The step that downloads the modules (and fills the one-step layer); `None` when
     /// building from `vendor/` and when the module layers are in parts (their steps download).
     pub deps: Option<Step>,
@@ -262,8 +285,10 @@ pub enum MountSource {
     ModFiles,
     /// The context files in `sources`, read-only.
     Sources,
-    /// The whole context minus .dockerignore, read-only.
+    /// What the context transfer took (minus .dockerignore), read-only.
     Context,
+    /// What the embedded files' transfer took ([`select::embed_includes`]), read-only.
+    Embedded,
     /// A persistent cache directory.
     Cache { id: String },
     /// Another step's persistent cache directory, read-only.
@@ -413,6 +438,37 @@ pub fn source_scan() -> Step {
             StepMount {
                 dest: SRC.to_string(),
                 source: MountSource::Context,
+            },
+            StepMount {
+                dest: OUT.to_string(),
+                source: MountSource::Output,
+            },
+        ],
+        at: Pos::default(),
+    }
+}
+
+/// The step that lists what the embedded files' transfer took (`files` in its output, like
+/// the source scan's).
+pub fn embedded_listing() -> Step {
+    let script = Script::new()
+        .syntax("set -e")
+        .line(Line::command("cd", [SRC]))
+        .line(
+            Line::syntax("find . \\( -type f -o -type l \\) -print0 >")
+                .value(format!("{OUT}/files")),
+        );
+    Step {
+        name: "[internal] list embedded files".to_string(),
+        root: StepRoot::Builder,
+        args: script.argv(),
+        env: BTreeMap::new(),
+        cwd: SRC.to_string(),
+        network: NetMode::None,
+        mounts: vec![
+            StepMount {
+                dest: SRC.to_string(),
+                source: MountSource::Embedded,
             },
             StepMount {
                 dest: OUT.to_string(),
@@ -688,7 +744,12 @@ pub fn plan(
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        source_parts: select::parts(&sources, &select::copies(inputs.context_files, &sources)),
+        source_parts: source_parts(inputs, &sources),
+        context_includes: transfer_includes(inputs.spec, inputs.options, inputs.daemon),
+        embed_includes: match inputs.embedded_files.is_empty() {
+            true => Vec::new(),
+            false => select::embed_includes(inputs.embeds),
+        },
         sources,
         dockerignore: inputs.dockerignore.to_vec(),
         mod_files,
@@ -1076,6 +1137,45 @@ fn target(
     })
 }
 
+/// The `//go:embed` lines (the scan's `grep -rH` output) of the Go files some target
+/// compiles: the files only other lines name (a `//go:build bindata` file's, a test's
+/// outside `go test`) are neither transferred nor seen. A file the scan printed no header
+/// for (a builder without awk) counts as compiled.
+pub fn compiled_embed_lines(
+    known: &Known,
+    needs: &Needs,
+    headers: &BTreeMap<String, Header>,
+    scan: &str,
+) -> String {
+    let settings = &known.spec.build;
+    let tests = known.options.target.as_deref() == Some(TEST_TARGET);
+    let contexts: Vec<BuildContext> = needs
+        .platforms
+        .iter()
+        .map(|platform| BuildContext {
+            goos: platform.os.clone(),
+            goarch: platform.architecture.clone(),
+            cgo: settings.cgo.value,
+            go_minor: needs.builder.go.minor,
+            tags: settings.tags.clone(),
+        })
+        .collect();
+    let compiled = |file: &str| {
+        let file = file.strip_prefix("./").unwrap_or(file);
+        (tests || !file.ends_with("_test.go"))
+            && headers
+                .get(file)
+                .is_none_or(|header| contexts.iter().any(|c| c.includes(file, header)))
+    };
+    scan.lines()
+        .filter(|line| {
+            line.split_once(".go:")
+                .is_none_or(|(stem, _)| compiled(&format!("{stem}.go")))
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect()
+}
+
 /// The step that compiles what `build` imports from outside the context ahead
 /// ([`compiled`]), its layer mounted into `build`; `None` when there is nothing to compile,
 /// when the spec turns it off or the build is from `vendor/`.
@@ -1202,7 +1302,7 @@ fn output(inputs: &Inputs, names: &[String]) -> Result<(Output, Vec<usize>), Dia
     match inputs.options.target.as_deref() {
         None | Some("image") => Ok((Output::Image, all)),
         Some("binaries") => Ok((Output::Binaries, all)),
-        Some("test") => Ok((Output::Test, all)),
+        Some(TEST_TARGET) => Ok((Output::Test, all)),
         Some("gocache") => Ok((Output::GoCache, all)),
         Some(name) => match names.iter().position(|n| n == name) {
             Some(i) => Ok((Output::Image, vec![i])),
@@ -1299,6 +1399,28 @@ fn sources(inputs: &Inputs, vendor: bool, with_testdata: bool) -> Vec<String> {
         })
         .cloned()
         .collect()
+}
+
+/// `sources` in parts, each copied from the transfer it arrived in: the context's, or the
+/// embedded files' for those only it has.
+fn source_parts(inputs: &Inputs, sources: &[String]) -> Vec<select::SourcePart> {
+    let embedded_only = |file: &String| inputs.embedded_files.binary_search(file).is_ok();
+    let (embedded, from_context): (Vec<String>, Vec<String>) =
+        sources.iter().cloned().partition(embedded_only);
+    let context: Vec<String> = match inputs.embedded_files.is_empty() {
+        true => inputs.context_files.to_vec(),
+        false => inputs
+            .context_files
+            .iter()
+            .filter(|file| !embedded_only(file))
+            .cloned()
+            .collect(),
+    };
+    select::parts(
+        sources,
+        &select::copies(&context, &from_context),
+        &select::copies(inputs.embedded_files, &embedded),
+    )
 }
 
 /// Names of the binaries, in spec order: the given name or what `go build` would call it.
@@ -1531,11 +1653,14 @@ fn outline_source(spec: &Spec, pos: Pos) -> (u32, String) {
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// `--target` values that are not binary names, with what each gives.
+/// `--target test`: `go test ./...`.
+const TEST_TARGET: &str = "test";
+
 const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("image", "the runtime image with every binary"),
     ("binaries", "the binaries alone, for --output type=local"),
     (
-        "test",
+        TEST_TARGET,
         "go test ./... of the module; fails when a test fails",
     ),
     (

@@ -67,15 +67,35 @@ pub struct RenderedTarget {
     pub config: Option<Vec<u8>>,
 }
 
-/// The build context minus `.dockerignore`, transferred whole (incrementally). Steps see
-/// parts of it through [`part`], never the local itself, except the source scan.
-pub fn context(dockerignore: &[String], session_id: &str) -> State {
-    Local::new(CONTEXT_LOCAL)
+/// The build context minus `.dockerignore`, transferred incrementally: whole, or what
+/// `includes` take ([`plan::select::transfer_includes`]). Steps see parts of it through
+/// [`part`], never the local itself, except the source scan.
+pub fn context(dockerignore: &[String], includes: Option<&[String]>, session_id: &str) -> State {
+    let local = Local::new(CONTEXT_LOCAL)
         .session(session_id)
         .exclude_patterns(dockerignore)
-        .shared_key_hint(CONTEXT_LOCAL)
-        .state(OpMeta::new().name("[internal] load build context"))
+        .shared_key_hint(CONTEXT_LOCAL);
+    match includes {
+        Some(includes) => local.include_patterns(includes),
+        None => local,
+    }
+    .state(OpMeta::new().name("[internal] load build context"))
 }
+
+/// The files `//go:embed` lines name that the context transfer left out: the context
+/// again, taking only `includes` ([`plan::select::embed_includes`]), in a cache of its own
+/// on the daemon (a shared key with another pattern set would move files back and forth).
+pub fn embedded(dockerignore: &[String], includes: &[String], session_id: &str) -> State {
+    Local::new(CONTEXT_LOCAL)
+        .session(session_id)
+        .include_patterns(includes)
+        .exclude_patterns(dockerignore)
+        .shared_key_hint(EMBEDDED_SHARED_KEY)
+        .state(OpMeta::new().name("[internal] load embedded files"))
+}
+
+/// The embedded files' transfer's cache on the daemon.
+const EMBEDDED_SHARED_KEY: &str = "gobuild-embedded";
 
 /// One part of the build step's files: one copy per context directory its files come from,
 /// filtered by their names (BuildKit v0.9+), plus the mount points of deeper parts.
@@ -87,10 +107,25 @@ pub fn context(dockerignore: &[String], session_id: &str) -> State {
 /// filter would walk far more than it takes) are copied on their own, unfiltered. Together:
 /// the daemon's checksum CPU per cached Gitea build 51 → 22 ms. Wildcard sources
 /// (`dir/*.go`) would be worse still: BuildKit walks from them to the end of the context.
-fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
+fn part(context: &State, embedded: &State, part: &SourcePart, meta: OpMeta) -> State {
+    let op = copy_all(FileOp::new(), context, &part.copies, &part.dir);
+    let op = copy_all(op, embedded, &part.embedded, &part.dir);
+    let op = part
+        .mountpoints
+        .iter()
+        .fold(op, |op, dir| op.mkdir(format!("/{dir}"), 0o755));
+    if op.is_empty() {
+        return State::scratch();
+    }
+    State::scratch().file(op, meta)
+}
+
+/// `copies` from `source` added to `op`, into a part rooted at `part_dir`: one copy per
+/// directory filtered by its names, and the copies by path on their own.
+fn copy_all(op: FileOp, source: &State, copies: &[ContextCopy], part_dir: &str) -> FileOp {
     let mut names_by_dir: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut by_path: Vec<&str> = Vec::new();
-    for copy in &part.copies {
+    for copy in copies {
         match copy {
             ContextCopy::ByPath(path) => by_path.push(path),
             _ => names_by_dir
@@ -105,32 +140,22 @@ fn part(context: &State, part: &SourcePart, meta: OpMeta) -> State {
         include_patterns,
         ..CopyOptions::default()
     };
-    let op = names_by_dir
-        .into_iter()
-        .fold(FileOp::new(), |op, (dir, names)| {
-            op.copy(
-                context,
-                format!("/{dir}"),
-                format!("/{}", relative_to(dir, &part.dir)),
-                literally(names),
-            )
-        });
-    let op = by_path.into_iter().fold(op, |op, path| {
+    let op = names_by_dir.into_iter().fold(op, |op, (dir, names)| {
         op.copy(
-            context,
-            format!("/{path}"),
-            format!("/{}", relative_to(path, &part.dir)),
-            literally(Vec::new()),
+            source,
+            format!("/{dir}"),
+            format!("/{}", relative_to(dir, part_dir)),
+            literally(names),
         )
     });
-    let op = part
-        .mountpoints
-        .iter()
-        .fold(op, |op, dir| op.mkdir(format!("/{dir}"), 0o755));
-    if op.is_empty() {
-        return State::scratch();
-    }
-    State::scratch().file(op, meta)
+    by_path.into_iter().fold(op, |op, path| {
+        op.copy(
+            source,
+            format!("/{path}"),
+            format!("/{}", relative_to(path, part_dir)),
+            literally(Vec::new()),
+        )
+    })
 }
 
 /// The build step's files as a local source filtered by `copies` as include patterns
@@ -253,12 +278,13 @@ pub fn deps(
     states
 }
 
-/// The output directory of the source scan (files `files`, `embeds` and `headers`), run on the builder
-/// image over the whole context minus `dockerignore`.
+/// The output directory of the source scan (files `files`, `embeds` and `headers`), run on
+/// the builder image over the [`context`] transfer.
 pub fn source_scan(
     builder: &ResolvedImage,
     build_platform: &Platform,
     dockerignore: &[String],
+    includes: Option<&[String]>,
     ctx: &RenderContext,
 ) -> State {
     let r = Renderer {
@@ -266,10 +292,31 @@ pub fn source_scan(
         ctx,
     };
     let stages = Stages {
-        context: context(dockerignore, &ctx.session_id),
+        context: context(dockerignore, includes, &ctx.session_id),
         ..Stages::on(r.builder(builder))
     };
     r.exec(&plan::source_scan(), &stages, &stages.builder)
+        .output(OUT)
+}
+
+/// The output directory (`files`) of the listing of the [`embedded`] transfer, on the
+/// builder image.
+pub fn embedded_listing(
+    builder: &ResolvedImage,
+    build_platform: &Platform,
+    dockerignore: &[String],
+    includes: &[String],
+    ctx: &RenderContext,
+) -> State {
+    let r = Renderer {
+        build_platform,
+        ctx,
+    };
+    let stages = Stages {
+        embedded: embedded(dockerignore, includes, &ctx.session_id),
+        ..Stages::on(r.builder(builder))
+    };
+    r.exec(&plan::embedded_listing(), &stages, &stages.builder)
         .output(OUT)
 }
 
@@ -307,7 +354,15 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         build_platform: &plan.build_platform,
         ctx,
     };
-    let context = context(&plan.dockerignore, &ctx.session_id);
+    let context = context(
+        &plan.dockerignore,
+        plan.context_includes.as_deref(),
+        &ctx.session_id,
+    );
+    let embedded = match plan.embed_includes.is_empty() {
+        true => State::scratch(),
+        false => embedded(&plan.dockerignore, &plan.embed_includes, &ctx.session_id),
+    };
     let stages = Stages {
         builder: r.builder(&plan.builder),
         target: State::scratch(),
@@ -325,7 +380,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                             if p.dir.is_empty() { "." } else { &p.dir }
                         );
                         let meta = r.meta(Pos::default(), &plan.build_platform).name(name);
-                        (p.dir.clone(), part(&context, p, meta))
+                        (p.dir.clone(), part(&context, &embedded, p, meta))
                     })
                     .collect()
             }
@@ -335,6 +390,7 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
             )],
         },
         context,
+        embedded,
         module_layers: Vec::new(),
         module_links: State::scratch(),
         compiled: None,
@@ -398,6 +454,8 @@ struct Stages {
     /// The build step's files, part by part: (directory under the mount, part).
     sources: Vec<(String, State)>,
     context: State,
+    /// The embedded files' transfer ([`embedded`]), or scratch.
+    embedded: State,
     /// The module cache's layers ([`layers`]).
     module_layers: Vec<State>,
     /// The layer of the module cache's links ([`layers::ModuleLayers::links_step`]).
@@ -418,6 +476,7 @@ impl Stages {
             mod_files: State::scratch(),
             sources: Vec::new(),
             context: State::scratch(),
+            embedded: State::scratch(),
             module_layers: Vec::new(),
             module_links: State::scratch(),
             compiled: None,
@@ -527,6 +586,7 @@ impl Renderer<'_> {
             }
             MountSource::ModFiles => Mount::bind(&stages.mod_files, &mount.dest).readonly(),
             MountSource::Context => Mount::bind(&stages.context, &mount.dest).readonly(),
+            MountSource::Embedded => Mount::bind(&stages.embedded, &mount.dest).readonly(),
             MountSource::Target => Mount::bind(&stages.target, &mount.dest).readonly(),
             // Go locks its caches itself, so concurrent builds can share them.
             MountSource::Cache { id } => Mount::cache(&mount.dest, id, CacheSharing::Shared),
@@ -672,6 +732,7 @@ mod tests {
                 ContextCopy::Glob("svc/*.go".into()),
                 ContextCopy::Glob("svc/api/v1/*.go".into()),
             ],
+            embedded: vec![ContextCopy::File("svc/web/index.html".into())],
             mountpoints: vec!["deep".into()],
         };
         assert_eq!(
@@ -681,6 +742,7 @@ mod tests {
                 r"copy input 0:/svc/api -> /api include=x\[1\].go",
                 "copy input 0:/svc/api/v1 -> /api/v1 include=*.go",
                 "copy input 0:/svc/api/ lead.go -> /api/ lead.go",
+                "copy input 1:/svc/web -> /web include=index.html",
                 "mkdir /deep mode=755",
             ]
         );
@@ -691,6 +753,7 @@ mod tests {
                 ContextCopy::ByPath("main.go".into()),
                 ContextCopy::Glob("cmd/*.go".into()),
             ],
+            embedded: vec![],
             mountpoints: vec![],
         };
         assert_eq!(
@@ -705,8 +768,10 @@ mod tests {
 
     /// The actions of `part`'s file op, as the LLB dump shows them.
     fn actions(part: &SourcePart) -> Vec<String> {
-        let context = context(&[], "session");
-        let dump = crate::llb::dump(&super::part(&context, part, OpMeta::new()).marshal());
+        let context = context(&[], None, "session");
+        let embedded = embedded(&[], &["svc/web/*.html".to_string()], "session");
+        let dump =
+            crate::llb::dump(&super::part(&context, &embedded, part, OpMeta::new()).marshal());
         dump.lines()
             .filter(|line| line.trim_start().starts_with('['))
             .map(|line| line.split_once("] ").map_or(line, |(_, a)| a).to_string())

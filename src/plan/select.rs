@@ -16,6 +16,87 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::modules::{EmbedDirective, in_dir};
+use crate::spec::{Spec, Vendor};
+
+/// What the context transfer takes on daemons whose steps select their files by filtered
+/// copies ([`ContextCopy`]): everything a Go build may read that is known before the
+/// transfer — Go and other source files, module files, the vendor directory, testdata for
+/// `go test`, `.git` for VCS stamping, the spec's `sources.include` — or `None` (the whole
+/// context) where a `sources.include` pattern starts with a wildcard. Embedded files come
+/// apart ([`embed_includes`]): which they are is known only from the Go files.
+///
+/// The client tries every path of the context against every pattern with a `**`, ~8 ms per
+/// pattern on Gitea's 7,600 paths, so the source extensions share two character-class
+/// patterns (a few other files, such as `.sh` and `.conf`, come along); names without
+/// wildcards are cheap.
+pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
+    let mut includes: Vec<String> = [
+        "**/*.[chmsSfF]",
+        "**/*.[cfghsS][chopuwxy9]*",
+        "**/go.mod",
+        "**/go.sum",
+        "**/go.work",
+        "**/go.work.sum",
+    ]
+    .map(String::from)
+    .to_vec();
+    if spec.modules.vendor.value != Vendor::Off {
+        includes.push(in_dir(&spec.module.value, "vendor"));
+    }
+    if tests {
+        includes.push("**/testdata".to_string());
+    }
+    if spec.build.vcs {
+        includes.push(".git".to_string());
+    }
+    for pattern in &spec.sources.include {
+        includes.push(literal_prefix(&pattern.value)?.to_string());
+    }
+    Some(includes)
+}
+
+/// The directory part of `pattern` before its first wildcard (`config` for
+/// `config/*.yaml`); `None` when the pattern starts with one.
+fn literal_prefix(pattern: &str) -> Option<&str> {
+    let first_wildcard = pattern.find(['*', '?', '[', '{', '\\'])?;
+    let prefix = pattern[..first_wildcard]
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir);
+    (!prefix.is_empty()).then_some(prefix)
+}
+
+/// The transfer's include patterns for the files `//go:embed` lines name: each pattern
+/// under its package's directory (`all:` dropped; the plan picks the files Go embeds from
+/// what arrives). BuildKit's pattern syntax reads Go's `path.Match` patterns the same way,
+/// and its `**` matches more than Go's, never less.
+pub fn embed_includes(embeds: &[EmbedDirective]) -> Vec<String> {
+    let mut includes: Vec<String> = embeds
+        .iter()
+        .flat_map(|directive| {
+            directive.patterns.iter().map(|pattern| {
+                let pattern = pattern.strip_prefix("all:").unwrap_or(pattern);
+                let path = in_dir_or_root(&directive.dir, pattern);
+                // A leading `!` would make the pattern an exclusion.
+                match path.starts_with('!') {
+                    true => format!("\\{path}"),
+                    false => path,
+                }
+            })
+        })
+        .collect();
+    includes.sort();
+    includes.dedup();
+    includes
+}
+
+fn in_dir_or_root(dir: &str, path: &str) -> String {
+    match dir {
+        "" | "." => path.to_string(),
+        dir => format!("{dir}/{path}"),
+    }
+}
+
 /// One copy from the context into the same path of the step's view.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum ContextCopy {
@@ -182,6 +263,10 @@ pub struct SourcePart {
     pub dir: String,
     /// Paths relative to the context root, like all copies.
     pub copies: Vec<ContextCopy>,
+    /// Copies from the embedded files' transfer ([`embed_includes`]), of the files only it
+    /// has.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub embedded: Vec<ContextCopy>,
     /// The deeper parts' directories, relative to `dir`: made in this part, since a
     /// read-only mount cannot get a mount point made inside it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -194,10 +279,14 @@ pub struct SourcePart {
 const MIN_PART_FILES: usize = 32;
 const MAX_PARTS: usize = 64;
 
-/// `copies` (which select `files`) split into parts by directory, the root's first. A pure
-/// function of the selection, so the parts, and their cache keys, stay the same from one
-/// edit to the next.
-pub fn parts(files: &[String], copies: &[ContextCopy]) -> Vec<SourcePart> {
+/// `copies` and `embedded` (copies from the embedded files' transfer; together they select
+/// `files`) split into parts by directory, the root's first. A pure function of the
+/// selection, so the parts, and their cache keys, stay the same from one edit to the next.
+pub fn parts(
+    files: &[String],
+    copies: &[ContextCopy],
+    embedded: &[ContextCopy],
+) -> Vec<SourcePart> {
     let mut subtree: BTreeMap<&str, usize> = BTreeMap::new();
     for file in files {
         for dir in ancestors(file) {
@@ -224,11 +313,20 @@ pub fn parts(files: &[String], copies: &[ContextCopy]) -> Vec<SourcePart> {
             .unwrap_or("")
             .to_string()
     };
-    let mut parts: BTreeMap<String, Vec<ContextCopy>> = BTreeMap::from([(String::new(), vec![])]);
+    type Copies = (Vec<ContextCopy>, Vec<ContextCopy>);
+    let mut parts: BTreeMap<String, Copies> = BTreeMap::from([(String::new(), Copies::default())]);
     for copy in copies {
         parts
             .entry(owner(copy.dir()))
             .or_default()
+            .0
+            .push(copy.clone());
+    }
+    for copy in embedded {
+        parts
+            .entry(owner(copy.dir()))
+            .or_default()
+            .1
             .push(copy.clone());
     }
     // Roots without files of their own are left out: their deeper parts hang on the next
@@ -247,10 +345,11 @@ pub fn parts(files: &[String], copies: &[ContextCopy]) -> Vec<SourcePart> {
     }
     parts
         .into_iter()
-        .map(|(dir, copies)| SourcePart {
+        .map(|(dir, (copies, embedded))| SourcePart {
             mountpoints: mountpoints.remove(&dir).unwrap_or_default(),
             dir,
             copies,
+            embedded,
         })
         .collect()
 }
@@ -289,6 +388,91 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn spec(text: &str) -> Spec {
+        crate::spec::load("go-build.yaml", text.as_bytes()).expect("valid spec")
+    }
+
+    /// Whether BuildKit's client would send `path` for these include patterns.
+    fn taken(includes: &[String], path: &str) -> bool {
+        crate::ignore::Matcher::new(includes).excludes(path)
+    }
+
+    #[test]
+    fn the_transfer_takes_every_file_go_builds_from_and_few_others() {
+        let includes = transfer_includes(&spec("binaries: [{package: .}]"), false)
+            .expect("no sources.include: patterns");
+        for ext in crate::plan::GO_SOURCE_EXTENSIONS {
+            assert!(taken(&includes, &format!("a/b/file.{ext}")), "*.{ext}");
+            assert!(taken(&includes, &format!("file.{ext}")), "root *.{ext}");
+        }
+        for name in [
+            "go.mod",
+            "go.sum",
+            "go.work",
+            "go.work.sum",
+            "vendor/modules.txt",
+        ] {
+            assert!(taken(&includes, name), "{name}");
+        }
+        assert!(taken(&includes, "sub/mod/go.mod"));
+        for other in [
+            "README.md",
+            "web/logo.svg",
+            "web/site.css",
+            "page.html",
+            "x.json",
+        ] {
+            assert!(!taken(&includes, other), "{other}");
+        }
+        assert!(!taken(&includes, "pkg/testdata/case.txt"));
+        let tests = transfer_includes(&spec("binaries: [{package: .}]"), true).expect("patterns");
+        assert!(taken(&tests, "pkg/testdata/case.txt"));
+    }
+
+    #[test]
+    fn the_spec_adds_vcs_and_its_sources_and_a_leading_wildcard_takes_everything() {
+        let with = |text: &str| transfer_includes(&spec(text), false);
+        let vcs = with("binaries: [{package: .}]\nbuild: {vcs: true}").expect("patterns");
+        assert!(taken(&vcs, ".git/HEAD"));
+        let sources = with("binaries: [{package: .}]\nsources: {include: [config/*.yaml]}")
+            .expect("patterns");
+        assert!(taken(&sources, "config/app.yaml"));
+        assert_eq!(
+            with("binaries: [{package: .}]\nsources: {include: ['*.yaml']}"),
+            None
+        );
+        let no_vendor =
+            with("binaries: [{package: .}]\nmodules: {vendor: false}").expect("patterns");
+        assert!(!taken(&no_vendor, "vendor/modules.txt"));
+    }
+
+    #[test]
+    fn embed_patterns_sit_under_their_package() {
+        let embeds = [
+            EmbedDirective {
+                dir: "web".into(),
+                patterns: strings(&["templates/*.tmpl", "all:static", "templates/*.tmpl"]),
+            },
+            EmbedDirective {
+                dir: String::new(),
+                patterns: strings(&["!odd.txt", "version.txt"]),
+            },
+        ];
+        assert_eq!(
+            embed_includes(&embeds),
+            [
+                "\\!odd.txt",
+                "version.txt",
+                "web/static",
+                "web/templates/*.tmpl"
+            ]
+        );
+        let includes = embed_includes(&embeds);
+        assert!(taken(&includes, "web/static/css/site.css"));
+        assert!(taken(&includes, "web/templates/a.tmpl"));
+        assert!(!taken(&includes, "web/templates/a.html"));
     }
 
     fn patterns(copies: &[ContextCopy]) -> Vec<String> {
@@ -448,10 +632,11 @@ mod tests {
         let files = strings(&["go.mod", "main.go", "internal/db/db.go"]);
         let copies = copies(&files, &files);
         assert_eq!(
-            parts(&files, &copies),
+            parts(&files, &copies, &[]),
             [SourcePart {
                 dir: String::new(),
                 copies,
+                embedded: vec![],
                 mountpoints: vec![],
             }]
         );
@@ -467,7 +652,7 @@ mod tests {
         files.extend(many("wrap/deep", 33));
         files.extend(many("other", 2));
         let copies = copies(&files, &files);
-        let parts = parts(&files, &copies);
+        let parts = parts(&files, &copies, &[]);
         let summary: Vec<(&str, Vec<String>, &[String])> = parts
             .iter()
             .map(|p| {
@@ -505,7 +690,7 @@ mod tests {
         let files: Vec<String> = (0..200)
             .flat_map(|d| (0..40).map(move |i| format!("d{d}/f{i}.go")))
             .collect();
-        let parts = parts(&files, &copies(&files, &files));
+        let parts = parts(&files, &copies(&files, &files), &[]);
         assert!(parts.len() <= MAX_PARTS, "{} parts", parts.len());
         assert_eq!(parts[0].dir, "");
     }

@@ -57,6 +57,7 @@ impl Fixture {
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
                 mounts_by_definition: true,
+                filtered_copies: true,
             },
             headers: BTreeMap::new(),
             gocache_seeds: BTreeMap::new(),
@@ -76,6 +77,7 @@ impl Fixture {
                 daemon: self.daemon,
             },
             context_files: &self.context_files,
+            embedded_files: &[],
             embeds: &self.embeds,
             headers: &self.headers,
             runtime_bases: &self.runtime_bases,
@@ -375,6 +377,7 @@ fn buildkit_v0_8_mounts_the_module_layers_writable() {
     let mut old_daemon = layered_fixture();
     old_daemon.daemon = Daemon {
         mounts_by_definition: false,
+        filtered_copies: false,
     };
     let plan = old_daemon.plan();
     assert!(
@@ -1778,4 +1781,35 @@ fn outline_entries_name_the_shared_spec_their_default_comes_from() {
             .description
             .ends_with("(default from build/base.yaml:4)")
     );
+}
+
+#[test]
+fn only_compiled_files_embed_lines_move_files() {
+    let fixture = Fixture::new("binaries: [{package: ./cmd/shop}]", GO_MOD, &[]);
+    let known = fixture.inputs().known;
+    let needs = needs(&known).expect("needs");
+    let header = |constraint: Option<&str>| crate::gosource::Header {
+        constraint: constraint.map(String::from),
+        imports: Vec::new(),
+    };
+    let headers = BTreeMap::from([
+        ("cmd/shop/main.go".to_string(), header(None)),
+        ("cmd/shop/bindata.go".to_string(), header(Some("bindata"))),
+        ("cmd/shop/main_test.go".to_string(), header(None)),
+    ]);
+    let scan = "./cmd/shop/main.go://go:embed templates\n\
+                ./cmd/shop/bindata.go://go:embed bindata.dat\n\
+                ./cmd/shop/main_test.go://go:embed testdata\n\
+                ./cmd/shop/unheaded.go://go:embed static\n";
+    assert_eq!(
+        compiled_embed_lines(&known, &needs, &headers, scan),
+        "./cmd/shop/main.go://go:embed templates\n./cmd/shop/unheaded.go://go:embed static\n"
+    );
+    let tests = Fixture::new(
+        "binaries: [{package: ./cmd/shop}]",
+        GO_MOD,
+        &[("target", "test")],
+    );
+    let known = tests.inputs().known;
+    assert!(compiled_embed_lines(&known, &needs, &headers, scan).contains("main_test.go"));
 }
