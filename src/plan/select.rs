@@ -56,10 +56,12 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
     Some(includes)
 }
 
-/// The directory part of `pattern` before its first wildcard (`config` for
-/// `config/*.yaml`); `None` when the pattern starts with one.
+/// A `sources.include` pattern without wildcards, else its directory part before the
+/// first one (`config` for `config/*.yaml`); `None` when that is empty.
 fn literal_prefix(pattern: &str) -> Option<&str> {
-    let first_wildcard = pattern.find(['*', '?', '[', '{', '\\'])?;
+    let Some(first_wildcard) = pattern.find(['*', '?', '[', '{', '\\']) else {
+        return Some(pattern);
+    };
     let prefix = pattern[..first_wildcard]
         .rsplit_once('/')
         .map_or("", |(dir, _)| dir);
@@ -439,6 +441,9 @@ mod tests {
         let sources = with("binaries: [{package: .}]\nsources: {include: [config/*.yaml]}")
             .expect("patterns");
         assert!(taken(&sources, "config/app.yaml"));
+        let file =
+            with("binaries: [{package: .}]\nsources: {include: [VERSION]}").expect("patterns");
+        assert!(taken(&file, "VERSION"));
         assert_eq!(
             with("binaries: [{package: .}]\nsources: {include: ['*.yaml']}"),
             None
