@@ -275,7 +275,6 @@ fn plan_offline(
             &Platform::host(),
             Daemon {
                 mounts_by_definition: true,
-                filtered_copies: true,
             },
         ))?;
     Ok((planned, options.filename.clone()))
@@ -289,15 +288,15 @@ struct DiskHost<'a> {
 
 impl DiskHost<'_> {
     /// The regular files and symlinks a transfer of the context would take, as BuildKit's
-    /// client picks them: not excluded by `dockerignore`, and taken by one of `includes`
-    /// (the path or a parent directory matching) if any are given; context-relative paths
-    /// in name order.
+    /// client picks them: not excluded by `excludes`, and taken by one of `includes` (the
+    /// path or a parent directory matching) if any are given; context-relative paths in name
+    /// order.
     fn transferred(
         &self,
-        dockerignore: &[String],
+        excludes: &[String],
         includes: Option<&[String]>,
     ) -> Result<Vec<(String, walkdir::DirEntry)>> {
-        let ignored = ignore::Matcher::new(dockerignore);
+        let ignored = ignore::Matcher::new(excludes);
         let included = includes.map(ignore::Matcher::new);
         let mut taken = Vec::new();
         for entry in walkdir::WalkDir::new(self.context).sort_by_file_name() {
@@ -378,7 +377,8 @@ impl<'a> Host for DiskHost<'a> {
         let mut files = Vec::new();
         let mut embeds = String::new();
         let mut headers = String::new();
-        for (relative, entry) in self.transferred(dockerignore, includes)? {
+        let excludes = plan::select::transfer_excludes(dockerignore, includes);
+        for (relative, entry) in self.transferred(&excludes, None)? {
             if entry.file_type().is_file() && relative.ends_with(".go") {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 for line in text.lines().filter(|l| l.starts_with("//go:embed")) {

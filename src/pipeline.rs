@@ -131,7 +131,7 @@ pub async fn plan(
     //    to us in between), the modules' steps (planned from go.mod and go.sum alone), the
     //    runtime bases and the build-cache seed.
     let (read, (needs, builder, deps, (scan, (), runtime_bases, gocache_seeds))) =
-        read(host, options, org, Some(daemon), async |read: &Read| {
+        read(host, options, org, true, async |read: &Read| {
             let known = read.known(options, org, build_platform, daemon);
             let needs = tracing::debug_span!("decide").in_scope(|| decide(read, &known, org))?;
             let builder = host
@@ -230,7 +230,7 @@ pub async fn lint(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Lint> {
-    let checked = read(host, options, org, None, async |read: &Read| {
+    let checked = read(host, options, org, false, async |read: &Read| {
         decide(read, &read.known(options, org, build_platform, daemon), org).map(drop)
     });
     match checked.await {
@@ -302,12 +302,12 @@ impl Read {
 }
 
 /// Phase 1: the spec, the ignore file and the module files, then `then` on what was read;
-/// with `move_context_to` a daemon, the context moves to it meanwhile.
+/// with `move_context`, the context moves to the daemon meanwhile.
 async fn read<T>(
     host: &impl Host,
     options: &Options,
     org: Option<&Org>,
-    move_context_to: Option<Daemon>,
+    move_context: bool,
     then: impl AsyncFnOnce(&Read) -> Result<T>,
 ) -> Result<(Read, T)> {
     // 1. read
@@ -332,8 +332,9 @@ async fn read<T>(
     if ignored.excludes(&go_mod_path) {
         return Err(in_spec(excluded_go_mod(filename, &spec, &go_mod_path)));
     }
-    let context_includes =
-        move_context_to.and_then(|daemon| plan::transfer_includes(&spec, options, daemon));
+    let context_includes = move_context
+        .then(|| plan::transfer_includes(&spec, options))
+        .flatten();
     let read_module_files = async {
         // The module files as the build sees them: an ignored go.work does not exist for it.
         let files = Unignored {
@@ -364,12 +365,12 @@ async fn read<T>(
     // fetched and read and `then` resolves images, and the scan finds it done. It is the
     // longest read (0.4 s for Gitea unchanged), so only the ignore file goes before it.
     let move_context = async {
-        match move_context_to {
-            Some(_) => {
+        match move_context {
+            true => {
                 host.load_context(&dockerignore, context_includes.as_deref())
                     .await
             }
-            None => Ok(()),
+            false => Ok(()),
         }
     };
     let (read, ()) = tokio::try_join!(read_module_files, move_context)?;

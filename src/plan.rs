@@ -87,20 +87,13 @@ pub struct Daemon {
     /// dependencies and the module layers, mounted into the build step, are never
     /// checksummed. Elsewhere (BuildKit v0.8) the module layers are mounted writable.
     pub mounts_by_definition: bool,
-    /// Copies filtered by include patterns (cap `file.copy.includeexcludepatterns`, BuildKit
-    /// v0.9 on): steps take their files by copies, so the context transfer takes only what
-    /// Go may read ([`select::transfer_includes`]). BuildKit v0.8 gets the whole context.
-    pub filtered_copies: bool,
 }
 
-/// The context transfer's include patterns on `daemon` for `spec` (`None`: the whole
+/// The context transfer's include patterns for `spec` and the target (`None`: the whole
 /// context minus `.dockerignore`).
-pub fn transfer_includes(spec: &Spec, options: &Options, daemon: Daemon) -> Option<Vec<String>> {
+pub fn transfer_includes(spec: &Spec, options: &Options) -> Option<Vec<String>> {
     let tests = options.target.as_deref() == Some(TEST_TARGET);
-    daemon
-        .filtered_copies
-        .then(|| select::transfer_includes(spec, tests))
-        .flatten()
+    select::transfer_includes(spec, tests)
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -745,7 +738,7 @@ pub fn plan(
         builder,
         build_platform: inputs.build_platform.clone(),
         source_parts: source_parts(inputs, &sources),
-        context_includes: transfer_includes(inputs.spec, inputs.options, inputs.daemon),
+        context_includes: transfer_includes(inputs.spec, inputs.options),
         embed_includes: match inputs.embedded_files.is_empty() {
             true => Vec::new(),
             false => select::embed_includes(inputs.embeds),

@@ -68,18 +68,14 @@ pub struct RenderedTarget {
 }
 
 /// The build context minus `.dockerignore`, transferred incrementally: whole, or what
-/// `includes` take ([`plan::select::transfer_includes`]). Steps see parts of it through
-/// [`part`], never the local itself, except the source scan.
+/// `includes` take ([`plan::select::transfer_includes`], as exclusions). Steps see parts
+/// of it through [`part`], never the local itself, except the source scan.
 pub fn context(dockerignore: &[String], includes: Option<&[String]>, session_id: &str) -> State {
-    let local = Local::new(CONTEXT_LOCAL)
+    Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .exclude_patterns(dockerignore)
-        .shared_key_hint(CONTEXT_LOCAL);
-    match includes {
-        Some(includes) => local.include_patterns(includes),
-        None => local,
-    }
-    .state(OpMeta::new().name("[internal] load build context"))
+        .exclude_patterns(&plan::select::transfer_excludes(dockerignore, includes))
+        .shared_key_hint(CONTEXT_LOCAL)
+        .state(OpMeta::new().name("[internal] load build context"))
 }
 
 /// The files `//go:embed` lines name that the context transfer left out: the context
@@ -162,7 +158,10 @@ fn copy_all(op: FileOp, source: &State, copies: &[ContextCopy], part_dir: &str) 
 /// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
 /// change.
 fn pattern_local(parts: &[SourcePart], files: &[String], session_id: &str) -> State {
-    let copies = parts.iter().flat_map(|part| &part.copies);
+    // The embedded files' copies too: this local takes them from the client.
+    let copies = parts
+        .iter()
+        .flat_map(|part| part.copies.iter().chain(&part.embedded));
     let patterns: Vec<String> = most_files_first(files, copies)
         .into_iter()
         .map(|copy| copy_pattern(copy, ""))

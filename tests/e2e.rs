@@ -1000,6 +1000,18 @@ fn only_files_go_reads_invalidate_the_build() {
         vertex(&docs_only, "[build ").cached,
         "README.md is not a build input"
     );
+    // The context transfer takes what Go may read and the embedded files' transfer
+    // the template: neither moved README.md or docs/, so the scan saw no change.
+    assert!(
+        vertex(&docs_only, "[internal] list sources").cached,
+        "the transfer took README.md or docs/"
+    );
+    assert_eq!(
+        docs_only
+            .some_vertices("[internal] load embedded files")
+            .len(),
+        1
+    );
 
     project.replace("templates/hello.tmpl", "hello", "howdy");
     let template = env.build(&project, &tag);

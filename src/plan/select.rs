@@ -29,7 +29,7 @@ use crate::spec::{Spec, Vendor};
 /// The client tries every path of the context against every pattern with a `**`, ~8 ms per
 /// pattern on Gitea's 7,600 paths, so the source extensions share two character-class
 /// patterns (a few other files, such as `.sh` and `.conf`, come along); names without
-/// wildcards are cheap.
+/// wildcards are cheap. They travel as exclusions ([`transfer_excludes`]).
 pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
     let mut includes: Vec<String> = [
         "**/*.[chmsSfF]",
@@ -54,6 +54,20 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
         includes.push(literal_prefix(&pattern.value)?.to_string());
     }
     Some(includes)
+}
+
+/// `includes` as exclude patterns (everything, then each include as an exception), before
+/// `dockerignore`, whose exclusions win: docker 20.10's client matches include patterns with
+/// `filepath.Match` (no `**`: it drops files two directories down), its exclusions like
+/// `.dockerignore`, `**` included.
+pub fn transfer_excludes(dockerignore: &[String], includes: Option<&[String]>) -> Vec<String> {
+    let Some(includes) = includes else {
+        return dockerignore.to_vec();
+    };
+    std::iter::once("**".to_string())
+        .chain(includes.iter().map(|include| format!("!{include}")))
+        .chain(dockerignore.iter().cloned())
+        .collect()
 }
 
 /// A `sources.include` pattern without wildcards, else its directory part before the
@@ -396,9 +410,23 @@ mod tests {
         crate::spec::load("go-build.yaml", text.as_bytes()).expect("valid spec")
     }
 
-    /// Whether BuildKit's client would send `path` for these include patterns.
+    /// Whether BuildKit's client would send `path` for these include patterns (as the
+    /// context transfer's exclusions; an embedded files' transfer's includes take the same).
     fn taken(includes: &[String], path: &str) -> bool {
-        crate::ignore::Matcher::new(includes).excludes(path)
+        !crate::ignore::Matcher::new(&transfer_excludes(&[], Some(includes))).excludes(path)
+    }
+
+    #[test]
+    fn dockerignore_wins_over_the_transfer_includes() {
+        let includes =
+            transfer_includes(&spec("binaries: [{package: .}]"), false).expect("patterns");
+        let dockerignore = strings(&["internal/secret", "*.md", "!README.md"]);
+        let excludes = transfer_excludes(&dockerignore, Some(&includes));
+        let matcher = crate::ignore::Matcher::new(&excludes);
+        assert!(matcher.excludes("internal/secret/key.go"));
+        assert!(!matcher.excludes("internal/public/key.go"));
+        assert!(matcher.excludes("CHANGES.md"));
+        assert_eq!(transfer_excludes(&dockerignore, None), dockerignore);
     }
 
     #[test]

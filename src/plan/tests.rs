@@ -57,7 +57,6 @@ impl Fixture {
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
                 mounts_by_definition: true,
-                filtered_copies: true,
             },
             headers: BTreeMap::new(),
             gocache_seeds: BTreeMap::new(),
@@ -377,7 +376,6 @@ fn buildkit_v0_8_mounts_the_module_layers_writable() {
     let mut old_daemon = layered_fixture();
     old_daemon.daemon = Daemon {
         mounts_by_definition: false,
-        filtered_copies: false,
     };
     let plan = old_daemon.plan();
     assert!(
