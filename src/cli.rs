@@ -275,6 +275,7 @@ fn plan_offline(
             &Platform::host(),
             Daemon {
                 mounts_by_definition: true,
+                filtered_copies: true,
             },
         ))?;
     Ok((planned, options.filename.clone()))

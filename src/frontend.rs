@@ -91,6 +91,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     let caps = &session.caps.llb;
     let daemon = Daemon {
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
+        filtered_copies: Selection::for_llb_caps(caps) == Selection::Copies,
     };
     if let Some(request) = &options.request_id {
         return match request.as_str() {

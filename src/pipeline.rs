@@ -131,7 +131,7 @@ pub async fn plan(
     //    to us in between), the modules' steps (planned from go.mod and go.sum alone), the
     //    runtime bases and the build-cache seed.
     let (read, (needs, builder, deps, (scan, (), runtime_bases, gocache_seeds))) =
-        read(host, options, org, true, async |read: &Read| {
+        read(host, options, org, Some(daemon), async |read: &Read| {
             let known = read.known(options, org, build_platform, daemon);
             let needs = tracing::debug_span!("decide").in_scope(|| decide(read, &known, org))?;
             let builder = host
@@ -161,6 +161,24 @@ pub async fn plan(
         .await?;
     let known = read.known(options, org, build_platform, daemon);
     let needs = &needs;
+    // A client whose fsutil predates `**` (docker 20.10's) sends only the root's files of a
+    // filtered transfer: then the scan runs again over the whole context.
+    let (scan, context_includes) = match read.context_includes.as_deref() {
+        Some(includes) if select::transfer_cut_short(&scan.files, includes) => {
+            tracing::info!("the context transfer brought only the root's files: moving it whole");
+            let whole = host
+                .scan(
+                    &builder,
+                    build_platform,
+                    &read.dockerignore,
+                    None,
+                    &read.spec_file,
+                )
+                .await?;
+            (whole, None)
+        }
+        includes => (scan, includes.map(<[String]>::to_vec)),
+    };
     let headers = gosource::parse_scan(&scan.headers);
     let embeds = modules::parse_embed_scan(
         &plan::compiled_embed_lines(&known, needs, &headers, &scan.embeds),
@@ -170,7 +188,7 @@ pub async fn plan(
     // second, small transfer, planned from the Go files.
     let mut context_files = scan.files;
     let mut embedded_files = Vec::new();
-    if read.context_includes.is_some() && !embeds.is_empty() {
+    if context_includes.is_some() && !embeds.is_empty() {
         let listed = host
             .list_embedded(
                 &builder,
@@ -196,6 +214,7 @@ pub async fn plan(
         known,
         context_files: &context_files,
         embedded_files: &embedded_files,
+        context_includes: context_includes.as_deref(),
         embeds: &embeds,
         headers: &headers,
         runtime_bases: &runtime_bases,
@@ -230,7 +249,7 @@ pub async fn lint(
     build_platform: &Platform,
     daemon: Daemon,
 ) -> Result<Lint> {
-    let checked = read(host, options, org, false, async |read: &Read| {
+    let checked = read(host, options, org, None, async |read: &Read| {
         decide(read, &read.known(options, org, build_platform, daemon), org).map(drop)
     });
     match checked.await {
@@ -302,12 +321,12 @@ impl Read {
 }
 
 /// Phase 1: the spec, the ignore file and the module files, then `then` on what was read;
-/// with `move_context`, the context moves to the daemon meanwhile.
+/// with `move_context_to` a daemon, the context moves to it meanwhile.
 async fn read<T>(
     host: &impl Host,
     options: &Options,
     org: Option<&Org>,
-    move_context: bool,
+    move_context_to: Option<Daemon>,
     then: impl AsyncFnOnce(&Read) -> Result<T>,
 ) -> Result<(Read, T)> {
     // 1. read
@@ -332,9 +351,8 @@ async fn read<T>(
     if ignored.excludes(&go_mod_path) {
         return Err(in_spec(excluded_go_mod(filename, &spec, &go_mod_path)));
     }
-    let context_includes = move_context
-        .then(|| plan::transfer_includes(&spec, options))
-        .flatten();
+    let context_includes =
+        move_context_to.and_then(|daemon| plan::transfer_includes(&spec, options, daemon));
     let read_module_files = async {
         // The module files as the build sees them: an ignored go.work does not exist for it.
         let files = Unignored {
@@ -365,12 +383,12 @@ async fn read<T>(
     // fetched and read and `then` resolves images, and the scan finds it done. It is the
     // longest read (0.4 s for Gitea unchanged), so only the ignore file goes before it.
     let move_context = async {
-        match move_context {
-            true => {
+        match move_context_to {
+            Some(_) => {
                 host.load_context(&dockerignore, context_includes.as_deref())
                     .await
             }
-            false => Ok(()),
+            None => Ok(()),
         }
     };
     let (read, ()) = tokio::try_join!(read_module_files, move_context)?;

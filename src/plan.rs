@@ -87,13 +87,21 @@ pub struct Daemon {
     /// dependencies and the module layers, mounted into the build step, are never
     /// checksummed. Elsewhere (BuildKit v0.8) the module layers are mounted writable.
     pub mounts_by_definition: bool,
+    /// Copies filtered by include patterns (cap `file.copy.includeexcludepatterns`, BuildKit
+    /// v0.9 on): steps take their files by copies, so the context transfer takes only what
+    /// Go may read ([`select::transfer_includes`]). BuildKit v0.8 gets the whole context:
+    /// its client, docker 20.10, drops what a `**` pattern takes below the root.
+    pub filtered_copies: bool,
 }
 
-/// The context transfer's include patterns for `spec` and the target (`None`: the whole
-/// context minus `.dockerignore`).
-pub fn transfer_includes(spec: &Spec, options: &Options) -> Option<Vec<String>> {
+/// The context transfer's include patterns on `daemon` for `spec` and the target (`None`:
+/// the whole context minus `.dockerignore`).
+pub fn transfer_includes(spec: &Spec, options: &Options, daemon: Daemon) -> Option<Vec<String>> {
     let tests = options.target.as_deref() == Some(TEST_TARGET);
-    select::transfer_includes(spec, tests)
+    daemon
+        .filtered_copies
+        .then(|| select::transfer_includes(spec, tests))
+        .flatten()
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -105,6 +113,9 @@ pub struct Inputs<'a> {
     pub context_files: &'a [String],
     /// The files only the embedded files' transfer has (sorted; empty without one).
     pub embedded_files: &'a [String],
+    /// The include patterns of the context transfer the scan saw (`None`: the whole
+    /// context).
+    pub context_includes: Option<&'a [String]>,
     /// `//go:embed` directives in the context's Go files.
     pub embeds: &'a [EmbedDirective],
     /// The headers (constraints, imports) of the context's Go files, by file name.
@@ -738,7 +749,7 @@ pub fn plan(
         builder,
         build_platform: inputs.build_platform.clone(),
         source_parts: source_parts(inputs, &sources),
-        context_includes: transfer_includes(inputs.spec, inputs.options),
+        context_includes: inputs.context_includes.map(<[String]>::to_vec),
         embed_includes: match inputs.embedded_files.is_empty() {
             true => Vec::new(),
             false => select::embed_includes(inputs.embeds),

@@ -155,8 +155,8 @@ fn copy_all(op: FileOp, source: &State, copies: &[ContextCopy], part_dir: &str) 
 }
 
 /// The build step's files as a local source filtered by `copies` as include patterns
-/// (BuildKit v0.8). No `**`: v0.8 re-keys a local filtered by `**` patterns on any context
-/// change.
+/// (BuildKit v0.8). No `**`: docker 20.10's client matches include patterns with
+/// `filepath.Match`, where `**` is one path element.
 fn pattern_local(parts: &[SourcePart], files: &[String], session_id: &str) -> State {
     // The embedded files' copies too: this local takes them from the client.
     let copies = parts

@@ -980,6 +980,10 @@ fn only_files_go_reads_invalidate_the_build() {
     let env = Env::get();
     let project = Project::example(&env, "embed");
     let tag = ImageTag::new(&env, "embed");
+    // A package below the root, as most projects have: a transfer of root files alone
+    // looks cut short by an old client and is made again whole.
+    std::fs::create_dir_all(project.dir().join("tools")).expect("mkdir tools");
+    project.write("tools/tools.go", "package tools\n");
     touch_main(&project);
     env.build(&project, &tag).assert_success();
     assert_eq!(
@@ -1000,18 +1004,21 @@ fn only_files_go_reads_invalidate_the_build() {
         vertex(&docs_only, "[build ").cached,
         "README.md is not a build input"
     );
-    // The context transfer takes what Go may read and the embedded files' transfer
-    // the template: neither moved README.md or docs/, so the scan saw no change.
-    assert!(
-        vertex(&docs_only, "[internal] list sources").cached,
-        "the transfer took README.md or docs/"
-    );
-    assert_eq!(
-        docs_only
-            .some_vertices("[internal] load embedded files")
-            .len(),
-        1
-    );
+    if env.daemon == Daemon::BuildKit {
+        // The context transfer takes what Go may read and the embedded files' transfer the
+        // template: neither moved README.md or docs/, so the scan saw no change. (BuildKit
+        // v0.8 moves the whole context: its client drops what `**` patterns take.)
+        assert!(
+            vertex(&docs_only, "[internal] list sources").cached,
+            "the transfer took README.md or docs/"
+        );
+        assert_eq!(
+            docs_only
+                .some_vertices("[internal] load embedded files")
+                .len(),
+            1
+        );
+    }
 
     project.replace("templates/hello.tmpl", "hello", "howdy");
     let template = env.build(&project, &tag);

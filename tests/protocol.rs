@@ -1909,3 +1909,61 @@ async fn buildx_git_info_stamps_the_image() {
         "v1.2.3"
     );
 }
+
+/// The context locals the source scans of `run` mounted, as their exclude patterns.
+fn scanned_context_excludes(run: &Run) -> Vec<Vec<String>> {
+    run.log
+        .solves
+        .iter()
+        .filter(|(request, _)| is_scan(request))
+        .map(|(request, _)| {
+            let def = request.definition.as_ref().expect("a definition");
+            let ops = decode(def);
+            let (scan, _) = *execs(&ops).first().expect("the scan's exec");
+            let context = source(mount_source(&ops, scan, "/src")).expect("a local source");
+            // No attribute: nothing excluded.
+            context
+                .attrs
+                .get("local.excludepatterns")
+                .map_or_else(Vec::new, |patterns| json_list(Some(patterns)))
+        })
+        .collect()
+}
+
+fn with_filtered_copies(mut fake: Fake) -> Fake {
+    let mut ids: Vec<&str> = LLB_CAPS.to_vec();
+    ids.push("file.copy.includeexcludepatterns");
+    fake.llb_caps = caps(&ids);
+    fake
+}
+
+/// On a daemon with filtered copies the context transfer takes what Go may read; a client
+/// that brought only the root's files of it (docker 20.10's fsutil drops what `**`
+/// exceptions take below the root) gets the scan again over the whole context.
+#[tokio::test]
+async fn a_transfer_cut_short_by_an_old_client_is_scanned_again_whole() {
+    let shallow = run(with_filtered_copies(Fake::hello()), &[]).await;
+    assert!(shallow.error.is_none(), "build failed: {:?}", shallow.error);
+    let scans = scanned_context_excludes(&shallow);
+    assert_eq!(
+        scans.len(),
+        2,
+        "the filtered scan, then the whole one: {scans:?}"
+    );
+    assert_eq!(scans[0].first().map(String::as_str), Some("**"));
+    assert!(scans[1].is_empty(), "the whole context: {:?}", scans[1]);
+
+    let deep = Fake::hello().file(
+        "files",
+        b"./go.mod\0./main.go\0./internal/greet/greet.go\0".to_vec(),
+    );
+    let deep = run(with_filtered_copies(deep), &[]).await;
+    assert!(deep.error.is_none(), "build failed: {:?}", deep.error);
+    let scans = scanned_context_excludes(&deep);
+    assert_eq!(
+        scans.len(),
+        1,
+        "files below the root: one filtered scan: {scans:?}"
+    );
+    assert_eq!(scans[0].first().map(String::as_str), Some("**"));
+}

@@ -70,6 +70,25 @@ pub fn transfer_excludes(dockerignore: &[String], includes: Option<&[String]>) -
         .collect()
 }
 
+/// Whether a transfer filtered by `includes` looks cut short by an old client: nothing
+/// below the root but what a literal include (`vendor`, `.git`) takes. docker 20.10's
+/// fsutil skips every directory an exclusion takes unless an exception names it literally,
+/// so of the `**` exceptions it keeps only the root's files. A project of root files alone
+/// is told the same (its second, whole transfer is small).
+pub fn transfer_cut_short(files: &[String], includes: &[String]) -> bool {
+    let literal_dirs: Vec<String> = includes
+        .iter()
+        .filter(|include| !include.contains(['*', '?', '[']))
+        .map(|dir| format!("{dir}/"))
+        .collect();
+    !files.iter().any(|file| {
+        file.contains('/')
+            && !literal_dirs
+                .iter()
+                .any(|dir| file.starts_with(dir.as_str()))
+    })
+}
+
 /// A `sources.include` pattern without wildcards, else its directory part before the
 /// first one (`config` for `config/*.yaml`); `None` when that is empty.
 fn literal_prefix(pattern: &str) -> Option<&str> {
@@ -479,6 +498,20 @@ mod tests {
         let no_vendor =
             with("binaries: [{package: .}]\nmodules: {vendor: false}").expect("patterns");
         assert!(!taken(&no_vendor, "vendor/modules.txt"));
+    }
+
+    #[test]
+    fn a_transfer_of_root_files_alone_looks_cut_short() {
+        let includes = strings(&["**/*.go", "vendor", ".git"]);
+        let cut = |files: &[&str]| transfer_cut_short(&strings(files), &includes);
+        assert!(cut(&["go.mod", "main.go"]));
+        assert!(cut(&[
+            "go.mod",
+            "main.go",
+            "vendor/modules.txt",
+            ".git/HEAD"
+        ]));
+        assert!(!cut(&["go.mod", "main.go", "internal/x/x.go"]));
     }
 
     #[test]

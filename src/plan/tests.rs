@@ -57,6 +57,7 @@ impl Fixture {
             dockerignore: vec!["docs".to_string(), "!docs/embed.txt".to_string()],
             daemon: Daemon {
                 mounts_by_definition: true,
+                filtered_copies: true,
             },
             headers: BTreeMap::new(),
             gocache_seeds: BTreeMap::new(),
@@ -77,6 +78,7 @@ impl Fixture {
             },
             context_files: &self.context_files,
             embedded_files: &[],
+            context_includes: None,
             embeds: &self.embeds,
             headers: &self.headers,
             runtime_bases: &self.runtime_bases,
@@ -376,6 +378,7 @@ fn buildkit_v0_8_mounts_the_module_layers_writable() {
     let mut old_daemon = layered_fixture();
     old_daemon.daemon = Daemon {
         mounts_by_definition: false,
+        filtered_copies: false,
     };
     let plan = old_daemon.plan();
     assert!(
