@@ -431,25 +431,11 @@ pub fn source_scan() -> Step {
         )
         .syntax("wait $files")
         .syntax("wait $embeds");
-    Step {
-        name: "[internal] list sources and //go:embed patterns".to_string(),
-        root: StepRoot::Builder,
-        args: script.argv(),
-        env: BTreeMap::new(),
-        cwd: SRC.to_string(),
-        network: NetMode::None,
-        mounts: vec![
-            StepMount {
-                dest: SRC.to_string(),
-                source: MountSource::Context,
-            },
-            StepMount {
-                dest: OUT.to_string(),
-                source: MountSource::Output,
-            },
-        ],
-        at: Pos::default(),
-    }
+    listing_step(
+        "[internal] list sources and //go:embed patterns",
+        script,
+        MountSource::Context,
+    )
 }
 
 /// The step that lists what the embedded files' transfer took (`files` in its output, like
@@ -462,8 +448,18 @@ pub fn embedded_listing() -> Step {
             Line::syntax("find . \\( -type f -o -type l \\) -print0 >")
                 .value(format!("{OUT}/files")),
         );
+    listing_step(
+        "[internal] list embedded files",
+        script,
+        MountSource::Embedded,
+    )
+}
+
+/// A step on the builder, offline, that runs `script` over a transfer mounted at [`SRC`]
+/// and writes what it finds to [`OUT`].
+fn listing_step(name: &str, script: Script, transfer: MountSource) -> Step {
     Step {
-        name: "[internal] list embedded files".to_string(),
+        name: name.to_string(),
         root: StepRoot::Builder,
         args: script.argv(),
         env: BTreeMap::new(),
@@ -472,7 +468,7 @@ pub fn embedded_listing() -> Step {
         mounts: vec![
             StepMount {
                 dest: SRC.to_string(),
-                source: MountSource::Embedded,
+                source: transfer,
             },
             StepMount {
                 dest: OUT.to_string(),

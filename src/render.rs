@@ -286,16 +286,12 @@ pub fn source_scan(
     includes: Option<&[String]>,
     ctx: &RenderContext,
 ) -> State {
-    let r = Renderer {
-        build_platform,
-        ctx,
-    };
-    let stages = Stages {
-        context: context(dockerignore, includes, &ctx.session_id),
-        ..Stages::on(r.builder(builder))
-    };
-    r.exec(&plan::source_scan(), &stages, &stages.builder)
-        .output(OUT)
+    let context = context(dockerignore, includes, &ctx.session_id);
+    let listing = plan::source_scan();
+    output_of(&listing, builder, build_platform, ctx, |stages| Stages {
+        context,
+        ..stages
+    })
 }
 
 /// The output directory (`files`) of the listing of the [`embedded`] transfer, on the
@@ -307,35 +303,41 @@ pub fn embedded_listing(
     includes: &[String],
     ctx: &RenderContext,
 ) -> State {
+    let embedded = embedded(dockerignore, includes, &ctx.session_id);
+    let listing = plan::embedded_listing();
+    output_of(&listing, builder, build_platform, ctx, |stages| Stages {
+        embedded,
+        ..stages
+    })
+}
+
+/// The output of the one-step graph running `step` on `builder`, with what `with` adds to
+/// the stages it mounts.
+fn output_of(
+    step: &Step,
+    builder: &ResolvedImage,
+    build_platform: &Platform,
+    ctx: &RenderContext,
+    with: impl FnOnce(Stages) -> Stages,
+) -> State {
     let r = Renderer {
         build_platform,
         ctx,
     };
-    let stages = Stages {
-        embedded: embedded(dockerignore, includes, &ctx.session_id),
-        ..Stages::on(r.builder(builder))
-    };
-    r.exec(&plan::embedded_listing(), &stages, &stages.builder)
-        .output(OUT)
+    let stages = with(Stages::on(r.builder(builder)));
+    r.exec(step, &stages, &stages.builder).output(OUT)
 }
 
 /// The build information of the `binaries` in a target's `image` (`buildinfo` in the
 /// output), read on the builder for the SBOM.
 pub fn buildinfo(plan: &Plan, image: &State, binaries: &[String], ctx: &RenderContext) -> State {
-    let r = Renderer {
-        build_platform: &plan.build_platform,
-        ctx,
-    };
-    let stages = Stages {
-        target: image.clone(),
-        ..Stages::on(r.builder(&plan.builder))
-    };
-    r.exec(
-        &plan::buildinfo_step(&plan.builder, binaries),
-        &stages,
-        &stages.builder,
-    )
-    .output(OUT)
+    let step = plan::buildinfo_step(&plan.builder, binaries);
+    output_of(&step, &plan.builder, &plan.build_platform, ctx, |stages| {
+        Stages {
+            target: image.clone(),
+            ..stages
+        }
+    })
 }
 
 /// A directory holding the SPDX document at [`crate::gateway::SBOM_FILE`].
