@@ -185,16 +185,18 @@ pub async fn plan(
         ".",
     );
     // The files `//go:embed` lines name, where the context's transfer left them out: a
-    // second, small transfer, planned from the Go files.
+    // second, small transfer, planned from the Go files; kept if it brought any.
     let mut context_files = scan.files;
     let mut embedded_files = Vec::new();
+    let mut embed_includes = Vec::new();
     if context_includes.is_some() && !embeds.is_empty() {
+        let includes = select::embed_includes(&embeds);
         let listed = host
             .list_embedded(
                 &builder,
                 build_platform,
                 &read.dockerignore,
-                &select::embed_includes(&embeds),
+                &includes,
                 &read.spec_file,
             )
             .await?;
@@ -205,6 +207,9 @@ pub async fn plan(
         embedded_files.sort();
         context_files.extend(embedded_files.iter().cloned());
         context_files.sort();
+        if !embedded_files.is_empty() {
+            embed_includes = includes;
+        }
     }
 
     // 4. plan
@@ -215,6 +220,7 @@ pub async fn plan(
         context_files: &context_files,
         embedded_files: &embedded_files,
         context_includes: context_includes.as_deref(),
+        embed_includes: &embed_includes,
         embeds: &embeds,
         headers: &headers,
         runtime_bases: &runtime_bases,

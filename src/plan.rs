@@ -97,11 +97,26 @@ pub struct Daemon {
 /// The context transfer's include patterns on `daemon` for `spec` and the target (`None`:
 /// the whole context minus `.dockerignore`).
 pub fn transfer_includes(spec: &Spec, options: &Options, daemon: Daemon) -> Option<Vec<String>> {
-    let tests = options.target.as_deref() == Some(TEST_TARGET);
     daemon
         .filtered_copies
-        .then(|| select::transfer_includes(spec, tests))
+        .then(|| select::transfer_includes(spec, runs_tests(options)))
         .flatten()
+}
+
+/// Whether the build runs `go test` (`--target test`) rather than `go build`.
+fn runs_tests(options: &Options) -> bool {
+    options.target.as_deref() == Some(TEST_TARGET)
+}
+
+/// What decides which files Go compiles for `platform` under the spec's build settings.
+fn build_context(spec: &Spec, platform: &Platform, go: GoVersion) -> BuildContext {
+    BuildContext {
+        goos: platform.os.clone(),
+        goarch: platform.architecture.clone(),
+        cgo: spec.build.cgo.value,
+        go_minor: go.minor,
+        tags: spec.build.tags.clone(),
+    }
 }
 
 /// Everything the plan is made from: what is [`Known`] from the spec, the module files and the
@@ -116,6 +131,8 @@ pub struct Inputs<'a> {
     /// The include patterns of the context transfer the scan saw (`None`: the whole
     /// context).
     pub context_includes: Option<&'a [String]>,
+    /// The include patterns of the embedded files' transfer (empty without one).
+    pub embed_includes: &'a [String],
     /// `//go:embed` directives in the context's Go files.
     pub embeds: &'a [EmbedDirective],
     /// The headers (constraints, imports) of the context's Go files, by file name.
@@ -746,10 +763,7 @@ pub fn plan(
         build_platform: inputs.build_platform.clone(),
         source_parts: source_parts(inputs, &sources),
         context_includes: inputs.context_includes.map(<[String]>::to_vec),
-        embed_includes: match inputs.embedded_files.is_empty() {
-            true => Vec::new(),
-            false => select::embed_includes(inputs.embeds),
-        },
+        embed_includes: inputs.embed_includes.to_vec(),
         sources,
         dockerignore: inputs.dockerignore.to_vec(),
         mod_files,
@@ -1147,18 +1161,11 @@ pub fn compiled_embed_lines(
     headers: &BTreeMap<String, Header>,
     scan: &str,
 ) -> String {
-    let settings = &known.spec.build;
-    let tests = known.options.target.as_deref() == Some(TEST_TARGET);
+    let tests = runs_tests(known.options);
     let contexts: Vec<BuildContext> = needs
         .platforms
         .iter()
-        .map(|platform| BuildContext {
-            goos: platform.os.clone(),
-            goarch: platform.architecture.clone(),
-            cgo: settings.cgo.value,
-            go_minor: needs.builder.go.minor,
-            tags: settings.tags.clone(),
-        })
+        .map(|platform| build_context(known.spec, platform, needs.builder.go))
         .collect();
     let compiled = |file: &str| {
         let file = file.strip_prefix("./").unwrap_or(file);
@@ -1197,13 +1204,7 @@ fn compile_step(
     if !settings.compiled_deps.runs(imports_cache) || shared.vendor {
         return None;
     }
-    let target = BuildContext {
-        goos: platform.os.clone(),
-        goarch: platform.architecture.clone(),
-        cgo: settings.cgo.value,
-        go_minor: choice.go.minor,
-        tags: settings.tags.clone(),
-    };
+    let target = build_context(inputs.spec, platform, choice.go);
     let module_dir = &inputs.spec.module.value;
     let tests = command.output == Output::Test;
     let dirs = if tests {
@@ -1652,10 +1653,10 @@ fn outline_source(spec: &Spec, pos: Pos) -> (u32, String) {
 /// Linux's limit for one argument of a process (`MAX_ARG_STRLEN`, with its NUL).
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
-/// `--target` values that are not binary names, with what each gives.
 /// `--target test`: `go test ./...`.
 const TEST_TARGET: &str = "test";
 
+/// `--target` values that are not binary names, with what each gives.
 const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("image", "the runtime image with every binary"),
     ("binaries", "the binaries alone, for --output type=local"),

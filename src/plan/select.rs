@@ -111,7 +111,7 @@ pub fn embed_includes(embeds: &[EmbedDirective]) -> Vec<String> {
         .flat_map(|directive| {
             directive.patterns.iter().map(|pattern| {
                 let pattern = pattern.strip_prefix("all:").unwrap_or(pattern);
-                let path = in_dir_or_root(&directive.dir, pattern);
+                let path = in_dir(&directive.dir, pattern);
                 // A leading `!` would make the pattern an exclusion.
                 match path.starts_with('!') {
                     true => format!("\\{path}"),
@@ -123,13 +123,6 @@ pub fn embed_includes(embeds: &[EmbedDirective]) -> Vec<String> {
     includes.sort();
     includes.dedup();
     includes
-}
-
-fn in_dir_or_root(dir: &str, path: &str) -> String {
-    match dir {
-        "" | "." => path.to_string(),
-        dir => format!("{dir}/{path}"),
-    }
 }
 
 /// One copy from the context into the same path of the step's view.
@@ -522,7 +515,7 @@ mod tests {
                 patterns: strings(&["templates/*.tmpl", "all:static", "templates/*.tmpl"]),
             },
             EmbedDirective {
-                dir: String::new(),
+                dir: ".".into(),
                 patterns: strings(&["!odd.txt", "version.txt"]),
             },
         ];

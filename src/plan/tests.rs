@@ -79,6 +79,7 @@ impl Fixture {
             context_files: &self.context_files,
             embedded_files: &[],
             context_includes: None,
+            embed_includes: &[],
             embeds: &self.embeds,
             headers: &self.headers,
             runtime_bases: &self.runtime_bases,
