@@ -378,8 +378,7 @@ impl<'a> Host for DiskHost<'a> {
         let mut files = Vec::new();
         let mut embeds = String::new();
         let mut headers = String::new();
-        let excludes = plan::select::transfer_excludes(dockerignore, includes);
-        for (relative, entry) in self.transferred(&excludes, None)? {
+        for (relative, entry) in self.transferred(dockerignore, includes)? {
             if entry.file_type().is_file() && relative.ends_with(".go") {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 for line in text.lines().filter(|l| l.starts_with("//go:embed")) {

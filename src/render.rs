@@ -68,12 +68,13 @@ pub struct RenderedTarget {
 }
 
 /// The build context minus `.dockerignore`, transferred incrementally: whole, or what
-/// `includes` take ([`plan::select::transfer_includes`], as exclusions). Steps see parts
-/// of it through [`part`], never the local itself, except the source scan.
+/// `includes` take ([`plan::select::transfer_includes`]). Steps see parts of it through
+/// [`part`], never the local itself, except the source scan.
 pub fn context(dockerignore: &[String], includes: Option<&[String]>, session_id: &str) -> State {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .exclude_patterns(&plan::select::transfer_excludes(dockerignore, includes))
+        .include_patterns(includes.unwrap_or_default())
+        .exclude_patterns(dockerignore)
         .shared_key_hint(CONTEXT_LOCAL)
         .state(OpMeta::new().name("[internal] load build context"))
 }

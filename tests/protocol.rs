@@ -1911,7 +1911,7 @@ async fn buildx_git_info_stamps_the_image() {
 }
 
 /// The context locals the source scans of `run` mounted, as their exclude patterns.
-fn scanned_context_excludes(run: &Run) -> Vec<Vec<String>> {
+fn scanned_context_includes(run: &Run) -> Vec<Vec<String>> {
     run.log
         .solves
         .iter()
@@ -1921,10 +1921,10 @@ fn scanned_context_excludes(run: &Run) -> Vec<Vec<String>> {
             let ops = decode(def);
             let (scan, _) = *execs(&ops).first().expect("the scan's exec");
             let context = source(mount_source(&ops, scan, "/src")).expect("a local source");
-            // No attribute: nothing excluded.
+            // No attribute: the whole context.
             context
                 .attrs
-                .get("local.excludepatterns")
+                .get("local.includepattern")
                 .map_or_else(Vec::new, |patterns| json_list(Some(patterns)))
         })
         .collect()
@@ -1938,32 +1938,43 @@ fn with_filtered_copies(mut fake: Fake) -> Fake {
 }
 
 /// On a daemon with filtered copies the context transfer takes what Go may read; a client
-/// that brought only the root's files of it (docker 20.10's fsutil drops what `**`
-/// exceptions take below the root) gets the scan again over the whole context.
+/// that brought nothing two directories down (docker 20.10's fsutil reads `**` as `*`) gets
+/// the scan again over the whole context.
 #[tokio::test]
 async fn a_transfer_cut_short_by_an_old_client_is_scanned_again_whole() {
-    let shallow = run(with_filtered_copies(Fake::hello()), &[]).await;
-    assert!(shallow.error.is_none(), "build failed: {:?}", shallow.error);
-    let scans = scanned_context_excludes(&shallow);
-    assert_eq!(
-        scans.len(),
-        2,
-        "the filtered scan, then the whole one: {scans:?}"
-    );
-    assert_eq!(scans[0].first().map(String::as_str), Some("**"));
-    assert!(scans[1].is_empty(), "the whole context: {:?}", scans[1]);
+    let scans_of = async |files: &[u8]| {
+        let fake = Fake::hello().file("files", files.to_vec());
+        let run = run(with_filtered_copies(fake), &[]).await;
+        assert!(run.error.is_none(), "build failed: {:?}", run.error);
+        scanned_context_includes(&run)
+    };
+    for shallow in [
+        &b"./go.mod\0./main.go\0"[..],
+        b"./go.mod\0./main.go\0./greet/greet.go\0",
+    ] {
+        let scans = scans_of(shallow).await;
+        assert_eq!(
+            scans.len(),
+            2,
+            "the filtered scan, then the whole one: {scans:?}"
+        );
+        assert!(
+            scans[0].contains(&"**/go.mod".to_string()),
+            "{:?}",
+            scans[0]
+        );
+        assert!(scans[1].is_empty(), "the whole context: {:?}", scans[1]);
+    }
 
-    let deep = Fake::hello().file(
-        "files",
-        b"./go.mod\0./main.go\0./internal/greet/greet.go\0".to_vec(),
-    );
-    let deep = run(with_filtered_copies(deep), &[]).await;
-    assert!(deep.error.is_none(), "build failed: {:?}", deep.error);
-    let scans = scanned_context_excludes(&deep);
+    let scans = scans_of(b"./go.mod\0./main.go\0./internal/greet/greet.go\0").await;
     assert_eq!(
         scans.len(),
         1,
-        "files below the root: one filtered scan: {scans:?}"
+        "files two directories down: one filtered scan: {scans:?}"
     );
-    assert_eq!(scans[0].first().map(String::as_str), Some("**"));
+    assert!(
+        scans[0].contains(&"**/go.mod".to_string()),
+        "{:?}",
+        scans[0]
+    );
 }

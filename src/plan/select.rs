@@ -29,7 +29,10 @@ use crate::spec::{Spec, Vendor};
 /// The client tries every path of the context against every pattern with a `**`, ~8 ms per
 /// pattern on Gitea's 7,600 paths, so the source extensions share two character-class
 /// patterns (a few other files, such as `.sh` and `.conf`, come along); names without
-/// wildcards are cheap. They travel as exclusions ([`transfer_excludes`]).
+/// wildcards are cheap. They travel as include patterns, `.dockerignore` as exclusions: the
+/// client's walk then skips an ignored directory (`node_modules`) as it does for a
+/// Dockerfile's context, where `**` exclusions with wildcard exceptions would make it walk
+/// every path.
 pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
     let mut includes: Vec<String> = [
         "**/*.[chmsSfF]",
@@ -56,25 +59,14 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
     Some(includes)
 }
 
-/// `includes` as exclude patterns (everything, then each include as an exception), before
-/// `dockerignore`, whose exclusions win: docker 20.10's client matches include patterns with
-/// `filepath.Match` (no `**`: it drops files two directories down), its exclusions like
-/// `.dockerignore`, `**` included.
-pub fn transfer_excludes(dockerignore: &[String], includes: Option<&[String]>) -> Vec<String> {
-    let Some(includes) = includes else {
-        return dockerignore.to_vec();
-    };
-    std::iter::once("**".to_string())
-        .chain(includes.iter().map(|include| format!("!{include}")))
-        .chain(dockerignore.iter().cloned())
-        .collect()
-}
-
-/// Whether a transfer filtered by `includes` looks cut short by an old client: nothing
-/// below the root but what a literal include (`vendor`, `.git`) takes. docker 20.10's
-/// fsutil skips every directory an exclusion takes unless an exception names it literally,
-/// so of the `**` exceptions it keeps only the root's files. A project of root files alone
-/// is told the same (its second, whole transfer is small).
+/// Whether a transfer filtered by `includes` looks cut short by an old client. docker
+/// 20.10's fsutil, BuildKit v0.8's client, matches an include pattern with Go's
+/// `filepath.Match` after cutting it to the path's depth, and `**` is one `*` there: of
+/// `**/*.go` it takes the root's files and the Go files one directory down, nothing
+/// deeper. So a transfer with no file two directories down, but for what a literal include
+/// (`vendor`, `.git`) or a `testdata` directory takes whole, is moved again whole. A
+/// project whose files all sit that high is told the same (its second, whole transfer is
+/// small).
 pub fn transfer_cut_short(files: &[String], includes: &[String]) -> bool {
     let literal_dirs: Vec<String> = includes
         .iter()
@@ -82,7 +74,8 @@ pub fn transfer_cut_short(files: &[String], includes: &[String]) -> bool {
         .map(|dir| format!("{dir}/"))
         .collect();
     !files.iter().any(|file| {
-        file.contains('/')
+        file.matches('/').count() >= 2
+            && !file.split('/').any(|component| component == "testdata")
             && !literal_dirs
                 .iter()
                 .any(|dir| file.starts_with(dir.as_str()))
@@ -422,23 +415,26 @@ mod tests {
         crate::spec::load("go-build.yaml", text.as_bytes()).expect("valid spec")
     }
 
-    /// Whether BuildKit's client would send `path` for these include patterns (as the
-    /// context transfer's exclusions; an embedded files' transfer's includes take the same).
+    /// Whether BuildKit's client would send `path` for these include patterns (the path or
+    /// a directory above it matches one) and no `.dockerignore`.
     fn taken(includes: &[String], path: &str) -> bool {
-        !crate::ignore::Matcher::new(&transfer_excludes(&[], Some(includes))).excludes(path)
+        crate::ignore::Matcher::new(includes).excludes(path)
     }
 
     #[test]
     fn dockerignore_wins_over_the_transfer_includes() {
         let includes =
             transfer_includes(&spec("binaries: [{package: .}]"), false).expect("patterns");
-        let dockerignore = strings(&["internal/secret", "*.md", "!README.md"]);
-        let excludes = transfer_excludes(&dockerignore, Some(&includes));
-        let matcher = crate::ignore::Matcher::new(&excludes);
-        assert!(matcher.excludes("internal/secret/key.go"));
-        assert!(!matcher.excludes("internal/public/key.go"));
-        assert!(matcher.excludes("CHANGES.md"));
-        assert_eq!(transfer_excludes(&dockerignore, None), dockerignore);
+        let dockerignore = strings(&["internal/secret", "*.go", "!main.go", "!README.md"]);
+        let ignored = crate::ignore::Matcher::new(&dockerignore);
+        let sent = |path: &str| taken(&includes, path) && !ignored.excludes(path);
+        assert!(!sent("internal/secret/key.go"));
+        assert!(sent("internal/public/key.go"));
+        assert!(!sent("util.go") && sent("main.go"));
+        assert!(
+            !sent("README.md"),
+            "an exception in .dockerignore adds nothing to the transfer"
+        );
     }
 
     #[test]
@@ -494,15 +490,17 @@ mod tests {
     }
 
     #[test]
-    fn a_transfer_of_root_files_alone_looks_cut_short() {
-        let includes = strings(&["**/*.go", "vendor", ".git"]);
+    fn a_transfer_with_nothing_two_directories_down_looks_cut_short() {
+        let includes = strings(&["**/*.go", "**/testdata", "vendor", ".git"]);
         let cut = |files: &[&str]| transfer_cut_short(&strings(files), &includes);
-        assert!(cut(&["go.mod", "main.go"]));
+        assert!(cut(&["go.mod", "main.go", "README.md"]));
+        assert!(cut(&["go.mod", "main.go", "internal/x.go", "cmd/go.mod"]));
         assert!(cut(&[
             "go.mod",
             "main.go",
-            "vendor/modules.txt",
-            ".git/HEAD"
+            "vendor/example.com/a/a.go",
+            ".git/refs/heads/main",
+            "pkg/testdata/deep/case.go",
         ]));
         assert!(!cut(&["go.mod", "main.go", "internal/x/x.go"]));
     }
