@@ -9,7 +9,8 @@
 #                                      the foreground (a GOPROXY: <module>/@v/<version>.zip, …)
 #   scripts/bench-project.sh context DIR
 #                                      a fresh, writable copy of the project in DIR, with a
-#                                      go-build.yaml naming $GOBUILD_FRONTEND_IMAGE
+#                                      go-build.yaml naming $GOBUILD_FRONTEND_IMAGE and a
+#                                      developer's (ignored) node_modules
 # Every step prints "TIME <step> <seconds>".
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -54,12 +55,37 @@ serve() {
   exec python3 -m http.server --bind 127.0.0.1 --directory "$BENCH_PROXY_DIR" "$BENCH_PROXY_PORT"
 }
 
+# What a Gitea developer's checkout also holds after `make frontend`: the JavaScript
+# dependencies, ~1,200 pnpm packages and ~50,000 files in node_modules, which Gitea's own
+# .dockerignore leaves out. Made up (names, sizes) but shaped like pnpm's tree: a context
+# walk that does not skip an ignored directory pays for every one of these paths.
+node_modules() {
+  python3 - "$1/node_modules" <<'PY'
+import os, sys
+root = sys.argv[1]
+for p in range(1200):
+    name = f"pkg{p}"
+    pkg = os.path.join(root, ".pnpm", f"{name}@1.{p % 7}.0", "node_modules", name)
+    for d in ("lib", "lib/util", "dist", "types"):
+        os.makedirs(os.path.join(pkg, d), exist_ok=True)
+    files = ["package.json", "README.md", "LICENSE", "index.js"]
+    files += [f"lib/m{i}.js" for i in range(14)] + [f"lib/util/u{i}.js" for i in range(8)]
+    files += [f"dist/{name}.min.js", f"dist/{name}.min.js.map"]
+    files += [f"types/t{i}.d.ts" for i in range(12)]
+    for f in files:
+        with open(os.path.join(pkg, f), "w") as out:
+            out.write(f"// {name} {f}\n" * (1 + p % 5))
+    os.symlink(os.path.relpath(pkg, root), os.path.join(root, name))
+PY
+}
+
 context() {
   local dest=$1 src
   src=$(cd / && source_dir)
   mkdir -p "$dest"
   cp -r "$src/." "$dest/"
   chmod -R u+w "$dest"
+  node_modules "$dest"
   # The builder image is Go 1.27 (go.mod asks for 1.26 or newer).
   cat >"$dest/go-build.yaml" <<EOF
 # syntax=$GOBUILD_FRONTEND_IMAGE
