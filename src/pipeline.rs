@@ -161,11 +161,11 @@ pub async fn plan(
         .await?;
     let known = read.known(options, org, build_platform, daemon);
     let needs = &needs;
-    // A client whose fsutil predates `**` (docker 20.10's) sends only the root's files of a
-    // filtered transfer: then the scan runs again over the whole context.
+    // A client whose fsutil predates `**` (docker 20.10's) cuts a filtered transfer short:
+    // then the scan runs again over the whole context.
     let (scan, context_includes) = match read.context_includes.as_deref() {
         Some(includes) if select::transfer_cut_short(&scan.files, includes) => {
-            tracing::info!("the context transfer brought only the root's files: moving it whole");
+            tracing::info!("an old client cut the context transfer short: moving it whole");
             let whole = host
                 .scan(
                     &builder,

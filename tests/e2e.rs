@@ -980,10 +980,6 @@ fn only_files_go_reads_invalidate_the_build() {
     let env = Env::get();
     let project = Project::example(&env, "embed");
     let tag = ImageTag::new(&env, "embed");
-    // A package two directories down, as most projects have: a transfer with nothing that
-    // deep looks cut short by an old client and is made again whole.
-    std::fs::create_dir_all(project.dir().join("internal/tools")).expect("mkdir");
-    project.write("internal/tools/tools.go", "package tools\n");
     touch_main(&project);
     env.build(&project, &tag).assert_success();
     assert_eq!(

@@ -59,27 +59,18 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
     Some(includes)
 }
 
-/// Whether a transfer filtered by `includes` looks cut short by an old client. docker
-/// 20.10's fsutil, BuildKit v0.8's client, matches an include pattern with Go's
+/// Whether a transfer filtered by `includes` came from an old client, which cuts it short.
+/// docker 20.10's fsutil, BuildKit v0.8's client, matches an include pattern with Go's
 /// `filepath.Match` after cutting it to the path's depth, and `**` is one `*` there: of
-/// `**/*.go` it takes the root's files and the Go files one directory down, nothing
-/// deeper. So a transfer with no file two directories down, but for what a literal include
-/// (`vendor`, `.git`) or a `testdata` directory takes whole, is moved again whole. A
-/// project whose files all sit that high is told the same (its second, whole transfer is
-/// small).
+/// `**/*.go` it takes every file at the root and the Go files one directory down, nothing
+/// deeper. A current client sends only what the includes take, so a root file none takes
+/// (a README, the spec, `.gitignore`) tells the old client apart. (Not when the root holds
+/// nothing else; then Go names the packages it misses.)
 pub fn transfer_cut_short(files: &[String], includes: &[String]) -> bool {
-    let literal_dirs: Vec<String> = includes
+    let taken = crate::ignore::Matcher::new(includes);
+    files
         .iter()
-        .filter(|include| !include.contains(['*', '?', '[']))
-        .map(|dir| format!("{dir}/"))
-        .collect();
-    !files.iter().any(|file| {
-        file.matches('/').count() >= 2
-            && !file.split('/').any(|component| component == "testdata")
-            && !literal_dirs
-                .iter()
-                .any(|dir| file.starts_with(dir.as_str()))
-    })
+        .any(|file| !file.contains('/') && !taken.excludes(file))
 }
 
 /// A `sources.include` pattern without wildcards, else its directory part before the
@@ -490,19 +481,20 @@ mod tests {
     }
 
     #[test]
-    fn a_transfer_with_nothing_two_directories_down_looks_cut_short() {
-        let includes = strings(&["**/*.go", "**/testdata", "vendor", ".git"]);
+    fn a_root_file_no_include_takes_tells_an_old_client() {
+        let includes = strings(&["**/*.go", "**/go.mod", "vendor"]);
         let cut = |files: &[&str]| transfer_cut_short(&strings(files), &includes);
-        assert!(cut(&["go.mod", "main.go", "README.md"]));
-        assert!(cut(&["go.mod", "main.go", "internal/x.go", "cmd/go.mod"]));
-        assert!(cut(&[
+        assert!(cut(&["README.md", "go.mod", "main.go", "internal/x.go"]));
+        assert!(
+            !cut(&["go.mod", "main.go"]),
+            "a flat project, a current client"
+        );
+        assert!(!cut(&[
             "go.mod",
             "main.go",
-            "vendor/example.com/a/a.go",
-            ".git/refs/heads/main",
-            "pkg/testdata/deep/case.go",
+            "internal/x/x.go",
+            "vendor/modules.txt"
         ]));
-        assert!(!cut(&["go.mod", "main.go", "internal/x/x.go"]));
     }
 
     #[test]
