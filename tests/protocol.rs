@@ -1569,6 +1569,24 @@ async fn dockerignore_patterns_keep_files_out_of_the_build_step() {
             .iter()
             .all(|r| r.file_path != ".dockerignore")
     );
+
+    // Where copies are filtered the transfer's own patterns are includes: its exclusions
+    // stay the .dockerignore's alone, so the client skips an ignored directory (a wildcard
+    // exception would make it walk everything below).
+    let fake = Fake::hello()
+        .file(".dockerignore", b"node_modules\n".to_vec())
+        .file("files", b"./go.mod\0./main.go\0".to_vec());
+    let filtered = run(with_filtered_copies(fake), &[]).await;
+    assert!(
+        filtered.error.is_none(),
+        "build failed: {:?}",
+        filtered.error
+    );
+    assert_eq!(
+        scanned_context_patterns(&filtered, "local.excludepatterns"),
+        [["node_modules"]]
+    );
+    assert!(scanned_context_includes(&filtered)[0].contains(&"**/go.mod".to_string()));
 }
 
 /// The names (`llb.customname`) of every op in a definition.
@@ -1911,7 +1929,9 @@ async fn buildx_git_info_stamps_the_image() {
 }
 
 /// The context locals the source scans of `run` mounted, as their exclude patterns.
-fn scanned_context_includes(run: &Run) -> Vec<Vec<String>> {
+/// A list attribute (`local.includepattern`, `local.excludepatterns`) of the context local
+/// each source scan lists, scan by scan (empty: no attribute).
+fn scanned_context_patterns(run: &Run, key: &str) -> Vec<Vec<String>> {
     run.log
         .solves
         .iter()
@@ -1921,13 +1941,16 @@ fn scanned_context_includes(run: &Run) -> Vec<Vec<String>> {
             let ops = decode(def);
             let (scan, _) = *execs(&ops).first().expect("the scan's exec");
             let context = source(mount_source(&ops, scan, "/src")).expect("a local source");
-            // No attribute: the whole context.
             context
                 .attrs
-                .get("local.includepattern")
+                .get(key)
                 .map_or_else(Vec::new, |patterns| json_list(Some(patterns)))
         })
         .collect()
+}
+
+fn scanned_context_includes(run: &Run) -> Vec<Vec<String>> {
+    scanned_context_patterns(run, "local.includepattern")
 }
 
 fn with_filtered_copies(mut fake: Fake) -> Fake {
