@@ -75,7 +75,9 @@ for p in range(1200):
     for f in files:
         with open(os.path.join(pkg, f), "w") as out:
             out.write(f"// {name} {f}\n" * (1 + p % 5))
-    os.symlink(os.path.relpath(pkg, root), os.path.join(root, name))
+    link = os.path.join(root, name)
+    if not os.path.lexists(link):
+        os.symlink(os.path.relpath(pkg, root), link)
 PY
 }
 

@@ -26,7 +26,7 @@ pub fn parse(text: &str) -> Vec<String> {
 }
 
 /// Go's `path.Clean` for relative patterns, minus the leading `/`.
-fn clean(pattern: &str) -> String {
+pub fn clean(pattern: &str) -> String {
     let pattern = pattern.replace('\\', "/");
     let mut parts: Vec<&str> = Vec::new();
     for part in pattern.trim_start_matches('/').split('/') {

@@ -90,7 +90,7 @@ pub struct Daemon {
     /// Copies filtered by include patterns (cap `file.copy.includeexcludepatterns`, BuildKit
     /// v0.9 on): steps take their files by copies, so the context transfer takes only what
     /// Go may read ([`select::transfer_includes`]). BuildKit v0.8 gets the whole context:
-    /// its client, docker 20.10, drops what a `**` pattern takes below the root.
+    /// its client, docker 20.10, reads `**` as `*` and drops what sits two directories down.
     pub filtered_copies: bool,
 }
 

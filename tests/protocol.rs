@@ -1928,7 +1928,6 @@ async fn buildx_git_info_stamps_the_image() {
     );
 }
 
-/// The context locals the source scans of `run` mounted, as their exclude patterns.
 /// A list attribute (`local.includepattern`, `local.excludepatterns`) of the context local
 /// each source scan lists, scan by scan (empty: no attribute).
 fn scanned_context_patterns(run: &Run, key: &str) -> Vec<Vec<String>> {

@@ -54,7 +54,13 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
         includes.push(".git".to_string());
     }
     for pattern in &spec.sources.include {
-        includes.push(literal_prefix(&pattern.value)?.to_string());
+        // Cleaned as the client cleans a pattern (`./VERSION` takes `VERSION`); `./*`
+        // takes everything.
+        let prefix = crate::ignore::clean(literal_prefix(&pattern.value)?);
+        if prefix.is_empty() {
+            return None;
+        }
+        includes.push(prefix);
     }
     Some(includes)
 }
@@ -64,8 +70,9 @@ pub fn transfer_includes(spec: &Spec, tests: bool) -> Option<Vec<String>> {
 /// `filepath.Match` after cutting it to the path's depth, and `**` is one `*` there: of
 /// `**/*.go` it takes every file at the root and the Go files one directory down, nothing
 /// deeper. A current client sends only what the includes take, so a root file none takes
-/// (a README, the spec, `.gitignore`) tells the old client apart. (Not when the root holds
-/// nothing else; then Go names the packages it misses.)
+/// (a README, the spec, `.gitignore`) tells the old client apart. Not when the root holds
+/// nothing else, or `.dockerignore` leaves every other root file out: then Go names the
+/// packages the old client left behind.
 pub fn transfer_cut_short(files: &[String], includes: &[String]) -> bool {
     let taken = crate::ignore::Matcher::new(includes);
     files
@@ -469,8 +476,13 @@ mod tests {
             .expect("patterns");
         assert!(taken(&sources, "config/app.yaml"));
         let file =
-            with("binaries: [{package: .}]\nsources: {include: [VERSION]}").expect("patterns");
+            with("binaries: [{package: .}]\nsources: {include: [./VERSION]}").expect("patterns");
         assert!(taken(&file, "VERSION"));
+        assert!(!transfer_cut_short(&strings(&["VERSION"]), &file));
+        assert_eq!(
+            with("binaries: [{package: .}]\nsources: {include: ['./*']}"),
+            None
+        );
         assert_eq!(
             with("binaries: [{package: .}]\nsources: {include: ['*.yaml']}"),
             None
