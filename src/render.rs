@@ -71,23 +71,35 @@ pub struct RenderedTarget {
 /// `includes` take ([`plan::select::transfer_includes`]). Steps see parts of it through
 /// [`part`], never the local itself, except the source scan.
 pub fn context(dockerignore: &[String], includes: Option<&[String]>, session_id: &str) -> State {
+    context_local(
+        includes.unwrap_or_default(),
+        dockerignore,
+        CONTEXT_LOCAL,
+        session_id,
+    )
+    .state(OpMeta::new().name("[internal] load build context"))
+}
+
+/// A transfer of the build context: what `includes` take (everything, when empty) minus
+/// `excludes`, kept on the daemon under `shared_key` for the next transfer with that key.
+fn context_local(
+    includes: &[String],
+    excludes: &[String],
+    shared_key: &str,
+    session_id: &str,
+) -> Local {
     Local::new(CONTEXT_LOCAL)
         .session(session_id)
-        .include_patterns(includes.unwrap_or_default())
-        .exclude_patterns(dockerignore)
-        .shared_key_hint(CONTEXT_LOCAL)
-        .state(OpMeta::new().name("[internal] load build context"))
+        .include_patterns(includes)
+        .exclude_patterns(excludes)
+        .shared_key_hint(shared_key)
 }
 
 /// The files `//go:embed` lines name that the context transfer left out: the context
 /// again, taking only `includes` ([`plan::select::embed_includes`]), in a cache of its own
 /// on the daemon (a shared key with another pattern set would move files back and forth).
 pub fn embedded(dockerignore: &[String], includes: &[String], session_id: &str) -> State {
-    Local::new(CONTEXT_LOCAL)
-        .session(session_id)
-        .include_patterns(includes)
-        .exclude_patterns(dockerignore)
-        .shared_key_hint(EMBEDDED_SHARED_KEY)
+    context_local(includes, dockerignore, EMBEDDED_SHARED_KEY, session_id)
         .state(OpMeta::new().name("[internal] load embedded files"))
 }
 
@@ -240,11 +252,7 @@ pub fn module_files(paths: &[String], shared_key: &str, session_id: &str) -> Sta
 /// only, since each travels in the session request.
 fn exact_paths(paths: &[String], excludes: &[String], shared_key: &str, session_id: &str) -> Local {
     let patterns: Vec<String> = paths.iter().map(|path| literal_pattern(path)).collect();
-    Local::new(CONTEXT_LOCAL)
-        .session(session_id)
-        .include_patterns(&patterns)
-        .exclude_patterns(excludes)
-        .shared_key_hint(shared_key)
+    context_local(&patterns, excludes, shared_key, session_id)
 }
 
 /// What fetches the modules, as [`render`] makes it from the same [`plan::Deps`]: the
