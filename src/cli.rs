@@ -16,7 +16,7 @@ use crate::pipeline::{self, Host, Planned, Scan};
 use crate::plan::modules::ContextFiles;
 use crate::plan::{self, Daemon};
 use crate::platform::Platform;
-use crate::render::{self, RenderContext, Selection};
+use crate::render::{self, RenderContext};
 use crate::spec;
 use crate::spec::org::{self, ORG_FILE, Org};
 
@@ -187,8 +187,6 @@ pub fn render_offline(
         spec,
         resolve_mode: ResolveMode::Default,
         no_cache: false,
-        // What a current daemon gets.
-        selection: Selection::Copies,
     };
     let mut out = String::from("# effective spec (field: value  # where it comes from)\n");
     // Aligned comments, unless a long value (a known_hosts line) would push them all away.

@@ -17,7 +17,7 @@ use crate::plan::lint::Finding;
 use crate::plan::modules::{self, ContextFiles};
 use crate::plan::{Daemon, Plan, Target};
 use crate::platform::Platform;
-use crate::render::{self, CONTEXT_LOCAL, RenderContext, Selection};
+use crate::render::{self, CONTEXT_LOCAL, RenderContext};
 use crate::spec::org::Org;
 
 /// Runs as a BuildKit frontend and exits: 0 once a result or an error was handed to BuildKit.
@@ -91,7 +91,7 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
     let caps = &session.caps.llb;
     let daemon = Daemon {
         mounts_by_definition: caps.contains("exec.mount.cache.content"),
-        filtered_copies: Selection::for_llb_caps(caps) == Selection::Copies,
+        filtered_copies: caps.contains("file.copy.includeexcludepatterns"),
     };
     if let Some(request) = &options.request_id {
         return match request.as_str() {
@@ -111,7 +111,6 @@ pub async fn build(session: &Session, env: &FrontendEnv) -> Result<FrontendResul
         spec,
         resolve_mode: options.image_resolve_mode,
         no_cache: options.no_cache,
-        selection: Selection::for_llb_caps(&session.caps.llb),
     };
 
     let multi = match options.multi_platform {
@@ -513,7 +512,6 @@ impl GatewayHost<'_> {
             spec: spec.clone(),
             resolve_mode: self.options.image_resolve_mode,
             no_cache: self.options.no_cache,
-            selection: Selection::for_llb_caps(&self.session.caps.llb),
         }
     }
 }

@@ -217,8 +217,8 @@ pub struct Plan {
     /// The context files the build step sees: what Go reads, nothing else.
     #[serde(skip)]
     pub sources: Vec<String>,
-    /// How `sources` are copied out of the context, in parts by directory (see `select`).
-    pub source_parts: Vec<select::SourcePart>,
+    /// How the build step gets `sources` out of the context.
+    pub source_selection: SourceSelection,
     /// The context transfer's include patterns (`None`: the whole context).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_includes: Option<Vec<String>>,
@@ -336,8 +336,19 @@ pub enum MountSource {
     Secret { id: String },
     /// The target's result (its image), read-only.
     Target,
-    /// A read-only directory holding one small file written by the frontend.
+    /// A read-only directory holding one file written by the frontend.
     File { name: String, contents: String },
+}
+
+/// How the build step gets its files out of the context.
+#[derive(Debug, Clone, Serialize)]
+pub enum SourceSelection {
+    /// Copies filtered by name out of the transfers, in parts by directory
+    /// ([`select::parts`]): daemons with filtered copies ([`Daemon::filtered_copies`]).
+    Parts(Vec<select::SourcePart>),
+    /// BuildKit v0.8, which gets the whole context: a step that copies the files by path
+    /// out of it ([`select_sources_step`]).
+    Step(Step),
 }
 
 /// What the build hands back (`--target`).
@@ -470,6 +481,58 @@ pub fn embedded_listing() -> Step {
         script,
         MountSource::Embedded,
     )
+}
+
+/// The step that copies `sources` by path out of the whole context into its output
+/// (BuildKit v0.8). Read-only mounts are keyed by their content there too: an edit to a
+/// file it does not copy runs it again and leaves the build cached. Its file ops fail large
+/// selections ("flightcontrol: exceeded retry timeout"), and a second transfer filtered by
+/// the list cost 0.2 s on every Gitea build, nothing changed or not; this step is cached
+/// when the context is unchanged. The list travels as a file: one argument to a shell could
+/// not hold a large repository's paths. No shell: `xargs` gives them to `cp` as they are.
+fn select_sources_step(sources: &[String]) -> Step {
+    const LIST_DIR: &str = "/gobuild/sources";
+    const LIST: &str = "list";
+    // NUL-separated: a file name may hold a newline.
+    let list = sources.iter().map(|file| format!("{file}\0")).collect();
+    let args = [
+        "xargs",
+        "--null",
+        "--no-run-if-empty",
+        &format!("--arg-file={LIST_DIR}/{LIST}"),
+        "cp",
+        "--no-dereference",
+        "--preserve=mode",
+        "--parents",
+        &format!("--target-directory={OUT}"),
+        "--",
+    ];
+    Step {
+        name: format!("[internal] select Go sources ({} files)", sources.len()),
+        root: StepRoot::Builder,
+        args: args.map(str::to_string).to_vec(),
+        env: BTreeMap::new(),
+        cwd: SRC.to_string(),
+        network: NetMode::None,
+        mounts: vec![
+            StepMount {
+                dest: SRC.to_string(),
+                source: MountSource::Context,
+            },
+            StepMount {
+                dest: LIST_DIR.to_string(),
+                source: MountSource::File {
+                    name: LIST.to_string(),
+                    contents: list,
+                },
+            },
+            StepMount {
+                dest: OUT.to_string(),
+                source: MountSource::Output,
+            },
+        ],
+        at: Pos::default(),
+    }
 }
 
 /// A step on the builder, offline, that runs `script` over a transfer mounted at [`SRC`]
@@ -761,7 +824,10 @@ pub fn plan(
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        source_parts: source_parts(inputs, &sources),
+        source_selection: match inputs.daemon.filtered_copies {
+            true => SourceSelection::Parts(source_parts(inputs, &sources)),
+            false => SourceSelection::Step(select_sources_step(&sources)),
+        },
         context_includes: inputs.context_includes.map(<[String]>::to_vec),
         embed_includes: inputs.embed_includes.to_vec(),
         sources,

@@ -10,10 +10,10 @@ use crate::llb::{
     CacheSharing, CopyOptions, Exec, FileOp, Image, Local, Mount, OpMeta, ResolveMode, SourceFile,
     SourceLocation, State,
 };
-use crate::plan::select::{ContextCopy, SourcePart, most_files_first};
+use crate::plan::select::{ContextCopy, SourcePart};
 use crate::plan::{
-    self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, Step, StepMount,
-    StepRoot, compiled, layers,
+    self, CA_BUNDLE, MountSource, OUT, Output, Plan, Runtime, RuntimeBase, SourceSelection, Step,
+    StepMount, StepRoot, compiled, layers,
 };
 use crate::platform::Platform;
 use crate::spec::Pos;
@@ -29,34 +29,6 @@ pub struct RenderContext {
     pub spec: Arc<SourceFile>,
     pub resolve_mode: ResolveMode,
     pub no_cache: bool,
-    /// How the build step's files are taken from the context (the daemon decides).
-    pub selection: Selection,
-}
-
-/// How the build step's files are taken from the context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Selection {
-    /// Copied out of the one context transfer in the graph (`plan::select`). For daemons
-    /// from v0.9 on (cap `file.copy.includeexcludepatterns` tells them apart): no per-file
-    /// list in the session request, which current clients cap at ~16 KB.
-    Copies,
-    /// A local source whose include patterns are the same copies written as patterns (a
-    /// directory's files of one extension as one `dir/*.go`, other files by exact path).
-    /// BuildKit v0.8 (dockerd 20.10) fails large selections by copies ("flightcontrol:
-    /// exceeded retry timeout" while it checksums many copies of one context at once); its own
-    /// client, docker 20.10, takes the pattern list, and fsutil matches every path against
-    /// every pattern, so fewer patterns transfer faster.
-    PatternLocal,
-}
-
-impl Selection {
-    pub fn for_llb_caps(caps: &std::collections::BTreeSet<String>) -> Selection {
-        if caps.contains("file.copy.includeexcludepatterns") {
-            Selection::Copies
-        } else {
-            Selection::PatternLocal
-        }
-    }
 }
 
 /// One target platform's result.
@@ -165,28 +137,6 @@ fn copy_all(op: FileOp, source: &State, copies: &[ContextCopy], part_dir: &str) 
             literally(Vec::new()),
         )
     })
-}
-
-/// The build step's files as a local source filtered by `copies` as include patterns
-/// (BuildKit v0.8). No `**`: docker 20.10's client matches include patterns with
-/// `filepath.Match`, where `**` is one path element.
-fn pattern_local(parts: &[SourcePart], files: &[String], session_id: &str) -> State {
-    // The embedded files' copies too: this local takes them from the client.
-    let copies = parts
-        .iter()
-        .flat_map(|part| part.copies.iter().chain(&part.embedded));
-    let patterns: Vec<String> = most_files_first(files, copies)
-        .into_iter()
-        .map(|copy| copy_pattern(copy, ""))
-        .collect();
-    Local::new(CONTEXT_LOCAL)
-        .session(session_id)
-        .include_patterns(&patterns)
-        .shared_key_hint("gobuild-sources")
-        .state(OpMeta::new().name(format!(
-            "[internal] load Go sources ({} files)",
-            files.len()
-        )))
 }
 
 /// The include pattern that selects what `copy` copies, relative to the context's directory
@@ -377,10 +327,10 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
         builder: r.builder(&plan.builder),
         target: State::scratch(),
         mod_files: mod_files(&plan.mod_files, &plan.dockerignore, &ctx.session_id),
-        sources: match ctx.selection {
-            Selection::Copies => {
-                let n = plan.source_parts.len();
-                plan.source_parts
+        sources: match &plan.source_selection {
+            SourceSelection::Parts(parts) => {
+                let n = parts.len();
+                parts
                     .iter()
                     .enumerate()
                     .map(|(i, p)| {
@@ -394,10 +344,14 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                     })
                     .collect()
             }
-            Selection::PatternLocal => vec![(
-                String::new(),
-                pattern_local(&plan.source_parts, &plan.sources, &ctx.session_id),
-            )],
+            SourceSelection::Step(step) => {
+                let on_context = Stages {
+                    context: context.clone(),
+                    ..Stages::on(r.builder(&plan.builder))
+                };
+                let out = r.exec(step, &on_context, &on_context.builder).output(OUT);
+                vec![(String::new(), out)]
+            }
         },
         context,
         embedded,
@@ -642,7 +596,9 @@ impl Renderer<'_> {
             MountSource::File { name, contents } => {
                 let dir = State::scratch().file(
                     FileOp::new().mkfile(format!("/{name}"), 0o644, contents.clone()),
-                    OpMeta::new().name(format!("[internal] write {name}")),
+                    // Read by steps, which run on the build platform.
+                    self.meta(Pos::default(), self.build_platform)
+                        .name(format!("[internal] write {name}")),
                 );
                 Mount::bind(&dir, &mount.dest).readonly()
             }

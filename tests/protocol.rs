@@ -899,14 +899,30 @@ async fn hello_builds_one_image_from_a_pinned_builder() {
         "and so are its module files"
     );
     // The build step sees what Go reads: sources and module files, not the spec. A v0.8
-    // daemon gets them as a local with exact paths (it fails large selections by copies).
-    let sources = source(mount_source(&ops, build_op, "/src")).expect("/src is a source");
-    assert_eq!(sources.identifier, "local://context");
+    // daemon gets them from a step that copies them by path out of the whole context (it
+    // fails large selections by copies): the paths from the source scan, in a file.
+    let select = mount_source(&ops, build_op, "/src");
+    let (_, select_exec) = exec_with(&ops, &["xargs", "--null"]);
     assert_eq!(
-        json_list(sources.attrs.get("local.includepattern")),
-        ["go.mod", "main.go"],
-        "exact paths, from the source scan"
+        digest_of(&ops, select),
+        digest_of(&ops, exec_with(&ops, &["xargs"]).0)
     );
+    assert!(args(select_exec).contains(&"cp"), "{:?}", args(select_exec));
+    let context = source(mount_source(&ops, select, "/src")).expect("/src is a source");
+    assert_eq!(context.identifier, "local://context");
+    assert_eq!(
+        context.attrs.get("local.includepattern"),
+        None,
+        "the whole context"
+    );
+    let list = mount_source(&ops, select, "/gobuild/sources");
+    let Some(pb::op::Op::File(list)) = &list.op else {
+        panic!("the list is a file op");
+    };
+    let Some(pb::file_action::Action::Mkfile(mkfile)) = &list.actions[0].action else {
+        panic!("the list is written by the frontend");
+    };
+    assert_eq!(mkfile.data, b"go.mod\0main.go\0");
 
     // Ops point back into go-build.yaml; the build step at its binary's entry.
     let spec = hello_file("go-build.yaml");
@@ -1002,8 +1018,8 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
         .map(|(_, op)| op)
         .expect("a builder image source");
     assert_eq!(builder.platform.as_ref(), Some(&platform("amd64")));
-    // The runtime image's file ops are for the target platform, the source selections for
-    // the build platform.
+    // The runtime image's file ops are for the target platform, the source selections and
+    // the files steps read for the build platform.
     let files: Vec<(&String, &pb::Op)> = ops
         .iter()
         .filter(|(_, op)| matches!(op.op, Some(pb::op::Op::File(_))))
@@ -1016,11 +1032,12 @@ async fn multi_platform_returns_a_ref_per_platform_cross_compiled_on_the_build_p
             .get("llb.customname")
             .cloned()
             .unwrap_or_default();
-        let expected = if name.starts_with("[internal] select") {
-            "amd64"
-        } else {
-            "arm64"
-        };
+        let expected =
+            if name.starts_with("[internal] select") || name.starts_with("[internal] write") {
+                "amd64"
+            } else {
+                "arm64"
+            };
         assert_eq!(op.platform.as_ref(), Some(&platform(expected)), "{name}");
     }
 }

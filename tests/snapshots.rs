@@ -134,7 +134,10 @@ fn dockerignore_decides_which_module_files_exist() {
     std::fs::write(dir.path().join(".dockerignore"), "go.work\n").expect("write");
     let plan = render().expect("render");
     let mod_files = plan.split("mod_files:").nth(1).expect("mod_files");
-    let mod_files = mod_files.split("source_parts:").next().unwrap_or_default();
+    let mod_files = mod_files
+        .split("source_selection:")
+        .next()
+        .unwrap_or_default();
     assert!(!mod_files.contains("go.work"), "{mod_files}");
 }
 

@@ -1815,3 +1815,50 @@ fn only_compiled_files_embed_lines_move_files() {
     let known = tests.inputs().known;
     assert!(compiled_embed_lines(&known, &needs, &headers, scan).contains("main_test.go"));
 }
+
+#[test]
+fn buildkit_v0_8_copies_the_sources_by_path_out_of_the_whole_context() {
+    let mut old_daemon = Fixture::new("", GO_MOD, &[]);
+    old_daemon.daemon.filtered_copies = false;
+    // Any byte but NUL and / may be in a name; neither a newline nor a dash may reach `cp`
+    // as anything but a path.
+    old_daemon
+        .context_files
+        .extend(["-flag.go", "odd\nname.go"].map(String::from));
+    old_daemon.context_files.sort();
+    let plan = old_daemon.plan();
+    assert!(plan.sources.contains(&"odd\nname.go".to_string()));
+    let SourceSelection::Step(step) = &plan.source_selection else {
+        panic!("copies on BuildKit v0.8: {:?}", plan.source_selection)
+    };
+    assert_eq!(
+        step.name,
+        format!(
+            "[internal] select Go sources ({} files)",
+            plan.sources.len()
+        )
+    );
+    // No shell; `--` ends cp's options before the paths.
+    assert_eq!(step.args[0], "xargs");
+    assert_eq!(step.args.last().map(String::as_str), Some("--"));
+    assert_eq!(step.network, NetMode::None);
+    let list: String = plan.sources.iter().map(|f| format!("{f}\0")).collect();
+    let sources: Vec<&MountSource> = step.mounts.iter().map(|m| &m.source).collect();
+    assert_eq!(
+        sources,
+        [
+            &MountSource::Context,
+            &MountSource::File {
+                name: "list".into(),
+                contents: list
+            },
+            &MountSource::Output
+        ]
+    );
+
+    let current = Fixture::new("", GO_MOD, &[]).plan();
+    assert!(matches!(
+        current.source_selection,
+        SourceSelection::Parts(_)
+    ));
+}
