@@ -314,14 +314,13 @@ fn layer_mode_on_a_current_daemon_extracts_modules_in_parts() {
         group.args[2].contains(
             "printf '%s\\n' 'example.com/a v1.0.0 h1:AAA=' 'example.com/a v1.0.0/go.mod h1:AAM=' \
 'example.com/b v1.1.0 h1:BBB=' 'example.com/b v1.1.0/go.mod h1:BBM=' >go.sum\n\
-GOMODCACHE='/var/cache/gobuild/gomod' GOFLAGS= go mod download -- 'example.com/a@v1.0.0' 'example.com/b@v1.1.0'\n\
-mkdir '-p' '/gobuild/layer/example.com'\n\
-cp '-a' '/var/cache/gobuild/gomod/example.com/a@v1.0.0' '/gobuild/layer/example.com/a@v1.0.0'\n\
-cp '-a' '/var/cache/gobuild/gomod/example.com/b@v1.1.0' '/gobuild/layer/example.com/b@v1.1.0'\n"
+ln '-s' '/var/cache/gobuild/gomod/cache' '/gobuild/layer/cache'\n\
+GOMODCACHE='/gobuild/layer' GOFLAGS= go mod download -- 'example.com/a@v1.0.0' 'example.com/b@v1.1.0'\n\
+rm '/gobuild/layer/cache'\n"
         ),
         "exactly the group's go.sum lines (a go.mod change elsewhere leaves the group cached), \
-         downloaded into the download cache and copied; the replacement's version, not the \
-         directory: {}",
+         the zips in the download cache, the trees extracted into the layer; the \
+         replacement's version, not the directory: {}",
         group.args[2]
     );
     let mut one_step = layered_fixture();
