@@ -461,7 +461,7 @@ pub fn source_scan() -> Step {
         .syntax("wait $embeds");
     listing_step(
         "[internal] list sources and //go:embed patterns",
-        script,
+        script.argv(),
         MountSource::Context,
     )
 }
@@ -478,7 +478,7 @@ pub fn embedded_listing() -> Step {
         );
     listing_step(
         "[internal] list embedded files",
-        script,
+        script.argv(),
         MountSource::Embedded,
     )
 }
@@ -507,41 +507,28 @@ fn select_sources_step(sources: &[String]) -> Step {
         &format!("--target-directory={OUT}"),
         "--",
     ];
-    Step {
-        name: format!("[internal] select Go sources ({} files)", sources.len()),
-        root: StepRoot::Builder,
-        args: args.map(str::to_string).to_vec(),
-        env: BTreeMap::new(),
-        cwd: SRC.to_string(),
-        network: NetMode::None,
-        mounts: vec![
-            StepMount {
-                dest: SRC.to_string(),
-                source: MountSource::Context,
-            },
-            StepMount {
-                dest: LIST_DIR.to_string(),
-                source: MountSource::File {
-                    name: LIST.to_string(),
-                    contents: list,
-                },
-            },
-            StepMount {
-                dest: OUT.to_string(),
-                source: MountSource::Output,
-            },
-        ],
-        at: Pos::default(),
-    }
+    let mut step = listing_step(
+        &format!("[internal] select Go sources ({} files)", sources.len()),
+        args.map(str::to_string).to_vec(),
+        MountSource::Context,
+    );
+    step.mounts.push(StepMount {
+        dest: LIST_DIR.to_string(),
+        source: MountSource::File {
+            name: LIST.to_string(),
+            contents: list,
+        },
+    });
+    step
 }
 
-/// A step on the builder, offline, that runs `script` over a transfer mounted at [`SRC`]
-/// and writes what it finds to [`OUT`].
-fn listing_step(name: &str, script: Script, transfer: MountSource) -> Step {
+/// A step on the builder, offline, that runs `args` over a transfer mounted at [`SRC`] and
+/// writes what it finds to [`OUT`].
+fn listing_step(name: &str, args: Vec<String>, transfer: MountSource) -> Step {
     Step {
         name: name.to_string(),
         root: StepRoot::Builder,
-        args: script.argv(),
+        args,
         env: BTreeMap::new(),
         cwd: SRC.to_string(),
         network: NetMode::None,

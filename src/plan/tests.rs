@@ -1847,11 +1847,11 @@ fn buildkit_v0_8_copies_the_sources_by_path_out_of_the_whole_context() {
         sources,
         [
             &MountSource::Context,
+            &MountSource::Output,
             &MountSource::File {
                 name: "list".into(),
                 contents: list
             },
-            &MountSource::Output
         ]
     );
 
