@@ -502,7 +502,9 @@ fn select_sources_step(sources: &[String]) -> Step {
         &format!("--arg-file={LIST_DIR}/{LIST}"),
         "cp",
         "--no-dereference",
-        "--preserve=mode",
+        // Times too: `git status` (VCS stamping) re-reads files whose times its index does
+        // not match.
+        "--preserve=mode,timestamps",
         "--parents",
         &format!("--target-directory={OUT}"),
         "--",
@@ -811,9 +813,10 @@ pub fn plan(
         go: choice.go,
         builder,
         build_platform: inputs.build_platform.clone(),
-        source_selection: match inputs.daemon.filtered_copies {
-            true => SourceSelection::Parts(source_parts(inputs, &sources)),
-            false => SourceSelection::Step(select_sources_step(&sources)),
+        source_selection: if inputs.daemon.filtered_copies {
+            SourceSelection::Parts(source_parts(inputs, &sources))
+        } else {
+            SourceSelection::Step(select_sources_step(&sources))
         },
         context_includes: inputs.context_includes.map(<[String]>::to_vec),
         embed_includes: inputs.embed_includes.to_vec(),

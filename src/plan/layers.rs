@@ -400,24 +400,21 @@ fn group_step(
     index: usize,
     count: usize,
 ) -> Step {
-    let layer_cache = format!("{LAYER_DIR}/cache");
-    let download_cache = format!("{DOWNLOAD_CACHE}/cache");
+    let cache_link = format!("{LAYER_DIR}/cache");
+    let shared_cache = format!("{DOWNLOAD_CACHE}/cache");
     let script = vec![
-        Line::command("mkdir", ["-p", GROUP_MODULE, &download_cache]),
+        Line::command("mkdir", ["-p", GROUP_MODULE, &shared_cache]),
         Line::command("cd", [GROUP_MODULE]),
         Line::syntax("printf 'module gobuild.internal/modules\\n\\ngo 1.17\\n' >go.mod"),
         Line::syntax("printf '%s\\n'")
             .values(group.iter().flat_map(|m| m.sums.iter()))
             .then(">go.sum"),
-        Line::command(
-            "ln",
-            ["-s".to_string(), download_cache, layer_cache.clone()],
-        ),
+        Line::command("ln", ["-s".to_string(), shared_cache, cache_link.clone()]),
         Line::default()
             .assign("GOMODCACHE", LAYER_DIR)
             .then("GOFLAGS= go mod download --")
             .values(group.iter().map(Module::at_version)),
-        Line::command("rm", [layer_cache]),
+        Line::command("rm", [cache_link]),
     ];
     let first = group.first().map(|m| m.path.as_str()).unwrap_or_default();
     let name = match group.len() {

@@ -1,5 +1,6 @@
 //! How a step's files are taken from the build context: by copies in the graph, not by
-//! per-file patterns in the session request.
+//! per-file patterns in the session request (on BuildKit v0.8, which fails large selections
+//! by copies, by one step instead: `plan::select_sources_step`).
 //!
 //! The daemon transfers the context once (incrementally, minus `.dockerignore`); a file op then
 //! copies what a step may see. BuildKit keys a copy by the content of what it selects, so a

@@ -1827,6 +1827,7 @@ fn buildkit_v0_8_copies_the_sources_by_path_out_of_the_whole_context() {
     old_daemon.context_files.sort();
     let plan = old_daemon.plan();
     assert!(plan.sources.contains(&"odd\nname.go".to_string()));
+    assert!(plan.sources.contains(&"-flag.go".to_string()));
     let SourceSelection::Step(step) = &plan.source_selection else {
         panic!("copies on BuildKit v0.8: {:?}", plan.source_selection)
     };
