@@ -345,12 +345,13 @@ pub fn render(plan: &Plan, ctx: &RenderContext) -> Result<Vec<RenderedTarget>> {
                     .collect()
             }
             SourceSelection::Step(step) => {
-                let on_context = Stages {
-                    context: context.clone(),
-                    ..Stages::on(r.builder(&plan.builder))
-                };
-                let out = r.exec(step, &on_context, &on_context.builder).output(OUT);
-                vec![(String::new(), out)]
+                let copied = output_of(step, &plan.builder, &plan.build_platform, ctx, |stages| {
+                    Stages {
+                        context: context.clone(),
+                        ..stages
+                    }
+                });
+                vec![(String::new(), copied)]
             }
         },
         context,

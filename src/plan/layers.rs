@@ -9,10 +9,10 @@
 //! its own module list and go.sum lines (in its script: no file op, no mount to checksum),
 //! fetches its modules' zips into the shared download cache (a no-op for those already
 //! there) and extracts them straight into its layer. No step waits for another: the graph
-//! and the groups run side by side, and no separate download step runs first. (A merge op would rebuild the whole
-//! merged tree by hard links on every change: seconds for a large module graph.) The layers
-//! stay ordinary cache records: immune to cache-mount GC and exported by `--cache-to`, each
-//! on its own.
+//! and the groups run side by side, and no separate download step runs first. (A merge op
+//! would rebuild the whole merged tree by hard links on every change: seconds for a large
+//! module graph.) The layers stay ordinary cache records: immune to cache-mount GC and
+//! exported by `--cache-to`, each on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
